@@ -1,0 +1,111 @@
+//! Embedders turn texts into f32 vectors. The registry creates them from a JSON config
+//! (`{"kind": "hash", ...}`) and caches one instance per distinct config per process, so
+//! models load once and are shared by every handle and thread.
+
+pub mod hash;
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Upper bound on texts per `embed` call; callers batch above it.
+pub(crate) const MAX_BATCH: usize = 65_536;
+
+pub trait Embedder: Send + Sync {
+    /// Output dimension.
+    fn dimension(&self) -> usize;
+    /// Canonical description recorded in a pack's manifest under `embedder`; passing it
+    /// back to [`create`] recreates an equivalent embedder.
+    fn describe(&self) -> Value;
+    /// Embeds `texts` into `out` (row-major, `texts.len() * dimension()` floats).
+    fn embed_into(&self, texts: &[&str], out: &mut [f32]) -> Result<()>;
+}
+
+type Registry = Mutex<HashMap<String, Arc<dyn Embedder>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Creates (or returns the cached) embedder for `config`, a JSON object with a `kind`.
+pub fn create(config: &Value) -> Result<Arc<dyn Embedder>> {
+    let obj = config
+        .as_object()
+        .ok_or_else(|| Error::InvalidArg("embedder config must be a JSON object".into()))?;
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::InvalidArg("embedder config needs a string \"kind\"".into()))?;
+    // serde_json's default map is sorted, so this string is canonical.
+    let key = config.to_string();
+    if let Some(found) = lock(registry()).get(&key) {
+        return Ok(Arc::clone(found));
+    }
+    let made: Arc<dyn Embedder> = match kind {
+        "hash" => Arc::new(hash::HashEmbedder::from_config(obj)?),
+        other => {
+            return Err(Error::Model(format!(
+                "embedder kind '{other}' is not available in this build of vpack (available: hash)"
+            )))
+        }
+    };
+    let mut map = lock(registry());
+    let entry = map.entry(key).or_insert(made);
+    Ok(Arc::clone(entry))
+}
+
+/// Embeds `texts` and checks the output shape.
+pub fn embed(embedder: &dyn Embedder, texts: &[&str], out: &mut [f32]) -> Result<()> {
+    if texts.len() > MAX_BATCH {
+        return Err(Error::Limit(format!(
+            "{} texts in one call (at most {MAX_BATCH})",
+            texts.len()
+        )));
+    }
+    let want = texts.len() * embedder.dimension();
+    if out.len() != want {
+        return Err(Error::DimensionMismatch {
+            expected: want,
+            got: out.len(),
+        });
+    }
+    embedder.embed_into(texts, out)
+}
+
+fn lock(r: &Registry) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn Embedder>>> {
+    // A panic while holding the lock cannot leave the map half-updated (single insert).
+    r.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn registry_caches_by_config() {
+        let a = create(&json!({"kind": "hash", "dimension": 64})).unwrap();
+        let b = create(&json!({"dimension": 64, "kind": "hash"})).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = create(&json!({"kind": "hash", "dimension": 32})).unwrap();
+        assert_eq!(c.dimension(), 32);
+    }
+
+    #[test]
+    fn unknown_kind_is_a_model_error() {
+        let err = create(&json!({"kind": "nope"})).err().unwrap();
+        assert_eq!(err.code(), crate::error::code::MODEL);
+        let err = create(&json!([1])).err().unwrap();
+        assert_eq!(err.code(), crate::error::code::INVALID_ARG);
+    }
+
+    #[test]
+    fn embed_checks_output_shape() {
+        let e = create(&json!({"kind": "hash", "dimension": 8})).unwrap();
+        let mut out = vec![0.0; 7];
+        let err = embed(e.as_ref(), &["a"], &mut out).err().unwrap();
+        assert_eq!(err.code(), crate::error::code::DIMENSION_MISMATCH);
+    }
+}

@@ -1,0 +1,75 @@
+//! Exact search: score every stored vector against the query.
+
+use super::distance::{dot, l2sq};
+use super::topk::TopK;
+use super::{Index, Metric, Scored};
+
+pub struct FlatIndex<'a> {
+    vectors: &'a [f32],
+    dim: usize,
+    metric: Metric,
+}
+
+impl<'a> FlatIndex<'a> {
+    /// `vectors.len()` must be a multiple of `dim` (the pack reader guarantees it).
+    pub fn new(vectors: &'a [f32], dim: usize, metric: Metric) -> Self {
+        FlatIndex {
+            vectors,
+            dim,
+            metric,
+        }
+    }
+}
+
+impl Index for FlatIndex<'_> {
+    fn kind(&self) -> &'static str {
+        "flat"
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Vec<Scored> {
+        let mut top = TopK::new(k);
+        if self.dim == 0 || k == 0 {
+            return top.into_sorted();
+        }
+        let rows = self.vectors.chunks_exact(self.dim);
+        match self.metric {
+            Metric::Cosine | Metric::Dot => {
+                for (id, row) in rows.enumerate() {
+                    top.push(id as u64, dot(query, row));
+                }
+            }
+            Metric::L2 => {
+                for (id, row) in rows.enumerate() {
+                    top.push(id as u64, -l2sq(query, row));
+                }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_finds_exact_match_first() {
+        let dim = 4;
+        let vectors = vec![
+            1.0, 0.0, 0.0, 0.0, //
+            0.0, 1.0, 0.0, 0.0, //
+            0.6, 0.8, 0.0, 0.0,
+        ];
+        let idx = FlatIndex::new(&vectors, dim, Metric::Dot);
+        let hits = idx.search(&[0.0, 1.0, 0.0, 0.0], 2);
+        assert_eq!(hits[0].id, 1);
+        assert_eq!(hits[1].id, 2);
+        assert!((hits[1].score - 0.8).abs() < 1e-6);
+
+        let idx = FlatIndex::new(&vectors, dim, Metric::L2);
+        let hits = idx.search(&[1.0, 0.0, 0.0, 0.0], 3);
+        assert_eq!(hits[0].id, 0);
+        assert_eq!(hits[0].score, 0.0);
+        assert_eq!(hits.len(), 3);
+    }
+}

@@ -1,0 +1,66 @@
+//! Vector search over a pack's vectors. `flat` is exact search; an approximate index
+//! (HNSW) will implement the same `Index` trait.
+
+pub mod distance;
+pub mod flat;
+pub mod topk;
+
+use crate::error::{Error, Result};
+
+/// How scores are computed. Higher scores are always better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Inner product of L2-normalised vectors (stored vectors are normalised at build time,
+    /// queries at search time).
+    Cosine,
+    /// Raw inner product.
+    Dot,
+    /// Negative squared Euclidean distance.
+    L2,
+}
+
+impl Metric {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "cosine" => Ok(Metric::Cosine),
+            "dot" => Ok(Metric::Dot),
+            "l2" => Ok(Metric::L2),
+            other => Err(Error::InvalidArg(format!(
+                "unknown metric '{other}' (expected cosine, dot or l2)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::L2 => "l2",
+        }
+    }
+}
+
+/// One search result: the chunk's position in the pack and its score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub id: u64,
+    pub score: f32,
+}
+
+/// A searchable structure over `count` vectors of `dim` floats laid out row-major.
+pub trait Index {
+    fn kind(&self) -> &'static str;
+    /// Best `k` hits for an already-prepared query (normalised for cosine), best first.
+    fn search(&self, query: &[f32], k: usize) -> Vec<Scored>;
+}
+
+/// L2-normalises `v` in place; returns false (leaving `v` unchanged) when its norm is zero.
+pub fn normalize(v: &mut [f32]) -> bool {
+    let norm = distance::dot(v, v).sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return false;
+    }
+    let inv = 1.0 / norm;
+    v.iter_mut().for_each(|x| *x *= inv);
+    true
+}

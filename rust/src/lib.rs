@@ -1,0 +1,661 @@
+//! VectorPack engine. This file is the C ABI and nothing else: each function checks its
+//! arguments, calls into the modules below, and maps errors to status codes. The header
+//! `include/vpack.h` is generated from it by cbindgen (see `tests/header.rs`).
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)] // the safety contract of each function is its doc comment
+
+mod boundary;
+pub mod embed;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod pack;
+
+use boundary::{c_path, c_str, guard, guard_value, handle, handle_mut, out_ptr, slice, slice_mut};
+use embed::Embedder;
+use error::Error;
+use format::writer::{BuilderOptions, ChunkIn, PackWriter};
+use pack::Pack;
+use std::ffi::c_char;
+use std::sync::Arc;
+
+/// Status returned by every fallible function: `VPACK_OK` (0) or a `VPACK_E_*` code.
+/// Codes are stable forever; new ones are appended.
+pub type vpack_status = i32;
+
+/// Success.
+pub const VPACK_OK: vpack_status = 0;
+/// A required pointer argument was NULL.
+pub const VPACK_E_NULL_ARG: vpack_status = 1;
+/// An argument was out of range or otherwise invalid.
+pub const VPACK_E_INVALID_ARG: vpack_status = 2;
+/// A JSON argument did not parse or had the wrong shape.
+pub const VPACK_E_INVALID_JSON: vpack_status = 3;
+/// A text argument was not valid UTF-8.
+pub const VPACK_E_INVALID_UTF8: vpack_status = 4;
+/// A vector or buffer had the wrong dimension or length.
+pub const VPACK_E_DIMENSION_MISMATCH: vpack_status = 5;
+/// A file could not be opened, read, written or renamed.
+pub const VPACK_E_IO: vpack_status = 6;
+/// The bytes are not a valid pack (bad magic, checksum, bounds, structure).
+pub const VPACK_E_CORRUPT: vpack_status = 7;
+/// The pack's format version is not one this library reads (v0x01, or newer than 0x02).
+pub const VPACK_E_UNSUPPORTED_VERSION: vpack_status = 8;
+/// An embedding model is unknown, missing or failed.
+pub const VPACK_E_MODEL: vpack_status = 9;
+/// A size limit was exceeded (batch size, k, chunk size).
+pub const VPACK_E_LIMIT: vpack_status = 10;
+/// A panic inside vpack was caught at the boundary (a bug; please report it).
+pub const VPACK_E_PANIC: vpack_status = 11;
+/// The requested item (chunk id, recorded embedder) does not exist.
+pub const VPACK_E_NOT_FOUND: vpack_status = 12;
+/// ONNX Runtime could not be loaded or is incompatible.
+pub const VPACK_E_RUNTIME: vpack_status = 13;
+
+/// Version of this C ABI. Bumped only on an incompatible change.
+pub const VPACK_ABI_VERSION: u32 = 1;
+/// The .vpack format version this library writes and reads.
+pub const VPACK_FORMAT_VERSION: u32 = 2;
+/// Library version, major part (equals the crate version).
+pub const VPACK_VERSION_MAJOR: u32 = 0;
+/// Library version, minor part.
+pub const VPACK_VERSION_MINOR: u32 = 1;
+/// Library version, patch part.
+pub const VPACK_VERSION_PATCH: u32 = 0;
+
+/// Flag for `vpack_index_open`: verify every checksum and chunk record while opening
+/// (O(file size)) instead of only the header, section table and manifest (O(1)).
+pub const VPACK_OPEN_VERIFY: u32 = 1;
+
+/// An embedder: turns texts into vectors. Created by `vpack_embedder_new` or
+/// `vpack_index_embedder`, released by `vpack_embedder_free`.
+/// Thread-safe: one handle may be used from several threads at once.
+pub struct vpack_embedder {
+    inner: Arc<dyn Embedder>,
+}
+
+/// Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
+/// consumed by `vpack_builder_finish` or released by `vpack_builder_free`.
+/// Not thread-safe: use one builder from one thread at a time.
+pub struct vpack_builder {
+    inner: PackWriter,
+}
+
+/// A loaded pack (an index with its chunks and manifest). Created by `vpack_index_open`,
+/// `vpack_index_from_bytes` or `vpack_builder_finish`, released by `vpack_index_free`.
+/// Immutable and thread-safe: one handle may be searched from several threads at once.
+pub struct vpack_index {
+    inner: Pack,
+}
+
+/// Bytes owned by the library. Release with `vpack_bytes_free`, never with `free()`.
+#[repr(C)]
+pub struct vpack_bytes {
+    pub data: *mut u8,
+    pub len: usize,
+}
+
+/// Bytes borrowed from a handle: valid until that handle is freed. Not NUL-terminated.
+#[repr(C)]
+pub struct vpack_str {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+impl vpack_bytes {
+    fn from_vec(v: Vec<u8>) -> Self {
+        let boxed: Box<[u8]> = v.into_boxed_slice();
+        let len = boxed.len();
+        vpack_bytes {
+            data: Box::into_raw(boxed).cast::<u8>(),
+            len,
+        }
+    }
+}
+
+fn borrowed(bytes: &[u8]) -> vpack_str {
+    vpack_str {
+        data: bytes.as_ptr(),
+        len: bytes.len(),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &[u8], what: &'static str) -> error::Result<T> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::InvalidUtf8(what.to_string()))?;
+    serde_json::from_str(text).map_err(|e| Error::json(what, e))
+}
+
+/// Library version as a static NUL-terminated string, e.g. "0.1.0". Never free it.
+#[no_mangle]
+pub extern "C" fn vpack_version() -> *const c_char {
+    static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    VERSION.as_ptr().cast()
+}
+
+/// The ABI version this library implements; compare with `VPACK_ABI_VERSION`.
+#[no_mangle]
+pub extern "C" fn vpack_abi_version() -> u32 {
+    VPACK_ABI_VERSION
+}
+
+/// A static description of a status code. Never NULL; never free it.
+#[no_mangle]
+pub extern "C" fn vpack_status_str(status: vpack_status) -> *const c_char {
+    error::describe(status).as_ptr()
+}
+
+/// The calling thread's last error as "CODE|message" (empty after a successful call).
+/// Copies at most `cap - 1` bytes plus a NUL into `buf` (when `buf` is not NULL and
+/// `cap > 0`) and returns the size needed including the NUL, so a caller can ask with
+/// `cap = 0` first.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_last_error_message(buf: *mut c_char, cap: usize) -> usize {
+    guard_value(0, || {
+        let text = error::last_error_text();
+        let bytes = text.as_bytes();
+        if !buf.is_null() && cap > 0 {
+            let n = bytes.len().min(cap - 1);
+            // SAFETY: the caller provides `cap` writable bytes at `buf`; n + 1 <= cap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
+                *buf.add(n) = 0;
+            }
+        }
+        bytes.len() + 1
+    })
+}
+
+/// The calling thread's last error code (`VPACK_OK` after a successful call).
+#[no_mangle]
+pub extern "C" fn vpack_last_error_code() -> vpack_status {
+    guard_value(VPACK_E_PANIC, error::last_error_code)
+}
+
+/// Releases bytes handed out by the library and sets `data` to NULL and `len` to 0.
+/// NULL, or bytes already freed, are a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_bytes_free(bytes: *mut vpack_bytes) {
+    guard_value((), || {
+        // SAFETY: `bytes` is NULL or points to a vpack_bytes the caller owns.
+        let Some(b) = (unsafe { bytes.as_mut() }) else {
+            return;
+        };
+        if !b.data.is_null() {
+            // SAFETY: data/len came from `vpack_bytes::from_vec` (a boxed slice) and
+            // have not been freed, since freeing nulls `data`.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(b.data, b.len)) });
+        }
+        b.data = std::ptr::null_mut();
+        b.len = 0;
+    })
+}
+
+/// Creates an embedder from a JSON config, e.g. `{"kind":"hash","dimension":256}`.
+/// Embedders are cached per process by config, so creating the same one twice is cheap.
+/// On success writes a new handle to `*out`; free it with `vpack_embedder_free`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_new(
+    config_json: *const c_char,
+    out: *mut *mut vpack_embedder,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let text = unsafe { c_str(config_json, "config_json") }?;
+        let config: serde_json::Value = parse_json(text.as_bytes(), "embedder config")?;
+        let inner = embed::create(&config)?;
+        let handle = Box::into_raw(Box::new(vpack_embedder { inner }));
+        // SAFETY: `out` is non-NULL and writable per the contract.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Releases an embedder. NULL is a no-op; freeing twice is undefined behaviour.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_free(embedder: *mut vpack_embedder) {
+    guard_value((), || {
+        if !embedder.is_null() {
+            // SAFETY: a non-NULL handle came from Box::into_raw and is freed once.
+            drop(unsafe { Box::from_raw(embedder) });
+        }
+    })
+}
+
+/// Writes the embedder's output dimension to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_dimension(
+    embedder: *const vpack_embedder,
+    out: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let e = unsafe { handle(embedder, "embedder") }?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = e.inner.dimension() };
+        Ok(())
+    })
+}
+
+/// Writes the embedder's canonical description (a JSON object, the one recorded in a
+/// pack's manifest as "embedder") to `*out`. Free it with `vpack_bytes_free`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_describe(
+    embedder: *const vpack_embedder,
+    out: *mut vpack_bytes,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let e = unsafe { handle(embedder, "embedder") }?;
+        let json = e.inner.describe().to_string().into_bytes();
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = vpack_bytes::from_vec(json) };
+        Ok(())
+    })
+}
+
+/// Embeds `n` UTF-8 texts (`texts[i]` of `lens[i]` bytes, no NUL needed) into `out`,
+/// which the caller allocates with `out_len == n * dimension` floats, row-major.
+/// `out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_embed(
+    embedder: *const vpack_embedder,
+    texts: *const *const u8,
+    lens: *const usize,
+    n: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (all four): per this function's contract.
+        let e = unsafe { handle(embedder, "embedder") }?;
+        let ptrs = unsafe { slice(texts, n, "texts") }?;
+        let lens = unsafe { slice(lens, n, "lens") }?;
+        let out = unsafe { slice_mut(out, out_len, "out") }?;
+        let mut strs = Vec::with_capacity(n);
+        for (i, (p, len)) in ptrs.iter().zip(lens).enumerate() {
+            // SAFETY: texts[i] points to lens[i] readable bytes per the contract.
+            let bytes = unsafe { slice(*p, *len, "texts[i]") }?;
+            let s = std::str::from_utf8(bytes)
+                .map_err(|_| Error::InvalidUtf8(format!("texts[{i}]")))?;
+            strs.push(s);
+        }
+        let want = n * e.inner.dimension();
+        if out.len() != want {
+            return Err(Error::DimensionMismatch {
+                expected: want,
+                got: out.len(),
+            });
+        }
+        // Embed into scratch so `out` is untouched on failure.
+        let mut scratch = vec![0.0f32; want];
+        embed::embed(e.inner.as_ref(), &strs, &mut scratch)?;
+        out.copy_from_slice(&scratch);
+        Ok(())
+    })
+}
+
+/// Starts a new pack. `options_json`:
+/// `{"dimension": N, "metric": "cosine"|"dot"|"l2", "manifest": {...}}`; metric defaults
+/// to cosine (stored vectors are L2-normalised). `manifest` is stored in the pack; its keys
+/// `format_version`, `dimension`, `metric`, `chunk_count` and `index` are set by vpack.
+/// On success writes a new handle to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_builder_new(
+    options_json: *const c_char,
+    out: *mut *mut vpack_builder,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let text = unsafe { c_str(options_json, "options_json") }?;
+        let options: BuilderOptions = parse_json(text.as_bytes(), "builder options")?;
+        let inner = PackWriter::new(options)?;
+        let handle = Box::into_raw(Box::new(vpack_builder { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Appends `n` chunks. `chunks_json` (`chunks_json_len` bytes of UTF-8) is a JSON array of
+/// `n` objects `{"text": "...", "metadata": {...}}`; `vectors` holds `n * dim` floats,
+/// row-major, and `dim` must equal the builder's dimension. On error nothing is appended.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_builder_add(
+    builder: *mut vpack_builder,
+    chunks_json: *const u8,
+    chunks_json_len: usize,
+    vectors: *const f32,
+    n: usize,
+    dim: usize,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (all three): per this function's contract.
+        let b = unsafe { handle_mut(builder, "builder") }?;
+        let json = unsafe { slice(chunks_json, chunks_json_len, "chunks_json") }?;
+        if dim != b.inner.dimension() {
+            return Err(Error::DimensionMismatch {
+                expected: b.inner.dimension(),
+                got: dim,
+            });
+        }
+        let len = n
+            .checked_mul(dim)
+            .ok_or_else(|| Error::Limit("n * dim overflows".into()))?;
+        let vectors = unsafe { slice(vectors, len, "vectors") }?;
+        let chunks: Vec<ChunkIn> = parse_json(json, "chunks_json")?;
+        if chunks.len() != n {
+            return Err(Error::InvalidArg(format!(
+                "chunks_json has {} chunks but n is {n}",
+                chunks.len()
+            )));
+        }
+        b.inner.add(chunks, vectors)
+    })
+}
+
+/// Finishes the pack and writes a new index handle to `*out`. Always consumes `builder`
+/// (also on error): do not use or free it afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_builder_finish(
+    builder: *mut vpack_builder,
+    out: *mut *mut vpack_index,
+) -> vpack_status {
+    guard(|| {
+        if builder.is_null() {
+            return Err(Error::NullArg("builder"));
+        }
+        // SAFETY: non-NULL handle from vpack_builder_new, consumed exactly once here.
+        let b = unsafe { Box::from_raw(builder) };
+        let out = out_ptr(out, "out")?;
+        let inner = Pack::from_writer(b.inner)?;
+        let handle = Box::into_raw(Box::new(vpack_index { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Releases an unfinished builder. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_builder_free(builder: *mut vpack_builder) {
+    guard_value((), || {
+        if !builder.is_null() {
+            // SAFETY: a non-NULL handle came from Box::into_raw and is freed once.
+            drop(unsafe { Box::from_raw(builder) });
+        }
+    })
+}
+
+/// Opens the pack file at `path` (NUL-terminated; any bytes on Unix) by mapping it
+/// read-only. `flags` is 0 or `VPACK_OPEN_VERIFY`. The file must not be modified while
+/// the handle is open (replacing it by rename, as vpack's writers do, is fine).
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_open(
+    path: *const c_char,
+    flags: u32,
+    out: *mut *mut vpack_index,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let path = unsafe { c_path(path, "path") }?;
+        if flags & !VPACK_OPEN_VERIFY != 0 {
+            return Err(Error::InvalidArg(format!("unknown open flags {flags:#x}")));
+        }
+        let inner = Pack::open(&path, flags & VPACK_OPEN_VERIFY != 0)?;
+        let handle = Box::into_raw(Box::new(vpack_index { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Loads a pack from `len` bytes at `data` (copied; the caller keeps ownership) and
+/// verifies it fully. Writes a new index handle to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_from_bytes(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut vpack_index,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let bytes = unsafe { slice(data, len, "data") }?;
+        let inner = Pack::from_bytes(bytes)?;
+        let handle = Box::into_raw(Box::new(vpack_index { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Serializes the pack: writes its complete .vpack bytes to `*out`. Free them with
+/// `vpack_bytes_free`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_to_bytes(
+    index: *const vpack_index,
+    out: *mut vpack_bytes,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let bytes = idx.inner.reader().bytes().to_vec();
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = vpack_bytes::from_vec(bytes) };
+        Ok(())
+    })
+}
+
+/// Writes the pack to `path` atomically (temporary file in the same directory, fsync,
+/// rename). On error the file at `path`, if any, is unchanged.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_save(
+    index: *const vpack_index,
+    path: *const c_char,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (both): per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let path = unsafe { c_path(path, "path") }?;
+        idx.inner.save(&path)
+    })
+}
+
+/// Releases an index. NULL is a no-op; freeing twice is undefined behaviour. Borrowed
+/// `vpack_str` values taken from it become invalid.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_free(index: *mut vpack_index) {
+    guard_value((), || {
+        if !index.is_null() {
+            // SAFETY: a non-NULL handle came from Box::into_raw and is freed once.
+            drop(unsafe { Box::from_raw(index) });
+        }
+    })
+}
+
+/// Verifies every checksum and chunk record of the pack (O(file size)).
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_verify(index: *const vpack_index) -> vpack_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        idx.inner.verify()
+    })
+}
+
+/// Writes the number of chunks to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_len(
+    index: *const vpack_index,
+    out: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = idx.inner.len() };
+        Ok(())
+    })
+}
+
+/// Writes the vector dimension to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_dimension(
+    index: *const vpack_index,
+    out: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = idx.inner.dimension() };
+        Ok(())
+    })
+}
+
+/// Borrows the manifest (canonical JSON object) into `*out`; valid while `index` lives.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_manifest(
+    index: *const vpack_index,
+    out: *mut vpack_str,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = borrowed(idx.inner.reader().manifest_json()) };
+        Ok(())
+    })
+}
+
+/// Borrows chunk `id`'s UTF-8 text and metadata (a JSON object) into `*text` and
+/// `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_chunk(
+    index: *const vpack_index,
+    id: u64,
+    text: *mut vpack_str,
+    metadata: *mut vpack_str,
+) -> vpack_status {
+    guard(|| {
+        let text = out_ptr(text, "text")?;
+        let metadata = out_ptr(metadata, "metadata")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let id = usize::try_from(id).map_err(|_| Error::NotFound(format!("chunk id {id}")))?;
+        let chunk = idx.inner.chunk(id)?;
+        // SAFETY: both out-pointers are non-NULL and writable.
+        unsafe {
+            *text = borrowed(chunk.text.as_bytes());
+            *metadata = borrowed(chunk.metadata);
+        }
+        Ok(())
+    })
+}
+
+/// Searches for the `k` chunks nearest to `query` (`dim` floats; `dim` must equal the
+/// pack's dimension). `ids` and `scores` are caller arrays of at least `k` entries; they
+/// receive the hits best first (higher score is better), and `*n_out` their number,
+/// `min(k, len)`. For the cosine metric the query is normalised here.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_search(
+    index: *const vpack_index,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    ids: *mut u64,
+    scores: *mut f32,
+    n_out: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let n_out = out_ptr(n_out, "n_out")?;
+        // SAFETY (all four): per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let query = unsafe { slice(query, dim, "query") }?;
+        let ids = unsafe { slice_mut(ids, k, "ids") }?;
+        let scores = unsafe { slice_mut(scores, k, "scores") }?;
+        let hits = idx.inner.search(query, k)?;
+        for (i, hit) in hits.iter().enumerate() {
+            ids[i] = hit.id;
+            scores[i] = hit.score;
+        }
+        // SAFETY: `n_out` is non-NULL and writable.
+        unsafe { *n_out = hits.len() };
+        Ok(())
+    })
+}
+
+/// Creates the embedder recorded in the pack's manifest, to embed query texts the same
+/// way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
+/// records none, `VPACK_E_MODEL` when it is not available here.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_embedder(
+    index: *const vpack_index,
+    out: *mut *mut vpack_embedder,
+) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let inner = idx.inner.embedder()?;
+        let handle = Box::into_raw(Box::new(vpack_embedder { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    #[test]
+    fn status_constants_match_error_codes() {
+        let pairs = [
+            (VPACK_OK, code::OK),
+            (VPACK_E_NULL_ARG, code::NULL_ARG),
+            (VPACK_E_INVALID_ARG, code::INVALID_ARG),
+            (VPACK_E_INVALID_JSON, code::INVALID_JSON),
+            (VPACK_E_INVALID_UTF8, code::INVALID_UTF8),
+            (VPACK_E_DIMENSION_MISMATCH, code::DIMENSION_MISMATCH),
+            (VPACK_E_IO, code::IO),
+            (VPACK_E_CORRUPT, code::CORRUPT),
+            (VPACK_E_UNSUPPORTED_VERSION, code::UNSUPPORTED_VERSION),
+            (VPACK_E_MODEL, code::MODEL),
+            (VPACK_E_LIMIT, code::LIMIT),
+            (VPACK_E_PANIC, code::PANIC),
+            (VPACK_E_NOT_FOUND, code::NOT_FOUND),
+            (VPACK_E_RUNTIME, code::RUNTIME),
+        ];
+        for (i, (abi, internal)) in pairs.iter().enumerate() {
+            assert_eq!(abi, internal);
+            assert_eq!(*abi, i as i32, "codes are dense and ordered");
+        }
+    }
+
+    #[test]
+    fn version_constants_match_the_crate() {
+        assert_eq!(
+            super::VPACK_VERSION_MAJOR.to_string(),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            super::VPACK_VERSION_MINOR.to_string(),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            super::VPACK_VERSION_PATCH.to_string(),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! A loaded pack: the reader plus search, serialization and its recorded embedder.
+
+use crate::embed::{self, Embedder};
+use crate::error::{Error, Result};
+use crate::format::reader::{ChunkRef, PackReader};
+use crate::format::writer::PackWriter;
+use crate::index::flat::FlatIndex;
+use crate::index::{normalize, Index, Metric, Scored};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Largest `k` a search accepts.
+pub(crate) const MAX_K: usize = 1 << 20;
+
+pub struct Pack {
+    reader: PackReader,
+}
+
+impl Pack {
+    pub fn open(path: &Path, verify: bool) -> Result<Self> {
+        let reader = PackReader::open(path)?;
+        if verify {
+            reader.verify()?;
+        }
+        Ok(Pack { reader })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Ok(Pack {
+            reader: PackReader::from_bytes(bytes)?,
+        })
+    }
+
+    pub fn from_writer(writer: PackWriter) -> Result<Self> {
+        Pack::from_bytes(&writer.finish()?)
+    }
+
+    pub fn reader(&self) -> &PackReader {
+        &self.reader
+    }
+
+    pub fn len(&self) -> usize {
+        self.reader.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reader.is_empty()
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.reader.dimension()
+    }
+
+    pub fn chunk(&self, id: usize) -> Result<ChunkRef<'_>> {
+        self.reader.chunk(id)
+    }
+
+    pub fn verify(&self) -> Result<()> {
+        self.reader.verify()
+    }
+
+    /// The best `k` chunks for `query`, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Scored>> {
+        if query.len() != self.dimension() {
+            return Err(Error::DimensionMismatch {
+                expected: self.dimension(),
+                got: query.len(),
+            });
+        }
+        if k > MAX_K {
+            return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
+        }
+        if query.iter().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidArg(
+                "query vector holds a non-finite value".into(),
+            ));
+        }
+        let mut q = query.to_vec();
+        if self.reader.metric() == Metric::Cosine && !normalize(&mut q) {
+            return Err(Error::InvalidArg(
+                "query vector has zero norm (an empty query text?)".into(),
+            ));
+        }
+        let index = FlatIndex::new(
+            self.reader.vectors(),
+            self.dimension(),
+            self.reader.metric(),
+        );
+        Ok(index.search(&q, k))
+    }
+
+    /// Creates the embedder recorded in the manifest under `embedder`.
+    pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let config = self.reader.manifest().get("embedder").ok_or_else(|| {
+            Error::NotFound("this pack records no embedder; query it with vectors".into())
+        })?;
+        let embedder = embed::create(config)?;
+        if embedder.dimension() != self.dimension() {
+            return Err(Error::DimensionMismatch {
+                expected: self.dimension(),
+                got: embedder.dimension(),
+            });
+        }
+        Ok(embedder)
+    }
+
+    /// Writes the pack to `path` atomically: a temporary file in the same directory,
+    /// flushed to disk, then renamed over `path`. On failure `path` is untouched.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, self.reader.bytes())
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidArg(format!("{} is not a file path", path.display())))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+        file.write_all(bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+        drop(file);
+        fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("rename to {}", path.display()), e))?;
+        // Persist the rename itself; a directory that cannot be opened or synced (some
+        // filesystems) does not make the already-complete write fail.
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
