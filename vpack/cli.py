@@ -1,0 +1,149 @@
+"""The ``vpack`` command: build | query | info | verify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import pipeline
+from .errors import VPackError
+from .pack import open as open_pack
+from .plugins.sources import DEFAULT_INCLUDE
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vpack", description="Build and query .vpack semantic-search packs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build a pack from a folder of documents")
+    b.add_argument("folder", help="folder to read (recursively)")
+    b.add_argument("-o", "--output", required=True, help="pack file to write (atomically)")
+    b.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help=f"relative paths to read (repeatable; default: {' '.join(DEFAULT_INCLUDE)})",
+    )
+    b.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="relative paths to skip (repeatable)")
+    b.add_argument("--chunk-size", type=_positive, default=1000, help="characters per chunk (default 1000)")
+    b.add_argument("--chunk-overlap", type=int, default=200, help="characters shared by neighbouring chunks (default 200)")
+    b.add_argument("--dimension", type=_positive, default=256, help="hash embedder dimension (default 256)")
+    b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
+    b.add_argument("--json", action="store_true", help="print the build report as JSON")
+
+    q = sub.add_parser("query", help="search a pack")
+    q.add_argument("pack")
+    q.add_argument("text", help="the question")
+    q.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
+    q.add_argument("--json", action="store_true", help="print hits as JSON")
+
+    i = sub.add_parser("info", help="print a pack's manifest")
+    i.add_argument("pack")
+    i.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    v = sub.add_parser("verify", help="check every checksum and record of a pack")
+    v.add_argument("pack")
+    return p
+
+
+def _build(args: argparse.Namespace) -> int:
+    result = pipeline.build(
+        args.folder,
+        args.output,
+        include=args.include or DEFAULT_INCLUDE,
+        exclude=args.exclude,
+        chunk_size=args.chunk_size,
+        chunk_overlap=args.chunk_overlap,
+        dimension=args.dimension,
+        metric=args.metric,
+    )
+    with result:
+        r = result.report
+        if args.json:
+            print(json.dumps(r.to_dict(), indent=2))
+            return 0
+        print(f"wrote {r.output}: {r.documents} documents, {r.chunks} chunks, {r.size_bytes:,} bytes")
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items())
+        print(f"time: {stages}")
+        for s in r.skipped:
+            print(f"skipped {s.path}: {s.reason}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    with open_pack(args.pack) as pack:
+        hits = pack.search(args.text, k=args.k)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no hits")
+    for rank, h in enumerate(hits, 1):
+        where = h.source or f"chunk {h.id}"
+        span = f" [{h.metadata['start']}:{h.metadata['end']}]" if "start" in h.metadata else ""
+        print(f"{rank}. {h.score:.4f}  {where}{span}")
+        for line in h.text.strip().splitlines():
+            print(f"     {line}")
+        print()
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import os
+
+    with open_pack(args.pack) as pack:
+        manifest: Dict[str, Any] = pack.manifest
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+        return 0
+    emb = manifest.get("embedder", {})
+    rows = [
+        ("file", f"{args.pack} ({os.path.getsize(args.pack):,} bytes)"),
+        ("format version", manifest.get("format_version")),
+        ("embedder", f"{emb.get('kind')} / {emb.get('model_id')}"),
+        ("dimension", manifest.get("dimension")),
+        ("metric", manifest.get("metric")),
+        ("index", manifest.get("index", {}).get("kind")),
+        ("documents", manifest.get("documents", "?")),
+        ("chunks", manifest.get("chunk_count")),
+        ("chunker", json.dumps(manifest.get("chunker"), sort_keys=True)),
+        ("built by", manifest.get("builder")),
+    ]
+    for name, value in rows:
+        print(f"{name:>15}: {value}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with open_pack(args.pack, verify=True) as pack:
+        print(f"{args.pack}: ok ({len(pack)} chunks)")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify}
+    try:
+        return commands[args.command](args)
+    except VPackError as exc:
+        print(f"vpack: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"vpack: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+__all__: List[str] = ["main"]

@@ -1,0 +1,133 @@
+"""Opening packs and searching them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence, Type, Union
+
+import numpy as np
+
+from ._native import NativeEmbedder, NativeIndex
+
+Query = Union[str, np.ndarray, Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. ``id`` is the chunk's position in the pack; higher ``score`` is
+    better (cosine similarity for cosine packs)."""
+
+    id: int
+    score: float
+    text: str
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> Optional[str]:
+        """The chunk's source path, when its source recorded one."""
+        path = self.metadata.get("path")
+        return str(path) if path is not None else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+
+
+class Pack:
+    """A loaded pack. Use as a context manager, or call :meth:`close`: the native handle
+    is released deterministically (PyPy's collector may run much later)."""
+
+    def __init__(self, index: NativeIndex) -> None:
+        self._index = index
+        self._embedder: Optional[NativeEmbedder] = None
+        self._manifest: Optional[Dict[str, Any]] = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Pack":
+        """Loads a pack from its bytes (copied and fully verified)."""
+        return cls(NativeIndex.from_bytes(data))
+
+    @property
+    def manifest(self) -> Dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = json.loads(self._index.manifest())
+        return dict(self._manifest)
+
+    @property
+    def dimension(self) -> int:
+        return self._index.dimension()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embeds ``text`` with the embedder recorded in the pack."""
+        if self._embedder is None:
+            self._embedder = self._index.embedder()
+        return self._embedder.embed([text.encode("utf-8")], self.dimension)[0]
+
+    def search(self, query: Query, k: int = 10) -> List[Hit]:
+        """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
+        (embedded with the pack's embedder) or a vector of the pack's dimension."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        if isinstance(query, str):
+            vector = self.embed_query(query)
+        else:
+            vector = np.asarray(query, dtype=np.float32)
+            if vector.ndim != 1:
+                raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
+        ids, scores = self._index.search(vector, k)
+        return [self._hit(int(i), float(s)) for i, s in zip(ids, scores)]
+
+    def chunk(self, chunk_id: int) -> Hit:
+        """The chunk with this id (score 0.0)."""
+        return self._hit(chunk_id, 0.0)
+
+    def _hit(self, chunk_id: int, score: float) -> Hit:
+        text, meta = self._index.chunk(chunk_id)
+        return Hit(chunk_id, score, text.decode("utf-8"), json.loads(meta))
+
+    def verify(self) -> None:
+        """Checks every checksum and chunk record; raises CorruptPackError on damage."""
+        self._index.verify()
+
+    def to_bytes(self) -> bytes:
+        return self._index.to_bytes()
+
+    def save(self, path: "os.PathLike[str] | str") -> None:
+        """Writes the pack to ``path`` atomically (temporary file, fsync, rename)."""
+        self._index.save(path)
+
+    def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+        self._index.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._index.closed
+
+    def __enter__(self) -> "Pack":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<vpack.Pack closed>"
+        return f"<vpack.Pack chunks={len(self)} dimension={self.dimension}>"
+
+
+def open(path: "os.PathLike[str] | str", *, verify: bool = False) -> Pack:  # noqa: A001
+    """Opens the pack at ``path`` (memory-mapped: opening costs the same for any size).
+    With ``verify=True`` every checksum is checked first."""
+    return Pack(NativeIndex.open(path, verify))

@@ -1,0 +1,185 @@
+"""The build pipeline: source -> transformers -> chunker -> embed -> pack, streamed in
+fixed-size batches so memory on the Python side does not grow with the corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+from ._native import VERSION, NativeBuilder, NativeIndex
+from .pack import Pack
+from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
+from .plugins.chunkers import FixedSizeChunker
+from .plugins.embedders import HashEmbedder
+from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
+
+DEFAULT_BATCH_SIZE = 256
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``output`` is the pack's path, or None for an in-memory build."""
+
+    documents: int = 0
+    chunks: int = 0
+    characters: int = 0
+    skipped: List[Skipped] = field(default_factory=list)
+    seconds: Dict[str, float] = field(default_factory=dict)
+    output: Optional[str] = None
+    size_bytes: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BuildResult:
+    """The report and the built pack, open. Close the pack (or use ``with``) when done."""
+
+    report: BuildReport
+    pack: Pack
+
+    def __enter__(self) -> "BuildResult":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pack.close()
+
+
+def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[List[Chunk]]:
+    batch: List[Chunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Timer:
+    def __init__(self, seconds: Dict[str, float], stage: str) -> None:
+        self.seconds, self.stage = seconds, stage
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.t0
+        self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + elapsed
+
+
+def _documents(
+    source: Source, transformers: Sequence[Transformer], report: BuildReport
+) -> Iterator[Document]:
+    docs = iter(source.documents())
+    while True:
+        with _Timer(report.seconds, "read"):
+            doc: Optional[Document] = next(docs, None)
+        if doc is None:
+            return
+        with _Timer(report.seconds, "transform"):
+            for t in transformers:
+                doc = t.transform(doc)
+                if doc is None:
+                    break
+        if doc is not None:
+            report.documents += 1
+            yield doc
+
+
+def _chunks(docs: Iterable[Document], chunker: Chunker, report: BuildReport) -> Iterator[Chunk]:
+    for doc in docs:
+        with _Timer(report.seconds, "chunk"):
+            pieces = list(chunker.chunks(doc))
+        for c in pieces:
+            report.chunks += 1
+            report.characters += len(c.text)
+            yield c
+
+
+def run(
+    source: Source,
+    *,
+    chunker: Chunker,
+    embedder: Embedder,
+    transformers: Sequence[Transformer] = (),
+    metric: str = "cosine",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    output: "os.PathLike[str] | str | None" = None,
+) -> BuildResult:
+    """Runs the pipeline with explicit plugins and returns the report and the pack (open;
+    close it when done). With ``output`` the pack is written there atomically."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    report = BuildReport()
+    started = time.perf_counter()
+    manifest = {
+        "builder": f"vpack {VERSION}",
+        "embedder": dict(embedder.describe()),
+        "chunker": dict(chunker.describe()),
+        "source": dict(source.describe()),
+    }
+    options = {"dimension": embedder.dimension, "metric": metric, "manifest": manifest}
+    builder = NativeBuilder.create(json.dumps(options))
+    try:
+        chunks = _chunks(_documents(source, transformers, report), chunker, report)
+        for batch in _batches(chunks, batch_size):
+            with _Timer(report.seconds, "embed"):
+                vectors = embedder.embed([c.text for c in batch])
+            payload = json.dumps(
+                [{"text": c.text, "metadata": c.metadata} for c in batch], ensure_ascii=False
+            ).encode("utf-8")
+            with _Timer(report.seconds, "index"):
+                builder.add(payload, vectors)
+        with _Timer(report.seconds, "index"):
+            index: NativeIndex = builder.finish()
+    finally:
+        builder.close()
+    report.skipped = list(source.skipped)
+    if output is not None:
+        with _Timer(report.seconds, "write"):
+            index.save(output)
+        report.output = str(output)
+        report.size_bytes = Path(output).stat().st_size
+    else:
+        report.size_bytes = len(index.to_bytes())
+    report.seconds["total"] = time.perf_counter() - started
+    return BuildResult(report=report, pack=Pack(index))
+
+
+def build(
+    source: Union["os.PathLike[str]", str, Source],
+    output: "os.PathLike[str] | str | None" = None,
+    *,
+    include: Sequence[str] = DEFAULT_INCLUDE,
+    exclude: Sequence[str] = (),
+    chunk_size: int = 1000,
+    chunk_overlap: int = 200,
+    dimension: int = 256,
+    metric: str = "cosine",
+    embedder: Optional[Embedder] = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> BuildResult:
+    """Builds a pack from a folder (or any Source) with the built-in chunker and, unless
+    ``embedder`` is given, the hash embedder. Writes the pack to ``output`` atomically
+    when given. Returns the report and the pack, open (use ``with``)."""
+    src: Source = source if isinstance(source, Source) else DirectorySource(source, include, exclude)
+    own_embedder = embedder is None
+    emb: Embedder = embedder if embedder is not None else HashEmbedder(dimension)
+    try:
+        return run(
+            src,
+            chunker=FixedSizeChunker(chunk_size, chunk_overlap),
+            embedder=emb,
+            metric=metric,
+            batch_size=batch_size,
+            output=output,
+        )
+    finally:
+        if own_embedder and isinstance(emb, HashEmbedder):
+            emb.close()

@@ -1,0 +1,19 @@
+"""Plugin kinds (Protocols) and the built-in plugins."""
+
+from .base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
+from .chunkers import FixedSizeChunker
+from .embedders import HashEmbedder
+from .sources import DirectorySource
+
+__all__ = [
+    "Chunk",
+    "Chunker",
+    "DirectorySource",
+    "Document",
+    "Embedder",
+    "FixedSizeChunker",
+    "HashEmbedder",
+    "Skipped",
+    "Source",
+    "Transformer",
+]
