@@ -10,6 +10,7 @@ meaning-based queries in-process.
 """
 
 from ._native import FORMAT_VERSION, VERSION
+from .builder import PackBuilder
 from .errors import (
     CorruptPackError,
     DimensionMismatchError,
@@ -46,6 +47,7 @@ __all__ = [
     "NotFoundError",
     "NullArgumentError",
     "Pack",
+    "PackBuilder",
     "PackIOError",
     "PanicError",
     "RuntimeLoadError",

@@ -113,7 +113,7 @@ class NativeEmbedder(_Handle):
     _free = lib.vpack_embedder_free
 
     @classmethod
-    def create(cls, config_json: str) -> "NativeEmbedder":
+    def create(cls, config_json: str) -> NativeEmbedder:
         out = ffi.new("vpack_embedder **")
         _check(lib.vpack_embedder_new(config_json.encode("utf-8"), out))
         return cls(out[0])
@@ -149,14 +149,14 @@ class NativeIndex(_Handle):
     _free = lib.vpack_index_free
 
     @classmethod
-    def open(cls, path: "os.PathLike[str] | str", verify: bool) -> "NativeIndex":
+    def open(cls, path: os.PathLike[str] | str, verify: bool) -> NativeIndex:
         out = ffi.new("vpack_index **")
         flags = lib.VPACK_OPEN_VERIFY if verify else 0
         _check(lib.vpack_index_open(os.fsencode(path), flags, out))
         return cls(out[0])
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "NativeIndex":
+    def from_bytes(cls, data: bytes) -> NativeIndex:
         out = ffi.new("vpack_index **")
         _check(lib.vpack_index_from_bytes(ffi.from_buffer("uint8_t[]", data), len(data), out))
         return cls(out[0])
@@ -166,7 +166,7 @@ class NativeIndex(_Handle):
         _check(lib.vpack_index_to_bytes(self.ptr, out))
         return _take_bytes(out)
 
-    def save(self, path: "os.PathLike[str] | str") -> None:
+    def save(self, path: os.PathLike[str] | str) -> None:
         _check(lib.vpack_index_save(self.ptr, os.fsencode(path)))
 
     def verify(self) -> None:
@@ -220,7 +220,7 @@ class NativeBuilder(_Handle):
     _free = lib.vpack_builder_free
 
     @classmethod
-    def create(cls, options_json: str) -> "NativeBuilder":
+    def create(cls, options_json: str) -> NativeBuilder:
         out = ffi.new("vpack_builder **")
         _check(lib.vpack_builder_new(options_json.encode("utf-8"), out))
         return cls(out[0])
@@ -240,10 +240,10 @@ class NativeBuilder(_Handle):
             )
         )
 
-    def finish(self) -> NativeIndex:
+    def finish(self, manifest_json: str) -> NativeIndex:
         out = ffi.new("vpack_index **")
         # vpack_builder_finish consumes the builder whatever it returns.
-        _check(lib.vpack_builder_finish(self._disown(), out))
+        _check(lib.vpack_builder_finish(self._disown(), manifest_json.encode("utf-8", "surrogatepass"), out))
         return NativeIndex(out[0])
 
 

@@ -33,9 +33,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help=f"relative paths to read (repeatable; default: {' '.join(DEFAULT_INCLUDE)})",
     )
-    b.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="relative paths to skip (repeatable)")
+    b.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="relative paths to skip (repeatable)"
+    )
     b.add_argument("--chunk-size", type=_positive, default=1000, help="characters per chunk (default 1000)")
-    b.add_argument("--chunk-overlap", type=int, default=200, help="characters shared by neighbouring chunks (default 200)")
+    b.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=200,
+        help="characters shared by neighbouring chunks (default 200)",
+    )
     b.add_argument("--dimension", type=_positive, default=256, help="hash embedder dimension (default 256)")
     b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
     b.add_argument("--json", action="store_true", help="print the build report as JSON")

@@ -45,7 +45,7 @@ class Pack:
         self._manifest: Optional[Dict[str, Any]] = None
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Pack":
+    def from_bytes(cls, data: bytes) -> Pack:
         """Loads a pack from its bytes (copied and fully verified)."""
         return cls(NativeIndex.from_bytes(data))
 
@@ -97,7 +97,7 @@ class Pack:
     def to_bytes(self) -> bytes:
         return self._index.to_bytes()
 
-    def save(self, path: "os.PathLike[str] | str") -> None:
+    def save(self, path: os.PathLike[str] | str) -> None:
         """Writes the pack to ``path`` atomically (temporary file, fsync, rename)."""
         self._index.save(path)
 
@@ -110,7 +110,7 @@ class Pack:
     def closed(self) -> bool:
         return self._index.closed
 
-    def __enter__(self) -> "Pack":
+    def __enter__(self) -> Pack:
         return self
 
     def __exit__(
@@ -127,7 +127,7 @@ class Pack:
         return f"<vpack.Pack chunks={len(self)} dimension={self.dimension}>"
 
 
-def open(path: "os.PathLike[str] | str", *, verify: bool = False) -> Pack:  # noqa: A001
+def open(path: os.PathLike[str] | str, *, verify: bool = False) -> Pack:  # noqa: A001
     """Opens the pack at ``path`` (memory-mapped: opening costs the same for any size).
     With ``verify=True`` every checksum is checked first."""
     return Pack(NativeIndex.open(path, verify))

@@ -3,14 +3,14 @@ fixed-size batches so memory on the Python side does not grow with the corpus.""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-from ._native import VERSION, NativeBuilder, NativeIndex
+from ._native import VERSION
+from .builder import PackBuilder
 from .pack import Pack
 from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
 from .plugins.chunkers import FixedSizeChunker
@@ -43,7 +43,7 @@ class BuildResult:
     report: BuildReport
     pack: Pack
 
-    def __enter__(self) -> "BuildResult":
+    def __enter__(self) -> BuildResult:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -110,7 +110,7 @@ def run(
     transformers: Sequence[Transformer] = (),
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    output: "os.PathLike[str] | str | None" = None,
+    output: os.PathLike[str] | str | None = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
     close it when done). With ``output`` the pack is written there atomically."""
@@ -118,43 +118,41 @@ def run(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     report = BuildReport()
     started = time.perf_counter()
-    manifest = {
-        "builder": f"vpack {VERSION}",
-        "embedder": dict(embedder.describe()),
-        "chunker": dict(chunker.describe()),
-        "source": dict(source.describe()),
-    }
-    options = {"dimension": embedder.dimension, "metric": metric, "manifest": manifest}
-    builder = NativeBuilder.create(json.dumps(options))
+    builder = PackBuilder(embedder.dimension, metric)
     try:
         chunks = _chunks(_documents(source, transformers, report), chunker, report)
         for batch in _batches(chunks, batch_size):
+            texts = [c.text for c in batch]
             with _Timer(report.seconds, "embed"):
-                vectors = embedder.embed([c.text for c in batch])
-            payload = json.dumps(
-                [{"text": c.text, "metadata": c.metadata} for c in batch], ensure_ascii=False
-            ).encode("utf-8")
+                vectors = embedder.embed(texts)
             with _Timer(report.seconds, "index"):
-                builder.add(payload, vectors)
+                builder.add(texts, vectors, [c.metadata for c in batch])
+        manifest = {
+            "builder": f"vpack {VERSION}",
+            "embedder": dict(embedder.describe()),
+            "chunker": dict(chunker.describe()),
+            "source": dict(source.describe()),
+            "documents": report.documents,
+        }
         with _Timer(report.seconds, "index"):
-            index: NativeIndex = builder.finish()
+            pack = builder.finish(manifest)
     finally:
         builder.close()
     report.skipped = list(source.skipped)
     if output is not None:
         with _Timer(report.seconds, "write"):
-            index.save(output)
+            pack.save(output)
         report.output = str(output)
         report.size_bytes = Path(output).stat().st_size
     else:
-        report.size_bytes = len(index.to_bytes())
+        report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
-    return BuildResult(report=report, pack=Pack(index))
+    return BuildResult(report=report, pack=pack)
 
 
 def build(
-    source: Union["os.PathLike[str]", str, Source],
-    output: "os.PathLike[str] | str | None" = None,
+    source: Union[os.PathLike[str], str, Source],
+    output: os.PathLike[str] | str | None = None,
     *,
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = (),

@@ -57,7 +57,7 @@ class DirectorySource:
 
     def __init__(
         self,
-        root: "os.PathLike[str] | str",
+        root: os.PathLike[str] | str,
         include: Sequence[str] = DEFAULT_INCLUDE,
         exclude: Sequence[str] = (),
         encoding: str = "utf-8",
@@ -112,7 +112,9 @@ class DirectorySource:
             try:
                 text = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
-                self.skipped.append(Skipped(rel, f"not valid {self.encoding}: {exc.reason} at byte {exc.start}"))
+                self.skipped.append(
+                    Skipped(rel, f"not valid {self.encoding}: {exc.reason} at byte {exc.start}")
+                )
                 continue
             text = text.lstrip("\ufeff")
             if not text.strip():

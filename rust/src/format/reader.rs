@@ -72,6 +72,24 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Every byte outside the header, section table and sections is zero padding, and
+/// sections do not overlap, so one pack has exactly one byte image. Costs O(sections).
+fn check_gaps(b: &[u8], table_end: usize, sections: &[Section]) -> Result<()> {
+    let mut ranges: Vec<Range<usize>> = sections.iter().map(|s| s.range.clone()).collect();
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut pos = table_end;
+    for r in ranges.iter().chain(std::iter::once(&(b.len()..b.len()))) {
+        if r.start < pos {
+            return Err(corrupt("sections overlap"));
+        }
+        if b[pos..r.start].iter().any(|&x| x != 0) {
+            return Err(corrupt(format!("non-zero padding between bytes {pos} and {}", r.start)));
+        }
+        pos = r.end;
+    }
+    Ok(())
+}
+
 impl PackReader {
     /// Maps the file at `path` read-only. The file must not be modified while open.
     pub fn open(path: &Path) -> Result<Self> {
@@ -159,6 +177,7 @@ impl PackReader {
                 crc: u32_at(b, at + 24),
             });
         }
+        check_gaps(b, table_end, &sections)?;
         let get = |slot: usize, name: &str| -> Result<Range<usize>> {
             by_kind[slot]
                 .map(|i| sections[i].range.clone())

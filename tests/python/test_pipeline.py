@@ -1,0 +1,148 @@
+"""Building packs from folders on disk through the real pipeline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+import vpack
+from vpack.plugins import Document, FixedSizeChunker, HashEmbedder
+from vpack.plugins.sources import DirectorySource, glob_match
+
+
+def test_build_and_query_finds_the_right_document(docs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "docs.vpack"
+    with vpack.build(docs, out) as result:
+        report = result.report
+    assert report.documents == 4
+    assert report.chunks == 4
+    assert report.output == str(out)
+    assert report.size_bytes == out.stat().st_size
+    with vpack.open(out) as pack:
+        assert pack.manifest["documents"] == 4
+        assert pack.manifest["embedder"]["kind"] == "hash"
+        top = pack.search("read a file line by line", k=2)
+        assert top[0].source == "files.md"
+        assert top[0].metadata["title"] == "Reading files"
+        assert pack.search("bread baking degrees", k=1)[0].source == "guide/deep/cooking.rst"
+        assert pack.search("migrating birds", k=1)[0].source == "birds.txt"
+
+
+def test_same_input_gives_identical_files(docs: Path, tmp_path: Path) -> None:
+    vpack.build(docs, tmp_path / "a.vpack").pack.close()
+    vpack.build(docs, tmp_path / "b.vpack").pack.close()
+    assert (tmp_path / "a.vpack").read_bytes() == (tmp_path / "b.vpack").read_bytes()
+
+
+def test_include_and_exclude_globs(docs: Path) -> None:
+    with vpack.build(docs, include=["**/*.md"], exclude=["guide/**"]) as result:
+        sources = {result.pack.chunk(i).source for i in range(len(result.pack))}
+    assert sources == {"files.md"}
+
+
+def test_glob_semantics() -> None:
+    assert glob_match("a.md", "**/*.md")
+    assert glob_match("x/y/a.md", "**/*.md")
+    assert not glob_match("x/a.md", "*.md")
+    assert glob_match("guide/a/b.txt", "guide/**")
+    assert not glob_match("guides/a.txt", "guide/**")
+    assert glob_match("a1.txt", "a?.txt")
+    assert not glob_match("a/1.txt", "a?.txt")
+
+
+def test_bad_files_are_skipped_with_reasons(docs: Path, tmp_path: Path) -> None:
+    (docs / "image.txt").write_bytes(b"\x89PNG\x00\x00binary")
+    (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (docs / "empty.md").write_text("   \n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("outside the root")
+    os.symlink(outside, docs / "link.txt")
+    with vpack.build(docs) as result:
+        reasons = {s.path: s.reason for s in result.report.skipped}
+        assert result.report.documents == 4
+    assert reasons["image.txt"] == "binary file"
+    assert reasons["latin1.txt"].startswith("not valid utf-8")
+    assert reasons["empty.md"] == "empty document"
+    assert "outside" in reasons["link.txt"]
+
+
+def test_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError):
+        vpack.build(tmp_path / "nope")
+
+
+class ExplodingEmbedder:
+    """Fails on its second batch, to interrupt a build midway."""
+
+    def __init__(self) -> None:
+        self.inner = HashEmbedder(32)
+        self.calls = 0
+
+    @property
+    def dimension(self) -> int:
+        return 32
+
+    def describe(self) -> dict:
+        return dict(self.inner.describe())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("embedder died")
+        return self.inner.embed(texts)
+
+
+def test_interrupted_build_leaves_existing_output_untouched(docs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "docs.vpack"
+    out.write_bytes(b"previous pack")
+    with pytest.raises(RuntimeError, match="embedder died"):
+        vpack.build(docs, out, embedder=ExplodingEmbedder(), batch_size=1)
+    assert out.read_bytes() == b"previous pack"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "docs.vpack"]
+
+
+def test_chunk_offsets_point_into_the_document() -> None:
+    text = " ".join(f"word{i}" for i in range(600))
+    doc = Document("d", text, {"path": "d.txt"})
+    chunks = list(FixedSizeChunker(size=200, overlap=50).chunks(doc))
+    assert len(chunks) > 5
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        assert len(c.text) <= 200
+        assert c.metadata["path"] == "d.txt"
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.start < a.end, "neighbours overlap"
+        assert b.start > a.start
+
+
+def test_chunker_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError):
+        FixedSizeChunker(size=0)
+    with pytest.raises(ValueError):
+        FixedSizeChunker(size=10, overlap=10)
+
+
+def test_custom_source_object(tmp_path: Path) -> None:
+    class ListSource:
+        skipped: list = []
+
+        def describe(self) -> dict:
+            return {"kind": "list"}
+
+        def documents(self):  # type: ignore[no-untyped-def]
+            yield Document("one", "alpha beta gamma", {"path": "one"})
+            yield Document("two", "delta epsilon", {"path": "two"})
+
+    with vpack.build(ListSource(), tmp_path / "l.vpack") as result:
+        assert result.pack.search("epsilon", k=1)[0].source == "two"
+        assert result.pack.manifest["source"] == {"kind": "list"}
+
+
+def test_directory_source_order_is_sorted(docs: Path) -> None:
+    ids = [d.id for d in DirectorySource(docs).documents()]
+    assert ids == ["birds.txt", "files.md", "guide/deep/cooking.rst", "guide/install.md"]

@@ -1,0 +1,79 @@
+"""Building a pack from your own vectors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ._native import NativeBuilder
+from .pack import Pack
+
+
+class PackBuilder:
+    """Collects chunks with their vectors, then :meth:`finish` returns the pack.
+
+    >>> b = PackBuilder(dimension=3)                              # doctest: +SKIP
+    >>> b.add(["a", "b"], np.eye(2, 3, dtype=np.float32))         # doctest: +SKIP
+    >>> pack = b.finish({"title": "demo"})                        # doctest: +SKIP
+
+    ``metric`` is ``cosine`` (vectors are L2-normalised when added), ``dot`` or ``l2``.
+    Memory for added chunks lives in the native library, not in Python objects.
+    """
+
+    def __init__(self, dimension: int, metric: str = "cosine") -> None:
+        self.dimension = dimension
+        self.metric = metric
+        self._native: Optional[NativeBuilder] = NativeBuilder.create(
+            json.dumps({"dimension": dimension, "metric": metric})
+        )
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        metadata: Optional[Sequence[Mapping[str, Any]]] = None,
+    ) -> None:
+        """Appends ``len(texts)`` chunks; ``vectors`` has shape (len(texts), dimension).
+        Nothing is appended when anything is invalid."""
+        native = self._require()
+        array = np.asarray(vectors, dtype=np.float32)
+        if array.ndim != 2 or array.shape[0] != len(texts):
+            raise ValueError(f"vectors must have shape ({len(texts)}, {self.dimension}), got {array.shape}")
+        if metadata is not None and len(metadata) != len(texts):
+            raise ValueError(f"got {len(metadata)} metadata entries for {len(texts)} texts")
+        metas = metadata if metadata is not None else [{}] * len(texts)
+        payload = json.dumps(
+            [{"text": t, "metadata": dict(m)} for t, m in zip(texts, metas)], ensure_ascii=False
+        ).encode("utf-8", "surrogatepass")
+        native.add(payload, array)
+        self._count += len(texts)
+
+    def finish(self, manifest: Optional[Mapping[str, Any]] = None) -> Pack:
+        """Seals the pack; ``manifest`` (a JSON-able mapping) is stored in it. The builder
+        cannot be used afterwards."""
+        native = self._require()
+        self._native = None
+        return Pack(native.finish(json.dumps(dict(manifest or {}), ensure_ascii=False)))
+
+    def close(self) -> None:
+        """Discards an unfinished builder."""
+        if self._native is not None:
+            self._native.close()
+            self._native = None
+
+    def _require(self) -> NativeBuilder:
+        if self._native is None:
+            raise ValueError("PackBuilder is finished or closed")
+        return self._native
+
+    def __enter__(self) -> PackBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
