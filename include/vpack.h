@@ -225,10 +225,8 @@ vpack_status vpack_embedder_embed(const struct vpack_embedder *embedder,
                                   size_t out_len);
 
 /*
- Starts a new pack. `options_json`:
- `{"dimension": N, "metric": "cosine"|"dot"|"l2", "manifest": {...}}`; metric defaults
- to cosine (stored vectors are L2-normalised). `manifest` is stored in the pack; its keys
- `format_version`, `dimension`, `metric`, `chunk_count` and `index` are set by vpack.
+ Starts a new pack. `options_json`: `{"dimension": N, "metric": "cosine"|"dot"|"l2"}`;
+ metric defaults to cosine (stored vectors are L2-normalised when added).
  On success writes a new handle to `*out`.
  */
 vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
@@ -246,10 +244,16 @@ vpack_status vpack_builder_add(struct vpack_builder *builder,
                                size_t dim);
 
 /*
- Finishes the pack and writes a new index handle to `*out`. Always consumes `builder`
- (also on error): do not use or free it afterwards.
+ Finishes the pack and writes a new index handle to `*out`. `manifest_json` (NULL for
+ none) is a JSON object stored in the pack; vpack adds the keys it owns
+ (`format_version`, `dimension`, `metric`, `chunk_count`, `index`), which the caller may
+ not set except `dimension` and `metric` to the same value. An `embedder` object
+ with a `dimension` must match the pack's. Always consumes `builder` (also on error):
+ do not use or free it afterwards.
  */
-vpack_status vpack_builder_finish(struct vpack_builder *builder, struct vpack_index **out);
+vpack_status vpack_builder_finish(struct vpack_builder *builder,
+                                  const char *manifest_json,
+                                  struct vpack_index **out);
 
 /*
  Releases an unfinished builder. NULL is a no-op.

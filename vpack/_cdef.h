@@ -95,7 +95,9 @@ vpack_status vpack_builder_add(struct vpack_builder *builder,
                                size_t n,
                                size_t dim);
 
-vpack_status vpack_builder_finish(struct vpack_builder *builder, struct vpack_index **out);
+vpack_status vpack_builder_finish(struct vpack_builder *builder,
+                                  const char *manifest_json,
+                                  struct vpack_index **out);
 
 void vpack_builder_free(struct vpack_builder *builder);
 

@@ -297,10 +297,8 @@ pub unsafe extern "C" fn vpack_embedder_embed(
     })
 }
 
-/// Starts a new pack. `options_json`:
-/// `{"dimension": N, "metric": "cosine"|"dot"|"l2", "manifest": {...}}`; metric defaults
-/// to cosine (stored vectors are L2-normalised). `manifest` is stored in the pack; its keys
-/// `format_version`, `dimension`, `metric`, `chunk_count` and `index` are set by vpack.
+/// Starts a new pack. `options_json`: `{"dimension": N, "metric": "cosine"|"dot"|"l2"}`;
+/// metric defaults to cosine (stored vectors are L2-normalised when added).
 /// On success writes a new handle to `*out`.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_builder_new(
@@ -357,11 +355,16 @@ pub unsafe extern "C" fn vpack_builder_add(
     })
 }
 
-/// Finishes the pack and writes a new index handle to `*out`. Always consumes `builder`
-/// (also on error): do not use or free it afterwards.
+/// Finishes the pack and writes a new index handle to `*out`. `manifest_json` (NULL for
+/// none) is a JSON object stored in the pack; vpack adds the keys it owns
+/// (`format_version`, `dimension`, `metric`, `chunk_count`, `index`), which the caller may
+/// not set except `dimension` and `metric` to the same value. An `embedder` object
+/// with a `dimension` must match the pack's. Always consumes `builder` (also on error):
+/// do not use or free it afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_builder_finish(
     builder: *mut vpack_builder,
+    manifest_json: *const c_char,
     out: *mut *mut vpack_index,
 ) -> vpack_status {
     guard(|| {
@@ -371,7 +374,14 @@ pub unsafe extern "C" fn vpack_builder_finish(
         // SAFETY: non-NULL handle from vpack_builder_new, consumed exactly once here.
         let b = unsafe { Box::from_raw(builder) };
         let out = out_ptr(out, "out")?;
-        let inner = Pack::from_writer(b.inner)?;
+        let manifest: serde_json::Map<String, serde_json::Value> = if manifest_json.is_null() {
+            serde_json::Map::new()
+        } else {
+            // SAFETY: non-NULL and NUL-terminated per this function's contract.
+            let text = unsafe { c_str(manifest_json, "manifest_json") }?;
+            parse_json(text.as_bytes(), "manifest_json")?
+        };
+        let inner = Pack::from_writer(b.inner, manifest)?;
         let handle = Box::into_raw(Box::new(vpack_index { inner }));
         // SAFETY: `out` is non-NULL and writable.
         unsafe { *out = handle };

@@ -6,6 +6,7 @@ use crate::format::reader::{ChunkRef, PackReader};
 use crate::format::writer::PackWriter;
 use crate::index::flat::FlatIndex;
 use crate::index::{normalize, Index, Metric, Scored};
+use serde_json::{Map, Value};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,8 @@ impl Pack {
         })
     }
 
-    pub fn from_writer(writer: PackWriter) -> Result<Self> {
-        Pack::from_bytes(&writer.finish()?)
+    pub fn from_writer(writer: PackWriter, manifest: Map<String, Value>) -> Result<Self> {
+        Pack::from_bytes(&writer.finish(manifest)?)
     }
 
     pub fn reader(&self) -> &PackReader {

@@ -31,12 +31,49 @@ const KIND_VECTORS: u32 = 4;
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-fn options(v: Value) -> BuilderOptions {
-    serde_json::from_value(v).expect("builder options deserialize")
+/// A PackWriter plus the manifest it will be finished with, so each test states its
+/// options and manifest in one JSON value: `{"dimension", "metric", "manifest"}`.
+struct TestWriter {
+    inner: PackWriter,
+    manifest: Map<String, Value>,
 }
 
-fn writer(v: Value) -> PackWriter {
-    PackWriter::new(options(v)).expect("PackWriter::new")
+impl TestWriter {
+    fn add(&mut self, chunks: Vec<ChunkIn>, vectors: &[f32]) -> Result<(), Error> {
+        self.inner.add(chunks, vectors)
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn finish(self) -> Result<Vec<u8>, Error> {
+        self.inner.finish(self.manifest)
+    }
+    fn into_pack(self) -> Result<Pack, Error> {
+        Pack::from_writer(self.inner, self.manifest)
+    }
+}
+
+fn try_writer(mut v: Value) -> Result<TestWriter, Error> {
+    let manifest = match v.as_object_mut().and_then(|o| o.remove("manifest")) {
+        Some(Value::Object(m)) => m,
+        Some(other) => panic!("test manifest must be an object, got {other}"),
+        None => Map::new(),
+    };
+    let options: BuilderOptions = serde_json::from_value(v).expect("builder options deserialize");
+    Ok(TestWriter {
+        inner: PackWriter::new(options)?,
+        manifest,
+    })
+}
+
+fn writer(v: Value) -> TestWriter {
+    try_writer(v).expect("PackWriter::new")
 }
 
 fn chunk(text: &str, metadata: Value) -> ChunkIn {
@@ -123,7 +160,7 @@ const FIXTURE_VECTORS: [f32; 20] = [
     0.0, 0.0, 0.0, -1.0,
 ];
 
-fn fixture_writer(metric: &str) -> PackWriter {
+fn fixture_writer(metric: &str) -> TestWriter {
     let mut w = writer(json!({
         "dimension": DIM,
         "metric": metric,
@@ -462,7 +499,7 @@ fn cosine_normalises_vectors_of_any_finite_magnitude() {
     ];
     let chunks = (0..4).map(|i| chunk(&i.to_string(), json!({}))).collect();
     w.add(chunks, &vectors).unwrap();
-    let pack = Pack::from_writer(w).unwrap();
+    let pack = w.into_pack().unwrap();
     let mut bad = Vec::new();
     for (i, row) in pack.reader().vectors().chunks_exact(4).enumerate() {
         let norm = row.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
@@ -559,25 +596,25 @@ fn wrong_vector_count_is_rejected_and_nothing_is_appended() {
 #[test]
 fn builder_options_are_validated() {
     assert_code(
-        PackWriter::new(options(json!({"dimension": 0}))),
+        try_writer(json!({"dimension": 0})),
         INVALID_ARG,
         "dimension 0",
     );
     assert_code(
-        PackWriter::new(options(json!({"dimension": 65_537}))),
+        try_writer(json!({"dimension": 65_537})),
         INVALID_ARG,
         "dimension 65537",
     );
     assert_code(
-        PackWriter::new(options(json!({"dimension": 4, "metric": "hamming"}))),
+        try_writer(json!({"dimension": 4, "metric": "hamming"})),
         INVALID_ARG,
         "unknown metric",
     );
-    let w = PackWriter::new(options(json!({"dimension": 65_536}))).expect("max dimension");
+    let w = try_writer(json!({"dimension": 65_536})).expect("max dimension");
     assert_eq!(w.dimension(), 65_536);
     assert!(w.is_empty());
     // The default metric is cosine.
-    let pack = Pack::from_writer(writer(json!({"dimension": 2}))).unwrap();
+    let pack = writer(json!({"dimension": 2})).into_pack().unwrap();
     assert_eq!(pack.reader().manifest()["metric"], "cosine");
 }
 
@@ -624,21 +661,22 @@ fn manifest_reserved_keys_are_rejected() {
         let mut manifest = Map::new();
         manifest.insert(key.into(), value.clone());
         manifest.insert("name".into(), json!("x"));
-        let r = PackWriter::new(options(json!({
+        let r = try_writer(json!({
             "dimension": 4, "metric": "cosine", "manifest": manifest
-        })));
+        }))
+        .and_then(TestWriter::finish);
         assert_code(r, INVALID_ARG, &format!("manifest {key} = {value}"));
     }
 }
 
 #[test]
 fn manifest_may_repeat_dimension_and_metric_with_the_same_value() {
-    let w = PackWriter::new(options(json!({
+    let w = try_writer(json!({
         "dimension": 4, "metric": "l2",
         "manifest": {"dimension": 4, "metric": "l2", "name": "same"}
-    })))
+    }))
     .expect("same dimension and metric accepted");
-    let pack = Pack::from_writer(w).unwrap();
+    let pack = w.into_pack().unwrap();
     let m = pack.reader().manifest();
     assert_eq!(m["dimension"], json!(4));
     assert_eq!(m["metric"], json!("l2"));
@@ -648,18 +686,19 @@ fn manifest_may_repeat_dimension_and_metric_with_the_same_value() {
 
 #[test]
 fn manifest_embedder_dimension_must_match() {
-    let r = PackWriter::new(options(json!({
+    let r = try_writer(json!({
         "dimension": 4,
         "manifest": {"embedder": {"kind": "hash", "dimension": 8}}
-    })));
+    }))
+    .and_then(TestWriter::finish);
     assert_code(r, DIMENSION_MISMATCH, "embedder dimension 8 vs 4");
 
-    let w = PackWriter::new(options(json!({
+    let w = try_writer(json!({
         "dimension": 4,
         "manifest": {"embedder": {"kind": "some-model", "dimension": 4, "extra": [1, 2]}}
-    })))
+    }))
     .expect("matching embedder dimension accepted");
-    let pack = Pack::from_writer(w).unwrap();
+    let pack = w.into_pack().unwrap();
     assert_eq!(
         pack.reader().manifest()["embedder"],
         json!({"kind": "some-model", "dimension": 4, "extra": [1, 2]})
@@ -1038,7 +1077,7 @@ fn save_replaces_an_existing_file_completely() {
     assert_eq!(std::fs::read(&path).unwrap(), big.reader().bytes());
     assert_eq!(dir.entries(), ["pack.vpack"], "no temp files left");
 
-    let small = Pack::from_writer(writer(json!({"dimension": 2}))).unwrap();
+    let small = writer(json!({"dimension": 2})).into_pack().unwrap();
     assert!(small.reader().bytes().len() < big.reader().bytes().len());
     small.save(&path).expect("save a smaller pack over it");
     assert_eq!(std::fs::read(&path).unwrap(), small.reader().bytes());
@@ -1157,7 +1196,7 @@ fn results_sorted_by_score_then_lower_id() {
         .collect();
     let flat: Vec<f32> = rows.iter().flatten().map(|&x| x as f32).collect();
     w.add(chunks, &flat).unwrap();
-    let pack = Pack::from_writer(w).unwrap();
+    let pack = w.into_pack().unwrap();
 
     let queries: [[i32; 8]; 3] = [
         [1, 0, 0, 0, 0, 0, 0, 0],
@@ -1201,7 +1240,7 @@ fn identical_vectors_tie_by_lower_id() {
             3.0, 4.0,
         ];
         w.add(chunks, &v).unwrap();
-        let pack = Pack::from_writer(w).unwrap();
+        let pack = w.into_pack().unwrap();
         let ids: Vec<u64> = pack
             .search(&[3.0, 4.0], 6)
             .unwrap()

@@ -83,7 +83,10 @@ fn check_gaps(b: &[u8], table_end: usize, sections: &[Section]) -> Result<()> {
             return Err(corrupt("sections overlap"));
         }
         if b[pos..r.start].iter().any(|&x| x != 0) {
-            return Err(corrupt(format!("non-zero padding between bytes {pos} and {}", r.start)));
+            return Err(corrupt(format!(
+                "non-zero padding between bytes {pos} and {}",
+                r.start
+            )));
         }
         pos = r.end;
     }

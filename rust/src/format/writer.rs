@@ -27,15 +27,13 @@ pub struct ChunkIn {
     pub metadata: Map<String, Value>,
 }
 
-/// Builder options, from JSON: `{"dimension": 384, "metric": "cosine", "manifest": {...}}`.
+/// Builder options, from JSON: `{"dimension": 384, "metric": "cosine"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuilderOptions {
     pub dimension: usize,
     #[serde(default = "default_metric")]
     pub metric: String,
-    #[serde(default)]
-    pub manifest: Map<String, Value>,
 }
 
 fn default_metric() -> String {
@@ -45,7 +43,6 @@ fn default_metric() -> String {
 pub struct PackWriter {
     dimension: usize,
     metric: Metric,
-    manifest: Map<String, Value>,
     table: Vec<u8>,
     data: Vec<u8>,
     vectors: Vec<f32>,
@@ -61,24 +58,9 @@ impl PackWriter {
             )));
         }
         let metric = Metric::parse(&options.metric)?;
-        let manifest = options.manifest;
-        check_reserved(&manifest, options.dimension, metric)?;
-        if let Some(dim) = manifest
-            .get("embedder")
-            .and_then(|e| e.get("dimension"))
-            .and_then(Value::as_u64)
-        {
-            if dim as usize != options.dimension {
-                return Err(Error::DimensionMismatch {
-                    expected: options.dimension,
-                    got: dim as usize,
-                });
-            }
-        }
         Ok(PackWriter {
             dimension: options.dimension,
             metric,
-            manifest,
             table: Vec::new(),
             data: Vec::new(),
             vectors: Vec::new(),
@@ -148,9 +130,22 @@ impl PackWriter {
         Ok(())
     }
 
-    /// The finished pack image.
-    pub fn finish(self) -> Result<Vec<u8>> {
-        let mut manifest = self.manifest;
+    /// The finished pack image. `manifest` is stored with the keys vpack owns added; an
+    /// `embedder` entry must describe vectors of this pack's dimension.
+    pub fn finish(self, mut manifest: Map<String, Value>) -> Result<Vec<u8>> {
+        check_reserved(&manifest, self.dimension, self.metric)?;
+        if let Some(dim) = manifest
+            .get("embedder")
+            .and_then(|e| e.get("dimension"))
+            .and_then(Value::as_u64)
+        {
+            if dim != self.dimension as u64 {
+                return Err(Error::DimensionMismatch {
+                    expected: self.dimension,
+                    got: usize::try_from(dim).unwrap_or(usize::MAX),
+                });
+            }
+        }
         manifest.insert("format_version".into(), Value::from(VERSION));
         manifest.insert("dimension".into(), Value::from(self.dimension));
         manifest.insert("metric".into(), Value::from(self.metric.name()));

@@ -58,10 +58,15 @@ pub trait Index {
 /// The norm is accumulated in f64 so vectors of any finite magnitude normalise (squares of
 /// f32 values above ~1e19 or below ~1e-19 overflow or vanish in f32).
 pub fn normalize(v: &mut [f32]) -> bool {
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return false;
     }
-    v.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+    v.iter_mut()
+        .for_each(|x| *x = (f64::from(*x) / norm) as f32);
     true
 }
