@@ -27,7 +27,7 @@ from .errors import (
     UnsupportedVersionError,
     VPackError,
 )
-from .pack import Hit, Pack, open
+from .pack import Hit, Pack, open  # noqa: A004 (vpack.open, like gzip.open)
 from .pipeline import BuildReport, BuildResult, build, run
 
 __version__ = VERSION

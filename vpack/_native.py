@@ -42,7 +42,7 @@ if lib.vpack_abi_version() != lib.VPACK_ABI_VERSION:
         f"the binding's ABI {lib.VPACK_ABI_VERSION}"
     )
 
-VERSION: str = ffi.string(lib.vpack_version()).decode("ascii")
+VERSION: str = bytes(ffi.string(lib.vpack_version())).decode("ascii")
 FORMAT_VERSION: int = lib.VPACK_FORMAT_VERSION
 
 
@@ -50,7 +50,7 @@ def _error(status: int) -> VPackError:
     size = lib.vpack_last_error_message(ffi.NULL, 0)
     buf = ffi.new("char[]", size)
     lib.vpack_last_error_message(buf, size)
-    return from_last_error(status, ffi.string(buf).decode("utf-8", "replace"))
+    return from_last_error(status, bytes(ffi.string(buf)).decode("utf-8", "replace"))
 
 
 def _check(status: int) -> None:
@@ -59,7 +59,7 @@ def _check(status: int) -> None:
 
 
 def status_name(status: int) -> str:
-    return ffi.string(lib.vpack_status_str(status)).decode("ascii")
+    return bytes(ffi.string(lib.vpack_status_str(status))).decode("ascii")
 
 
 def _take_bytes(out: Any) -> bytes:

@@ -66,7 +66,9 @@ class Pack:
         """Embeds ``text`` with the embedder recorded in the pack."""
         if self._embedder is None:
             self._embedder = self._index.embedder()
-        return self._embedder.embed([text.encode("utf-8")], self.dimension)[0]
+        vectors = self._embedder.embed([text.encode("utf-8")], self.dimension)
+        row: np.ndarray = vectors[0]
+        return row
 
     def search(self, query: Query, k: int = 10) -> List[Hit]:
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text

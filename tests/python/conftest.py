@@ -10,10 +10,11 @@ import vpack
 from vpack.builder import PackBuilder
 
 TOPICS = {
-    "files.md": "# Reading files\n\nTo read a file line by line, open it and iterate over the file object; "
-    "each iteration yields one line including its newline.\n",
+    "files.md": "# Reading files\n\nTo read a file line by line, open it and iterate over the file "
+    "object; each iteration yields one line including its newline.\n",
     "birds.txt": "Many birds migrate south in autumn, flying thousands of kilometres to warmer places.\n",
-    "guide/install.md": "# Installing\n\nRun pip install to set up the package, then run the command line tool.\n",
+    "guide/install.md": "# Installing\n\nRun pip install to set up the package, "
+    "then run the command line tool.\n",
     "guide/deep/cooking.rst": "Bake the bread at two hundred degrees for forty minutes until golden.\n",
 }
 

@@ -117,9 +117,8 @@ def test_open_verify_detects_damage_lazy_open_does_not(vector_pack: vpack.Pack, 
     data = bytearray(vector_pack.to_bytes())
     data[-100] ^= 0x01  # inside the vector section
     path.write_bytes(bytes(data))
-    with vpack.open(path) as pack:  # O(1) open checks structure only
-        with pytest.raises(vpack.CorruptPackError):
-            pack.verify()
+    with vpack.open(path) as pack, pytest.raises(vpack.CorruptPackError):  # O(1) open: structure only
+        pack.verify()
     with pytest.raises(vpack.CorruptPackError):
         vpack.open(path, verify=True)
 

@@ -129,7 +129,8 @@ def test_chunker_rejects_bad_settings() -> None:
 
 def test_custom_source_object(tmp_path: Path) -> None:
     class ListSource:
-        skipped: list = []
+        def __init__(self) -> None:
+            self.skipped: list = []
 
         def describe(self) -> dict:
             return {"kind": "list"}

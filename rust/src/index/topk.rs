@@ -52,7 +52,13 @@ impl TopK {
         let item = Worst(Scored { id, score });
         if self.heap.len() < self.k {
             self.heap.push(item);
-        } else if let Some(mut top) = self.heap.peek_mut() {
+            return;
+        }
+        // Fast reject: most candidates in a scan score below the current worst.
+        if self.heap.peek().is_some_and(|w| score < w.0.score) {
+            return;
+        }
+        if let Some(mut top) = self.heap.peek_mut() {
             if item < *top {
                 *top = item;
             }
