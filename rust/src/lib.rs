@@ -358,8 +358,10 @@ pub unsafe extern "C" fn vpack_builder_add(
 /// Finishes the pack and writes a new index handle to `*out`. `manifest_json` (NULL for
 /// none) is a JSON object stored in the pack; vpack adds the keys it owns
 /// (`format_version`, `dimension`, `metric`, `chunk_count`, `index`), which the caller may
-/// not set except `dimension` and `metric` to the same value. An `embedder` object
-/// with a `dimension` must match the pack's. Always consumes `builder` (also on error):
+/// not set except `dimension` and `metric` to the same value (else `VPACK_E_INVALID_ARG`).
+/// An `embedder` entry, if given, must be an object whose integer `dimension` equals the
+/// pack's (`VPACK_E_INVALID_ARG` if not an object or no integer dimension,
+/// `VPACK_E_DIMENSION_MISMATCH` if different). Always consumes `builder` (also on error):
 /// do not use or free it afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_builder_finish(

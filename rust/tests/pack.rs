@@ -692,6 +692,18 @@ fn manifest_embedder_dimension_must_match() {
     }))
     .and_then(TestWriter::finish);
     assert_code(r, DIMENSION_MISMATCH, "embedder dimension 8 vs 4");
+    for bad in [
+        json!("hash"),
+        json!({"kind": "hash"}),
+        json!({"kind": "hash", "dimension": 4.0}),
+        json!({"kind": "hash", "dimension": "4"}),
+        json!({"kind": "hash", "dimension": -1}),
+        json!({"kind": "hash", "dimension": null}),
+    ] {
+        let r = try_writer(json!({"dimension": 4, "manifest": {"embedder": bad.clone()}}))
+            .and_then(TestWriter::finish);
+        assert_code(r, INVALID_ARG, &format!("embedder {bad}"));
+    }
 
     let w = try_writer(json!({
         "dimension": 4,

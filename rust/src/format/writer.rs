@@ -134,17 +134,8 @@ impl PackWriter {
     /// `embedder` entry must describe vectors of this pack's dimension.
     pub fn finish(self, mut manifest: Map<String, Value>) -> Result<Vec<u8>> {
         check_reserved(&manifest, self.dimension, self.metric)?;
-        if let Some(dim) = manifest
-            .get("embedder")
-            .and_then(|e| e.get("dimension"))
-            .and_then(Value::as_u64)
-        {
-            if dim != self.dimension as u64 {
-                return Err(Error::DimensionMismatch {
-                    expected: self.dimension,
-                    got: usize::try_from(dim).unwrap_or(usize::MAX),
-                });
-            }
+        if let Some(embedder) = manifest.get("embedder") {
+            check_embedder(embedder, self.dimension)?;
         }
         manifest.insert("format_version".into(), Value::from(VERSION));
         manifest.insert("dimension".into(), Value::from(self.dimension));
@@ -183,6 +174,25 @@ fn check_reserved(manifest: &Map<String, Value>, dimension: usize, metric: Metri
                 "manifest key '{key}' is set by vpack and cannot be given ({given})"
             )));
         }
+    }
+    Ok(())
+}
+
+/// A recorded embedder is what queries re-create, so it must say which vectors it makes.
+fn check_embedder(embedder: &Value, dimension: usize) -> Result<()> {
+    let dim = embedder
+        .as_object()
+        .ok_or_else(|| Error::InvalidArg("manifest 'embedder' must be a JSON object".into()))?
+        .get("dimension")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            Error::InvalidArg("manifest 'embedder' must hold its integer 'dimension'".into())
+        })?;
+    if dim != dimension as u64 {
+        return Err(Error::DimensionMismatch {
+            expected: dimension,
+            got: usize::try_from(dim).unwrap_or(usize::MAX),
+        });
     }
     Ok(())
 }

@@ -194,7 +194,8 @@ mod avx2 {
         use std::sync::OnceLock;
         static DETECTED: OnceLock<bool> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
         })
     }
 }
@@ -230,7 +231,11 @@ pub fn score_rows(query: &[f32], rows: &[f32], dim: usize, l2: bool, out: &mut [
         return unsafe { avx2::score_rows(query, rows, dim, l2, out) };
     }
     for (row, slot) in rows.chunks_exact(dim).zip(out.iter_mut()) {
-        *slot = if l2 { -l2sq(query, row) } else { dot(query, row) };
+        *slot = if l2 {
+            -l2sq(query, row)
+        } else {
+            dot(query, row)
+        };
     }
 }
 
@@ -249,14 +254,20 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
             let want = naive_dot(&a, &b);
             assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "dot n={n}");
-            assert!((dot_portable(&a, &b) as f64 - want).abs() < 1e-4, "portable n={n}");
+            assert!(
+                (dot_portable(&a, &b) as f64 - want).abs() < 1e-4,
+                "portable n={n}"
+            );
             let want_l2: f64 = a
                 .iter()
                 .zip(&b)
                 .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
                 .sum();
             assert!((l2sq(&a, &b) as f64 - want_l2).abs() < 1e-4, "l2 n={n}");
-            assert!((l2sq_portable(&a, &b) as f64 - want_l2).abs() < 1e-4, "l2 portable n={n}");
+            assert!(
+                (l2sq_portable(&a, &b) as f64 - want_l2).abs() < 1e-4,
+                "l2 portable n={n}"
+            );
         }
     }
 
@@ -269,7 +280,10 @@ mod tests {
                 let mut out = vec![f32::NAN; rows_n];
                 score_rows(&q, &rows, dim, false, &mut out);
                 for (r, got) in rows.chunks_exact(dim).zip(&out) {
-                    assert!((got - dot_portable(&q, r)).abs() < 1e-3, "dim {dim} rows {rows_n}");
+                    assert!(
+                        (got - dot_portable(&q, r)).abs() < 1e-3,
+                        "dim {dim} rows {rows_n}"
+                    );
                 }
                 score_rows(&q, &rows, dim, true, &mut out);
                 for (r, got) in rows.chunks_exact(dim).zip(&out) {
