@@ -189,7 +189,25 @@ vpack_status vpack_last_error_code(void);
 void vpack_bytes_free(struct vpack_bytes *bytes);
 
 /*
- Creates an embedder from a JSON config, e.g. `{"kind":"hash","dimension":256}`.
+ Loads ONNX Runtime from `path` (e.g. the `libonnxruntime.so.1.x.y` that the
+ `onnxruntime` Python wheel ships in `onnxruntime/capi/`). Call it before creating an
+ `onnx` embedder; without it the library uses the `ORT_DYLIB_PATH` environment variable,
+ and fails with `VPACK_E_RUNTIME` (never a crash or hang) when neither names a loadable
+ ONNX Runtime of version 1.24 or newer. A process holds one ONNX Runtime: calling it again
+ with the same path is a no-op, with another path an error.
+ */
+vpack_status vpack_runtime_init(const char *path);
+
+/*
+ Writes the embedder kinds this library can create, as a JSON array of strings
+ (e.g. `["hash","onnx"]`), to `*out`. Free it with `vpack_bytes_free`.
+ */
+vpack_status vpack_embedder_kinds(struct vpack_bytes *out);
+
+/*
+ Creates an embedder from a JSON config, e.g. `{"kind":"hash","dimension":256}` or
+ `{"kind":"onnx","model_id":"...","model_file":"/m/model.onnx","tokenizer_dir":"/m",
+ "pooling":"mean","max_tokens":256}` (see README for every option).
  Embedders are cached per process by config, so creating the same one twice is cheap.
  On success writes a new handle to `*out`; free it with `vpack_embedder_free`.
  */
@@ -223,6 +241,17 @@ vpack_status vpack_embedder_embed(const struct vpack_embedder *embedder,
                                   size_t n,
                                   float *out,
                                   size_t out_len);
+
+/*
+ Counts the tokens of `n` UTF-8 texts (as in `vpack_embedder_embed`) before any
+ truncation, in the embedder's own units (model word pieces including special tokens;
+ words for `hash`), into the caller's array `counts` of `n` entries.
+ */
+vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
+                                         const uint8_t *const *texts,
+                                         const size_t *lens,
+                                         size_t n,
+                                         size_t *counts);
 
 /*
  Starts a new pack. `options_json`: `{"dimension": N, "metric": "cosine"|"dot"|"l2"}`;

@@ -70,6 +70,10 @@ vpack_status vpack_last_error_code(void);
 
 void vpack_bytes_free(struct vpack_bytes *bytes);
 
+vpack_status vpack_runtime_init(const char *path);
+
+vpack_status vpack_embedder_kinds(struct vpack_bytes *out);
+
 vpack_status vpack_embedder_new(const char *config_json, struct vpack_embedder **out);
 
 void vpack_embedder_free(struct vpack_embedder *embedder);
@@ -85,6 +89,12 @@ vpack_status vpack_embedder_embed(const struct vpack_embedder *embedder,
                                   size_t n,
                                   float *out,
                                   size_t out_len);
+
+vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
+                                         const uint8_t *const *texts,
+                                         const size_t *lens,
+                                         size_t n,
+                                         size_t *counts);
 
 vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
 

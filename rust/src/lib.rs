@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod pack;
+pub mod runtime;
 
 use boundary::{c_path, c_str, guard, guard_value, handle, handle_mut, out_ptr, slice, slice_mut};
 use embed::Embedder;
@@ -113,6 +114,20 @@ impl vpack_bytes {
     }
 }
 
+/// # Safety
+/// Each `ptrs[i]` points to `lens[i]` readable bytes (or is anything when `lens[i] == 0`).
+unsafe fn texts_from_raw<'a>(ptrs: &[*const u8], lens: &[usize]) -> error::Result<Vec<&'a str>> {
+    let mut strs = Vec::with_capacity(ptrs.len());
+    for (i, (p, len)) in ptrs.iter().zip(lens).enumerate() {
+        // SAFETY: per this function's contract.
+        let bytes = unsafe { slice(*p, *len, "texts[i]") }?;
+        strs.push(
+            std::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8(format!("texts[{i}]")))?,
+        );
+    }
+    Ok(strs)
+}
+
 fn borrowed(bytes: &[u8]) -> vpack_str {
     vpack_str {
         data: bytes.as_ptr(),
@@ -190,7 +205,37 @@ pub unsafe extern "C" fn vpack_bytes_free(bytes: *mut vpack_bytes) {
     })
 }
 
-/// Creates an embedder from a JSON config, e.g. `{"kind":"hash","dimension":256}`.
+/// Loads ONNX Runtime from `path` (e.g. the `libonnxruntime.so.1.x.y` that the
+/// `onnxruntime` Python wheel ships in `onnxruntime/capi/`). Call it before creating an
+/// `onnx` embedder; without it the library uses the `ORT_DYLIB_PATH` environment variable,
+/// and fails with `VPACK_E_RUNTIME` (never a crash or hang) when neither names a loadable
+/// ONNX Runtime of version 1.24 or newer. A process holds one ONNX Runtime: calling it again
+/// with the same path is a no-op, with another path an error.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_runtime_init(path: *const c_char) -> vpack_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let path = unsafe { c_path(path, "path") }?;
+        runtime::init(&path).map(|_| ())
+    })
+}
+
+/// Writes the embedder kinds this library can create, as a JSON array of strings
+/// (e.g. `["hash","onnx"]`), to `*out`. Free it with `vpack_bytes_free`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_kinds(out: *mut vpack_bytes) -> vpack_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let json = serde_json::to_vec(&embed::KINDS).map_err(|e| Error::json("kinds", e))?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = vpack_bytes::from_vec(json) };
+        Ok(())
+    })
+}
+
+/// Creates an embedder from a JSON config, e.g. `{"kind":"hash","dimension":256}` or
+/// `{"kind":"onnx","model_id":"...","model_file":"/m/model.onnx","tokenizer_dir":"/m",
+/// "pooling":"mean","max_tokens":256}` (see README for every option).
 /// Embedders are cached per process by config, so creating the same one twice is cheap.
 /// On success writes a new handle to `*out`; free it with `vpack_embedder_free`.
 #[no_mangle]
@@ -274,14 +319,8 @@ pub unsafe extern "C" fn vpack_embedder_embed(
         let ptrs = unsafe { slice(texts, n, "texts") }?;
         let lens = unsafe { slice(lens, n, "lens") }?;
         let out = unsafe { slice_mut(out, out_len, "out") }?;
-        let mut strs = Vec::with_capacity(n);
-        for (i, (p, len)) in ptrs.iter().zip(lens).enumerate() {
-            // SAFETY: texts[i] points to lens[i] readable bytes per the contract.
-            let bytes = unsafe { slice(*p, *len, "texts[i]") }?;
-            let s = std::str::from_utf8(bytes)
-                .map_err(|_| Error::InvalidUtf8(format!("texts[{i}]")))?;
-            strs.push(s);
-        }
+        // SAFETY: texts[i] points to lens[i] readable bytes per the contract.
+        let strs = unsafe { texts_from_raw(ptrs, lens) }?;
         let want = n * e.inner.dimension();
         if out.len() != want {
             return Err(Error::DimensionMismatch {
@@ -293,6 +332,31 @@ pub unsafe extern "C" fn vpack_embedder_embed(
         let mut scratch = vec![0.0f32; want];
         embed::embed(e.inner.as_ref(), &strs, &mut scratch)?;
         out.copy_from_slice(&scratch);
+        Ok(())
+    })
+}
+
+/// Counts the tokens of `n` UTF-8 texts (as in `vpack_embedder_embed`) before any
+/// truncation, in the embedder's own units (model word pieces including special tokens;
+/// words for `hash`), into the caller's array `counts` of `n` entries.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_embedder_token_counts(
+    embedder: *const vpack_embedder,
+    texts: *const *const u8,
+    lens: *const usize,
+    n: usize,
+    counts: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (all four): per this function's contract.
+        let e = unsafe { handle(embedder, "embedder") }?;
+        let ptrs = unsafe { slice(texts, n, "texts") }?;
+        let lens = unsafe { slice(lens, n, "lens") }?;
+        let counts = unsafe { slice_mut(counts, n, "counts") }?;
+        // SAFETY: texts[i] points to lens[i] readable bytes per the contract.
+        let strs = unsafe { texts_from_raw(ptrs, lens) }?;
+        let got = embed::token_counts(e.inner.as_ref(), &strs)?;
+        counts.copy_from_slice(&got);
         Ok(())
     })
 }

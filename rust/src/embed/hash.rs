@@ -58,10 +58,7 @@ impl HashEmbedder {
         out.fill(0.0);
         let mut counts: HashMap<u64, f32> = HashMap::new();
         let mut buf = String::new();
-        for word in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
+        for word in words(text) {
             buf.clear();
             buf.push('w');
             buf.extend(word.chars().flat_map(char::to_lowercase));
@@ -109,12 +106,22 @@ impl Embedder for HashEmbedder {
         })
     }
 
+    fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        Ok(texts.iter().map(|t| words(t).count()).collect())
+    }
+
     fn embed_into(&self, texts: &[&str], out: &mut [f32]) -> Result<()> {
         for (text, row) in texts.iter().zip(out.chunks_exact_mut(self.dimension)) {
             self.embed_one(text, row);
         }
         Ok(())
     }
+}
+
+/// The hash embedder's tokens: maximal runs of alphanumeric characters.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 fn usize_field(obj: &Map<String, Value>, key: &str, default: usize) -> Result<usize> {

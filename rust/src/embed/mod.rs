@@ -3,6 +3,7 @@
 //! models load once and are shared by every handle and thread.
 
 pub mod hash;
+pub mod onnx;
 
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -20,7 +21,16 @@ pub trait Embedder: Send + Sync {
     fn describe(&self) -> Value;
     /// Embeds `texts` into `out` (row-major, `texts.len() * dimension()` floats).
     fn embed_into(&self, texts: &[&str], out: &mut [f32]) -> Result<()>;
+    /// How many tokens each text has before any truncation, in this embedder's units.
+    fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>>;
+    /// Tokens beyond which a text is truncated, if the embedder has such a limit.
+    fn max_tokens(&self) -> Option<usize> {
+        None
+    }
 }
+
+/// The embedder kinds this build of the library can create.
+pub(crate) const KINDS: [&str; 2] = ["hash", "onnx"];
 
 type Registry = Mutex<HashMap<String, Arc<dyn Embedder>>>;
 
@@ -45,15 +55,29 @@ pub fn create(config: &Value) -> Result<Arc<dyn Embedder>> {
     }
     let made: Arc<dyn Embedder> = match kind {
         "hash" => Arc::new(hash::HashEmbedder::from_config(obj)?),
+        "onnx" => Arc::new(onnx::OnnxEmbedder::from_config(obj)?),
         other => {
             return Err(Error::Model(format!(
-                "embedder kind '{other}' is not available in this build of vpack (available: hash)"
+                "embedder kind '{other}' is not available in this build of vpack \
+                 (available: {})",
+                KINDS.join(", ")
             )))
         }
     };
     let mut map = lock(registry());
     let entry = map.entry(key).or_insert(made);
     Ok(Arc::clone(entry))
+}
+
+/// Token counts of `texts`, with the batch limit of `embed`.
+pub fn token_counts(embedder: &dyn Embedder, texts: &[&str]) -> Result<Vec<usize>> {
+    if texts.len() > MAX_BATCH {
+        return Err(Error::Limit(format!(
+            "{} texts in one call (at most {MAX_BATCH})",
+            texts.len()
+        )));
+    }
+    embedder.token_counts(texts)
 }
 
 /// Embeds `texts` and checks the output shape.

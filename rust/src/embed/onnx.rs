@@ -1,0 +1,293 @@
+//! Sentence-embedding models in ONNX format, run by fastembed over ONNX Runtime.
+//!
+//! Config (`kind: "onnx"`): `model_file` (path to model.onnx), `tokenizer_dir` (folder with
+//! tokenizer.json, config.json, special_tokens_map.json, tokenizer_config.json), or
+//! `model_dir` holding all of them; `model_id`; optional `sha256` of the model file
+//! (checked), `dimension` (checked), `pooling` ("mean" | "cls", default mean),
+//! `normalize` (must be true: fastembed always L2-normalises), `max_tokens` (default 256),
+//! and run-time settings `batch_size` (default 16) and `threads` (ONNX Runtime intra-op
+//! threads, default all cores). Paths and run-time settings are not part of `describe()`,
+//! so a pack records what the vectors mean, not where the model sat.
+//!
+//! Texts are tokenized once up front (in parallel), sorted by token length and embedded in
+//! batches of similar length, each padded only to its own longest text; results are
+//! written back in input order.
+
+use super::Embedder;
+use crate::error::{Error, Result};
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokenizers::Tokenizer;
+
+pub(crate) const DEFAULT_MAX_TOKENS: usize = 256;
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 16;
+const MAX_BATCH_SIZE: usize = 1024;
+const MAX_TOKENS_LIMIT: usize = 8192;
+
+const KNOWN_KEYS: [&str; 12] = [
+    "kind",
+    "model_id",
+    "model_file",
+    "tokenizer_dir",
+    "model_dir",
+    "sha256",
+    "dimension",
+    "pooling",
+    "normalize",
+    "max_tokens",
+    "batch_size",
+    "threads",
+];
+
+pub struct OnnxEmbedder {
+    model: Mutex<TextEmbedding>,
+    /// The same tokenizer without truncation or padding: true token counts.
+    counter: Tokenizer,
+    model_id: String,
+    sha256: String,
+    dimension: usize,
+    pooling: &'static str,
+    max_tokens: usize,
+    batch_size: usize,
+}
+
+fn model_err(msg: impl Into<String>) -> Error {
+    Error::Model(msg.into())
+}
+
+fn read(path: &Path, what: &str, model_id: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        model_err(format!(
+            "model '{model_id}': cannot read {what} {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(Error::InvalidArg(format!(
+            "'{key}' must be a string, got {v}"
+        ))),
+    }
+}
+
+fn usize_field(obj: &Map<String, Value>, key: &str, default: usize, max: usize) -> Result<usize> {
+    match obj.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                Error::InvalidArg(format!("'{key}' must be an integer in 1..={max}, got {v}"))
+            }),
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl OnnxEmbedder {
+    pub fn from_config(obj: &Map<String, Value>) -> Result<Self> {
+        if let Some(key) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            return Err(Error::InvalidArg(format!(
+                "unknown onnx embedder option '{key}'"
+            )));
+        }
+        let model_id = str_field(obj, "model_id")?
+            .unwrap_or("unnamed-onnx-model")
+            .to_string();
+        let model_dir = str_field(obj, "model_dir")?.map(PathBuf::from);
+        let model_file = match (str_field(obj, "model_file")?, &model_dir) {
+            (Some(f), _) => PathBuf::from(f),
+            (None, Some(d)) => d.join("model.onnx"),
+            (None, None) => {
+                return Err(model_err(format!(
+                    "model '{model_id}' is not available here: its config names no model_file \
+                     or model_dir (install the model and query through vpack, which finds \
+                     installed models, or pass their paths)"
+                )))
+            }
+        };
+        let tokenizer_dir = match (str_field(obj, "tokenizer_dir")?, &model_dir) {
+            (Some(d), _) => PathBuf::from(d),
+            (None, Some(d)) => d.clone(),
+            (None, None) => model_file
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        let pooling = match str_field(obj, "pooling")?.unwrap_or("mean") {
+            "mean" => Pooling::Mean,
+            "cls" => Pooling::Cls,
+            other => {
+                return Err(Error::InvalidArg(format!(
+                    "pooling must be \"mean\" or \"cls\", got \"{other}\""
+                )))
+            }
+        };
+        if obj
+            .get("normalize")
+            .is_some_and(|v| v != &Value::Bool(true))
+        {
+            return Err(Error::InvalidArg(
+                "onnx embedders always L2-normalise; 'normalize' must be true".into(),
+            ));
+        }
+        let max_tokens = usize_field(obj, "max_tokens", DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT)?;
+        let batch_size = usize_field(obj, "batch_size", DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE)?;
+        let threads = match obj.get("threads") {
+            None => None,
+            Some(_) => Some(usize_field(obj, "threads", 1, 256)?),
+        };
+
+        let onnx = read(&model_file, "model file", &model_id)?;
+        let sha256 = sha256_hex(&onnx);
+        if let Some(want) = str_field(obj, "sha256")? {
+            if !want.eq_ignore_ascii_case(&sha256) {
+                return Err(model_err(format!(
+                    "model '{model_id}': {} has sha256 {sha256}, but {want} was expected \
+                     (a different model file than the one the pack was built with)",
+                    model_file.display()
+                )));
+            }
+        }
+        let tok = |name: &str| read(&tokenizer_dir.join(name), name, &model_id);
+        let files = TokenizerFiles {
+            tokenizer_file: tok("tokenizer.json")?,
+            config_file: tok("config.json")?,
+            special_tokens_map_file: tok("special_tokens_map.json")?,
+            tokenizer_config_file: tok("tokenizer_config.json")?,
+        };
+
+        crate::runtime::ensure()?;
+        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling.clone());
+        let mut options = InitOptionsUserDefined::new().with_max_length(max_tokens);
+        if let Some(t) = threads {
+            options = options.with_intra_threads(t);
+        }
+        let mut te = TextEmbedding::try_new_from_user_defined(model, options)
+            .map_err(|e| model_err(format!("model '{model_id}' failed to load: {e}")))?;
+
+        let mut counter = te.tokenizer.clone();
+        counter
+            .with_truncation(None)
+            .map_err(|e| model_err(format!("model '{model_id}' tokenizer: {e}")))?;
+        counter.with_padding(None);
+
+        let probe = te
+            .embed(["dimension probe"], Some(1))
+            .map_err(|e| model_err(format!("model '{model_id}' failed a probe embedding: {e}")))?;
+        let dimension = probe.first().map_or(0, Vec::len);
+        if dimension == 0 {
+            return Err(model_err(format!(
+                "model '{model_id}' returned an empty embedding"
+            )));
+        }
+        if let Some(want) = obj.get("dimension") {
+            if want.as_u64() != Some(dimension as u64) {
+                return Err(Error::DimensionMismatch {
+                    expected: want.as_u64().unwrap_or(0) as usize,
+                    got: dimension,
+                });
+            }
+        }
+        Ok(OnnxEmbedder {
+            model: Mutex::new(te),
+            counter,
+            model_id,
+            sha256,
+            dimension,
+            pooling: if pooling == Pooling::Mean {
+                "mean"
+            } else {
+                "cls"
+            },
+            max_tokens,
+            batch_size,
+        })
+    }
+
+    fn lengths(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        let encodings = self
+            .counter
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| {
+                model_err(format!(
+                    "model '{}': tokenization failed: {e}",
+                    self.model_id
+                ))
+            })?;
+        Ok(encodings.iter().map(|e| e.len()).collect())
+    }
+}
+
+impl Embedder for OnnxEmbedder {
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "kind": "onnx",
+            "model_id": self.model_id,
+            "sha256": self.sha256,
+            "dimension": self.dimension,
+            "pooling": self.pooling,
+            "normalize": true,
+            "max_tokens": self.max_tokens,
+        })
+    }
+
+    fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        self.lengths(texts)
+    }
+
+    fn max_tokens(&self) -> Option<usize> {
+        Some(self.max_tokens)
+    }
+
+    fn embed_into(&self, texts: &[&str], out: &mut [f32]) -> Result<()> {
+        let lengths = self.lengths(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        // Similar lengths share a batch, so padding to the batch's longest wastes little.
+        order.sort_by_key(|&i| (lengths[i].min(self.max_tokens), i));
+        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        for group in order.chunks(self.batch_size) {
+            let batch: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
+            let vectors = model
+                .embed(&batch, Some(batch.len()))
+                .map_err(|e| model_err(format!("model '{}' failed: {e}", self.model_id)))?;
+            if vectors.len() != group.len() {
+                return Err(model_err(format!(
+                    "model '{}' returned {} vectors for {} texts",
+                    self.model_id,
+                    vectors.len(),
+                    group.len()
+                )));
+            }
+            for (&i, v) in group.iter().zip(&vectors) {
+                if v.len() != self.dimension {
+                    return Err(Error::DimensionMismatch {
+                        expected: self.dimension,
+                        got: v.len(),
+                    });
+                }
+                out[i * self.dimension..(i + 1) * self.dimension].copy_from_slice(v);
+            }
+        }
+        Ok(())
+    }
+}
