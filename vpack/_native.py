@@ -4,6 +4,7 @@ Nothing else in the package imports cffi."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
@@ -62,6 +63,18 @@ def status_name(status: int) -> str:
     return bytes(ffi.string(lib.vpack_status_str(status))).decode("ascii")
 
 
+def runtime_init(path: os.PathLike[str] | str) -> None:
+    """Loads ONNX Runtime from ``path`` into this process (once)."""
+    _check(lib.vpack_runtime_init(os.fsencode(path)))
+
+
+def embedder_kinds() -> List[str]:
+    out = ffi.new("vpack_bytes *")
+    _check(lib.vpack_embedder_kinds(out))
+    kinds: List[str] = json.loads(_take_bytes(out))
+    return kinds
+
+
 def _take_bytes(out: Any) -> bytes:
     try:
         return bytes(ffi.buffer(out.data, out.len))
@@ -75,6 +88,21 @@ def _borrowed(s: Any) -> bytes:
 
 def _f32_in(array: np.ndarray) -> Any:
     return ffi.from_buffer("float[]", np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _text_array(texts: Sequence[bytes]) -> Tuple[Any, Any, Any]:
+    """Pointer and length arrays into one joined buffer; keep the third value alive
+    for as long as the arrays are used."""
+    n = max(len(texts), 1)
+    base = ffi.from_buffer("uint8_t[]", b"".join(texts))
+    ptrs = ffi.new("const uint8_t *[]", n)
+    lens = ffi.new("size_t[]", n)
+    offset = 0
+    for i, t in enumerate(texts):
+        ptrs[i] = base + offset
+        lens[i] = len(t)
+        offset += len(t)
+    return ptrs, lens, base
 
 
 class _Handle:
@@ -129,20 +157,17 @@ class NativeEmbedder(_Handle):
         return _take_bytes(out)
 
     def embed(self, texts: Sequence[bytes], dimension: int) -> np.ndarray:
-        n = len(texts)
-        result = np.empty((n, dimension), dtype=np.float32)
-        joined = b"".join(texts)
-        base = ffi.from_buffer("uint8_t[]", joined)
-        ptrs = ffi.new("const uint8_t *[]", max(n, 1))
-        lens = ffi.new("size_t[]", max(n, 1))
-        offset = 0
-        for i, t in enumerate(texts):
-            ptrs[i] = base + offset
-            lens[i] = len(t)
-            offset += len(t)
+        result = np.empty((len(texts), dimension), dtype=np.float32)
+        ptrs, lens, _keep = _text_array(texts)
         out = ffi.from_buffer("float[]", result, require_writable=True)
-        _check(lib.vpack_embedder_embed(self.ptr, ptrs, lens, n, out, result.size))
+        _check(lib.vpack_embedder_embed(self.ptr, ptrs, lens, len(texts), out, result.size))
         return result
+
+    def token_counts(self, texts: Sequence[bytes]) -> List[int]:
+        counts = ffi.new("size_t[]", max(len(texts), 1))
+        ptrs, lens, _keep = _text_array(texts)
+        _check(lib.vpack_embedder_token_counts(self.ptr, ptrs, lens, len(texts), counts))
+        return [int(counts[i]) for i in range(len(texts))]
 
 
 class NativeIndex(_Handle):
@@ -210,11 +235,6 @@ class NativeIndex(_Handle):
         )
         return ids[: n[0]], scores[: n[0]]
 
-    def embedder(self) -> NativeEmbedder:
-        out = ffi.new("vpack_embedder **")
-        _check(lib.vpack_index_embedder(self.ptr, out))
-        return NativeEmbedder(out[0])
-
 
 class NativeBuilder(_Handle):
     _free = lib.vpack_builder_free
@@ -253,5 +273,7 @@ __all__: List[str] = [
     "NativeEmbedder",
     "NativeIndex",
     "VERSION",
+    "embedder_kinds",
+    "runtime_init",
     "status_name",
 ]

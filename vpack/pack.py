@@ -10,7 +10,9 @@ from typing import Any, Dict, List, Optional, Sequence, Type, Union
 
 import numpy as np
 
+from . import models
 from ._native import NativeEmbedder, NativeIndex
+from .errors import NotFoundError
 
 Query = Union[str, np.ndarray, Sequence[float]]
 
@@ -39,8 +41,9 @@ class Pack:
     """A loaded pack. Use as a context manager, or call :meth:`close`: the native handle
     is released deterministically (PyPy's collector may run much later)."""
 
-    def __init__(self, index: NativeIndex) -> None:
+    def __init__(self, index: NativeIndex, model_dir: os.PathLike[str] | str | None = None) -> None:
         self._index = index
+        self._model_dir = model_dir
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
 
@@ -63,9 +66,19 @@ class Pack:
         return len(self._index)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embeds ``text`` with the embedder recorded in the pack."""
+        """Embeds ``text`` with the embedder recorded in the pack: the same model,
+        found on this machine (installed packages, ``model_dir``, or VPACK_MODEL_PATH)
+        and checked against the recorded sha256 and dimension."""
         if self._embedder is None:
-            self._embedder = self._index.embedder()
+            recorded = self.manifest.get("embedder")
+            if not isinstance(recorded, dict):
+                raise NotFoundError(
+                    "this pack records no embedder; query it with vectors", NotFoundError.code
+                )
+            config = models.resolve(recorded, self._model_dir)
+            if config.get("kind") == "onnx":
+                models.ensure_runtime()
+            self._embedder = NativeEmbedder.create(json.dumps(config))
         vectors = self._embedder.embed([text.encode("utf-8")], self.dimension)
         row: np.ndarray = vectors[0]
         return row
@@ -129,7 +142,13 @@ class Pack:
         return f"<vpack.Pack chunks={len(self)} dimension={self.dimension}>"
 
 
-def open(path: os.PathLike[str] | str, *, verify: bool = False) -> Pack:  # noqa: A001
+def open(  # noqa: A001
+    path: os.PathLike[str] | str,
+    *,
+    verify: bool = False,
+    model_dir: os.PathLike[str] | str | None = None,
+) -> Pack:
     """Opens the pack at ``path`` (memory-mapped: opening costs the same for any size).
-    With ``verify=True`` every checksum is checked first."""
-    return Pack(NativeIndex.open(path, verify))
+    With ``verify=True`` every checksum is checked first. ``model_dir`` names a local
+    folder holding the pack's model, for text queries, when it is not installed."""
+    return Pack(NativeIndex.open(path, verify), model_dir)

@@ -14,7 +14,7 @@ from .builder import PackBuilder
 from .pack import Pack
 from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
 from .plugins.chunkers import FixedSizeChunker
-from .plugins.embedders import HashEmbedder
+from .plugins.embedders import HashEmbedder, OnnxEmbedder
 from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
 
 DEFAULT_BATCH_SIZE = 256
@@ -27,6 +27,13 @@ class BuildReport:
     documents: int = 0
     chunks: int = 0
     characters: int = 0
+    #: Tokens in the embedder's units (model word pieces, or words for hash), before
+    #: truncation; ``truncated`` counts chunks longer than the model's limit, embedded
+    #: from their first ``max_tokens`` tokens only.
+    tokens: int = 0
+    truncated: int = 0
+    max_tokens: Optional[int] = None
+    embedder: Dict[str, Any] = field(default_factory=dict)
     skipped: List[Skipped] = field(default_factory=list)
     seconds: Dict[str, float] = field(default_factory=dict)
     output: Optional[str] = None
@@ -119,17 +126,25 @@ def run(
     report = BuildReport()
     started = time.perf_counter()
     builder = PackBuilder(embedder.dimension, metric)
+    count_tokens = getattr(embedder, "token_counts", None)
+    report.max_tokens = getattr(embedder, "max_tokens", None)
     try:
         chunks = _chunks(_documents(source, transformers, report), chunker, report)
         for batch in _batches(chunks, batch_size):
             texts = [c.text for c in batch]
             with _Timer(report.seconds, "embed"):
+                if count_tokens is not None:
+                    counts = count_tokens(texts)
+                    report.tokens += sum(counts)
+                    if report.max_tokens:
+                        report.truncated += sum(1 for n in counts if n > report.max_tokens)
                 vectors = embedder.embed(texts)
             with _Timer(report.seconds, "index"):
                 builder.add(texts, vectors, [c.metadata for c in batch])
+        report.embedder = dict(embedder.describe())
         manifest = {
             "builder": f"vpack {VERSION}",
-            "embedder": dict(embedder.describe()),
+            "embedder": report.embedder,
             "chunker": dict(chunker.describe()),
             "source": dict(source.describe()),
             "documents": report.documents,
@@ -150,6 +165,25 @@ def run(
     return BuildResult(report=report, pack=pack)
 
 
+def make_embedder(
+    name: str = "model",
+    *,
+    model_dir: os.PathLike[str] | str | None = None,
+    dimension: int = 256,
+    **settings: Any,
+) -> Embedder:
+    """The built-in embedders by name: ``model`` (the installed default model,
+    all-MiniLM-L6-v2, or the ONNX model in ``model_dir``) or ``hash`` (model-free).
+    ``settings`` go to :class:`OnnxEmbedder` (pooling, max_tokens, batch_size, threads)."""
+    if name == "hash":
+        return HashEmbedder(dimension)
+    if name == "model":
+        if model_dir is not None:
+            return OnnxEmbedder.from_dir(model_dir, **settings)
+        return OnnxEmbedder.packaged(**settings)
+    raise ValueError(f"unknown embedder {name!r} (expected 'model' or 'hash')")
+
+
 def build(
     source: Union[os.PathLike[str], str, Source],
     output: os.PathLike[str] | str | None = None,
@@ -158,17 +192,16 @@ def build(
     exclude: Sequence[str] = (),
     chunk_size: int = 1000,
     chunk_overlap: int = 200,
-    dimension: int = 256,
+    embedder: Union[str, Embedder] = "model",
     metric: str = "cosine",
-    embedder: Optional[Embedder] = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> BuildResult:
-    """Builds a pack from a folder (or any Source) with the built-in chunker and, unless
-    ``embedder`` is given, the hash embedder. Writes the pack to ``output`` atomically
-    when given. Returns the report and the pack, open (use ``with``)."""
+    """Builds a pack from a folder (or any Source) with the built-in chunker. ``embedder``
+    is an Embedder plugin or a name for :func:`make_embedder` (default ``"model"``: the
+    installed all-MiniLM-L6-v2). Writes the pack to ``output`` atomically when given.
+    Returns the report and the pack, open (use ``with``)."""
     src: Source = source if isinstance(source, Source) else DirectorySource(source, include, exclude)
-    own_embedder = embedder is None
-    emb: Embedder = embedder if embedder is not None else HashEmbedder(dimension)
+    emb: Embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
     try:
         return run(
             src,
@@ -179,5 +212,5 @@ def build(
             output=output,
         )
     finally:
-        if own_embedder and isinstance(emb, HashEmbedder):
+        if isinstance(embedder, str) and isinstance(emb, (HashEmbedder, OnnxEmbedder)):
             emb.close()

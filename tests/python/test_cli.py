@@ -25,7 +25,7 @@ def ok(*args: str) -> str:
 
 def test_build_query_info_verify(docs: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "docs.vpack")
-    assert "4 documents, 4 chunks" in ok("build", str(docs), "-o", out)
+    assert "4 documents, 4 chunks" in ok("build", str(docs), "-o", out, "--embedder", "hash")
     text = ok("query", out, "how do I read a file line by line", "-k", "2")
     assert text.splitlines()[0].startswith("1. ")
     assert "files.md" in text.splitlines()[0]
@@ -42,7 +42,9 @@ def test_build_query_info_verify(docs: Path, tmp_path: Path) -> None:
 
 
 def test_build_report_json(docs: Path, tmp_path: Path) -> None:
-    report = json.loads(ok("build", str(docs), "-o", str(tmp_path / "d.vpack"), "--json"))
+    report = json.loads(
+        ok("build", str(docs), "-o", str(tmp_path / "d.vpack"), "--embedder", "hash", "--json")
+    )
     assert report["documents"] == 4
     assert {"read", "chunk", "embed", "index", "write", "total"} <= set(report["seconds"])
 
@@ -55,5 +57,5 @@ def test_errors_exit_nonzero_with_a_message(tmp_path: Path) -> None:
     assert "corrupt pack" in proc.stderr and "[code 7]" in proc.stderr
     proc = vpack_cli("info", str(tmp_path / "missing.vpack"))
     assert proc.returncode == 1 and "[code 6]" in proc.stderr
-    proc = vpack_cli("build", str(tmp_path / "nope"), "-o", str(tmp_path / "x.vpack"))
+    proc = vpack_cli("build", str(tmp_path / "nope"), "-o", str(tmp_path / "x.vpack"), "--embedder", "hash")
     assert proc.returncode == 1 and "not a directory" in proc.stderr

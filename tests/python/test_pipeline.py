@@ -16,7 +16,7 @@ from vpack.plugins.sources import DirectorySource, glob_match
 
 def test_build_and_query_finds_the_right_document(docs: Path, tmp_path: Path) -> None:
     out = tmp_path / "docs.vpack"
-    with vpack.build(docs, out) as result:
+    with vpack.build(docs, out, embedder="hash") as result:
         report = result.report
     assert report.documents == 4
     assert report.chunks == 4
@@ -33,13 +33,13 @@ def test_build_and_query_finds_the_right_document(docs: Path, tmp_path: Path) ->
 
 
 def test_same_input_gives_identical_files(docs: Path, tmp_path: Path) -> None:
-    vpack.build(docs, tmp_path / "a.vpack").pack.close()
-    vpack.build(docs, tmp_path / "b.vpack").pack.close()
+    vpack.build(docs, tmp_path / "a.vpack", embedder="hash").pack.close()
+    vpack.build(docs, tmp_path / "b.vpack", embedder="hash").pack.close()
     assert (tmp_path / "a.vpack").read_bytes() == (tmp_path / "b.vpack").read_bytes()
 
 
 def test_include_and_exclude_globs(docs: Path) -> None:
-    with vpack.build(docs, include=["**/*.md"], exclude=["guide/**"]) as result:
+    with vpack.build(docs, include=["**/*.md"], exclude=["guide/**"], embedder="hash") as result:
         sources = {result.pack.chunk(i).source for i in range(len(result.pack))}
     assert sources == {"files.md"}
 
@@ -61,7 +61,7 @@ def test_bad_files_are_skipped_with_reasons(docs: Path, tmp_path: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("outside the root")
     os.symlink(outside, docs / "link.txt")
-    with vpack.build(docs) as result:
+    with vpack.build(docs, embedder="hash") as result:
         reasons = {s.path: s.reason for s in result.report.skipped}
         assert result.report.documents == 4
     assert reasons["image.txt"] == "binary file"
@@ -72,7 +72,7 @@ def test_bad_files_are_skipped_with_reasons(docs: Path, tmp_path: Path) -> None:
 
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
-        vpack.build(tmp_path / "nope")
+        vpack.build(tmp_path / "nope", embedder="hash")
 
 
 class ExplodingEmbedder:
@@ -139,7 +139,7 @@ def test_custom_source_object(tmp_path: Path) -> None:
             yield Document("one", "alpha beta gamma", {"path": "one"})
             yield Document("two", "delta epsilon", {"path": "two"})
 
-    with vpack.build(ListSource(), tmp_path / "l.vpack") as result:
+    with vpack.build(ListSource(), tmp_path / "l.vpack", embedder="hash") as result:
         assert result.pack.search("epsilon", k=1)[0].source == "two"
         assert result.pack.manifest["source"] == {"kind": "list"}
 

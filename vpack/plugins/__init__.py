@@ -2,7 +2,7 @@
 
 from .base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
 from .chunkers import FixedSizeChunker
-from .embedders import HashEmbedder
+from .embedders import HashEmbedder, OnnxEmbedder
 from .sources import DirectorySource
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Embedder",
     "FixedSizeChunker",
     "HashEmbedder",
+    "OnnxEmbedder",
     "Skipped",
     "Source",
     "Transformer",

