@@ -254,8 +254,11 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
                                          size_t *counts);
 
 /*
- Starts a new pack. `options_json`: `{"dimension": N, "metric": "cosine"|"dot"|"l2"}`;
- metric defaults to cosine (stored vectors are L2-normalised when added).
+ Starts a new pack. `options_json`:
+ `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path"}`; metric defaults
+ to cosine (stored vectors are L2-normalised when added). Added chunks are spooled to
+ unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
+ builder's memory does not grow with the pack.
  On success writes a new handle to `*out`.
  */
 vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
@@ -285,6 +288,17 @@ vpack_status vpack_builder_add(struct vpack_builder *builder,
 vpack_status vpack_builder_finish(struct vpack_builder *builder,
                                   const char *manifest_json,
                                   struct vpack_index **out);
+
+/*
+ Like `vpack_builder_finish`, but writes the pack straight to `path` (atomically:
+ temporary file in the same directory, fsync, rename), streaming from the builder's
+ temporary files so memory does not grow with the pack, then opens it (mmap) into
+ `*out`. On error `path` is untouched. Always consumes `builder`.
+ */
+vpack_status vpack_builder_finish_file(struct vpack_builder *builder,
+                                       const char *manifest_json,
+                                       const char *path,
+                                       struct vpack_index **out);
 
 /*
  Releases an unfinished builder. NULL is a no-op.

@@ -109,6 +109,11 @@ vpack_status vpack_builder_finish(struct vpack_builder *builder,
                                   const char *manifest_json,
                                   struct vpack_index **out);
 
+vpack_status vpack_builder_finish_file(struct vpack_builder *builder,
+                                       const char *manifest_json,
+                                       const char *path,
+                                       struct vpack_index **out);
+
 void vpack_builder_free(struct vpack_builder *builder);
 
 vpack_status vpack_index_open(const char *path, uint32_t flags, struct vpack_index **out);

@@ -266,6 +266,13 @@ class NativeBuilder(_Handle):
         _check(lib.vpack_builder_finish(self._disown(), manifest_json.encode("utf-8", "surrogatepass"), out))
         return NativeIndex(out[0])
 
+    def finish_file(self, manifest_json: str, path: os.PathLike[str] | str) -> NativeIndex:
+        out = ffi.new("vpack_index **")
+        # vpack_builder_finish_file consumes the builder whatever it returns.
+        manifest = manifest_json.encode("utf-8", "surrogatepass")
+        _check(lib.vpack_builder_finish_file(self._disown(), manifest, os.fsencode(path), out))
+        return NativeIndex(out[0])
+
 
 __all__: List[str] = [
     "FORMAT_VERSION",

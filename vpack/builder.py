@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Sequence
+import os
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -19,15 +20,19 @@ class PackBuilder:
     >>> pack = b.finish({"title": "demo"})                        # doctest: +SKIP
 
     ``metric`` is ``cosine`` (vectors are L2-normalised when added), ``dot`` or ``l2``.
-    Memory for added chunks lives in the native library, not in Python objects.
+    Added chunks are spooled by the native library to unlinked temporary files in
+    ``temp_dir`` (default: the system's), so memory does not grow with the pack.
     """
 
-    def __init__(self, dimension: int, metric: str = "cosine") -> None:
+    def __init__(
+        self, dimension: int, metric: str = "cosine", temp_dir: os.PathLike[str] | str | None = None
+    ) -> None:
         self.dimension = dimension
         self.metric = metric
-        self._native: Optional[NativeBuilder] = NativeBuilder.create(
-            json.dumps({"dimension": dimension, "metric": metric})
-        )
+        options: Dict[str, Any] = {"dimension": dimension, "metric": metric}
+        if temp_dir is not None:
+            options["temp_dir"] = os.fspath(temp_dir)
+        self._native: Optional[NativeBuilder] = NativeBuilder.create(json.dumps(options))
         self._count = 0
 
     def __len__(self) -> int:
@@ -54,12 +59,18 @@ class PackBuilder:
         native.add(payload, array)
         self._count += len(texts)
 
-    def finish(self, manifest: Optional[Mapping[str, Any]] = None) -> Pack:
-        """Seals the pack; ``manifest`` (a JSON-able mapping) is stored in it. The builder
-        cannot be used afterwards."""
+    def finish(
+        self, manifest: Optional[Mapping[str, Any]] = None, output: os.PathLike[str] | str | None = None
+    ) -> Pack:
+        """Seals the pack; ``manifest`` (a JSON-able mapping) is stored in it. With
+        ``output`` the pack is streamed to that file atomically and opened from it;
+        otherwise it is assembled in memory. The builder cannot be used afterwards."""
         native = self._require()
         self._native = None
-        return Pack(native.finish(json.dumps(dict(manifest or {}), ensure_ascii=False)))
+        manifest_json = json.dumps(dict(manifest or {}), ensure_ascii=False)
+        if output is not None:
+            return Pack(native.finish_file(manifest_json, output))
+        return Pack(native.finish(manifest_json))
 
     def close(self) -> None:
         """Discards an unfinished builder."""

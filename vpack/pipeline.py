@@ -149,14 +149,12 @@ def run(
             "source": dict(source.describe()),
             "documents": report.documents,
         }
-        with _Timer(report.seconds, "index"):
-            pack = builder.finish(manifest)
+        with _Timer(report.seconds, "write"):
+            pack = builder.finish(manifest, output)
     finally:
         builder.close()
     report.skipped = list(source.skipped)
     if output is not None:
-        with _Timer(report.seconds, "write"):
-            pack.save(output)
         report.output = str(output)
         report.size_bytes = Path(output).stat().st_size
     else:

@@ -4,6 +4,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)] // the safety contract of each function is its doc comment
 
+mod atomic;
 mod boundary;
 pub mod embed;
 pub mod error;
@@ -126,6 +127,19 @@ unsafe fn texts_from_raw<'a>(ptrs: &[*const u8], lens: &[usize]) -> error::Resul
         );
     }
     Ok(strs)
+}
+
+/// # Safety
+/// `manifest_json` is NULL or a NUL-terminated string.
+unsafe fn manifest_arg(
+    manifest_json: *const c_char,
+) -> error::Result<serde_json::Map<String, serde_json::Value>> {
+    if manifest_json.is_null() {
+        return Ok(serde_json::Map::new());
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let text = unsafe { c_str(manifest_json, "manifest_json") }?;
+    parse_json(text.as_bytes(), "manifest_json")
 }
 
 fn borrowed(bytes: &[u8]) -> vpack_str {
@@ -361,8 +375,11 @@ pub unsafe extern "C" fn vpack_embedder_token_counts(
     })
 }
 
-/// Starts a new pack. `options_json`: `{"dimension": N, "metric": "cosine"|"dot"|"l2"}`;
-/// metric defaults to cosine (stored vectors are L2-normalised when added).
+/// Starts a new pack. `options_json`:
+/// `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path"}`; metric defaults
+/// to cosine (stored vectors are L2-normalised when added). Added chunks are spooled to
+/// unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
+/// builder's memory does not grow with the pack.
 /// On success writes a new handle to `*out`.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_builder_new(
@@ -440,14 +457,38 @@ pub unsafe extern "C" fn vpack_builder_finish(
         // SAFETY: non-NULL handle from vpack_builder_new, consumed exactly once here.
         let b = unsafe { Box::from_raw(builder) };
         let out = out_ptr(out, "out")?;
-        let manifest: serde_json::Map<String, serde_json::Value> = if manifest_json.is_null() {
-            serde_json::Map::new()
-        } else {
-            // SAFETY: non-NULL and NUL-terminated per this function's contract.
-            let text = unsafe { c_str(manifest_json, "manifest_json") }?;
-            parse_json(text.as_bytes(), "manifest_json")?
-        };
+        // SAFETY: per this function's contract.
+        let manifest = unsafe { manifest_arg(manifest_json) }?;
         let inner = Pack::from_writer(b.inner, manifest)?;
+        let handle = Box::into_raw(Box::new(vpack_index { inner }));
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Like `vpack_builder_finish`, but writes the pack straight to `path` (atomically:
+/// temporary file in the same directory, fsync, rename), streaming from the builder's
+/// temporary files so memory does not grow with the pack, then opens it (mmap) into
+/// `*out`. On error `path` is untouched. Always consumes `builder`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_builder_finish_file(
+    builder: *mut vpack_builder,
+    manifest_json: *const c_char,
+    path: *const c_char,
+    out: *mut *mut vpack_index,
+) -> vpack_status {
+    guard(|| {
+        if builder.is_null() {
+            return Err(Error::NullArg("builder"));
+        }
+        // SAFETY: non-NULL handle from vpack_builder_new, consumed exactly once here.
+        let b = unsafe { Box::from_raw(builder) };
+        let out = out_ptr(out, "out")?;
+        // SAFETY (both): per this function's contract.
+        let path = unsafe { c_path(path, "path") }?;
+        let manifest = unsafe { manifest_arg(manifest_json) }?;
+        let inner = Pack::from_writer_to_file(b.inner, manifest, &path)?;
         let handle = Box::into_raw(Box::new(vpack_index { inner }));
         // SAFETY: `out` is non-NULL and writable.
         unsafe { *out = handle };

@@ -7,10 +7,7 @@ use crate::format::writer::PackWriter;
 use crate::index::flat::FlatIndex;
 use crate::index::{normalize, Index, Metric, Scored};
 use serde_json::{Map, Value};
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Largest `k` a search accepts.
@@ -37,6 +34,16 @@ impl Pack {
 
     pub fn from_writer(writer: PackWriter, manifest: Map<String, Value>) -> Result<Self> {
         Pack::from_bytes(&writer.finish(manifest)?)
+    }
+
+    /// Finishes `writer` straight into the file at `path` (atomically), then maps it.
+    pub fn from_writer_to_file(
+        writer: PackWriter,
+        manifest: Map<String, Value>,
+        path: &Path,
+    ) -> Result<Self> {
+        writer.finish_to_file(manifest, path)?;
+        Pack::open(path, false)
     }
 
     pub fn reader(&self) -> &PackReader {
@@ -111,47 +118,10 @@ impl Pack {
     /// Writes the pack to `path` atomically: a temporary file in the same directory,
     /// flushed to disk, then renamed over `path`. On failure `path` is untouched.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.reader.bytes())
+        let bytes = self.reader.bytes();
+        crate::atomic::write_atomic(path, |out| {
+            out.write_all(bytes)
+                .map_err(|e| Error::io(format!("write {}", path.display()), e))
+        })
     }
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidArg(format!("{} is not a file path", path.display())))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
-        file.write_all(bytes)
-            .and_then(|_| file.sync_all())
-            .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-        drop(file);
-        fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("rename to {}", path.display()), e))?;
-        // Persist the rename itself; a directory that cannot be opened or synced (some
-        // filesystems) does not make the already-complete write fail.
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

@@ -1269,3 +1269,50 @@ fn identical_vectors_tie_by_lower_id() {
         assert_eq!(ids, [1, 3], "{metric}, k = 2");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Spooled building and streaming finish
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn finish_to_file_matches_in_memory_finish_and_spools_leave_nothing() {
+    let spool = TempDir::new("spool-dir");
+    let out = TempDir::new("spool-out");
+    for metric in ["cosine", "dot", "l2"] {
+        let mut w = writer(json!({
+            "dimension": DIM, "metric": metric, "temp_dir": spool.path().to_str().unwrap(),
+            "manifest": {"name": "fixture", "source": {"root": "/data", "files": 3}}
+        }));
+        w.add(fixture_chunks(), &FIXTURE_VECTORS).expect("add");
+        // Spool files are unlinked as soon as they are created.
+        assert!(spool.entries().is_empty(), "{:?}", spool.entries());
+        let path = out.path().join(format!("{metric}.vpack"));
+        let pack = Pack::from_writer_to_file(w.inner, w.manifest, &path).expect("finish to file");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            fixture_bytes(metric),
+            "{metric}"
+        );
+        assert_eq!(pack.len(), 5);
+    }
+    assert_eq!(out.entries(), ["cosine.vpack", "dot.vpack", "l2.vpack"]);
+}
+
+#[test]
+fn finish_to_file_failure_leaves_target_untouched() {
+    let out = TempDir::new("spool-fail");
+    let path = out.path().join("p.vpack");
+    std::fs::write(&path, b"previous").unwrap();
+    let mut w = writer(json!({"dimension": DIM, "manifest": {"chunk_count": 1}}));
+    w.add(fixture_chunks(), &FIXTURE_VECTORS).unwrap();
+    let r = Pack::from_writer_to_file(w.inner, w.manifest, &path);
+    assert_code(r, INVALID_ARG, "reserved key");
+    assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+    assert_eq!(out.entries(), ["p.vpack"]);
+}
+
+#[test]
+fn missing_temp_dir_is_an_io_error() {
+    let r = try_writer(json!({"dimension": 4, "temp_dir": "/nonexistent/vpack/spool"}));
+    assert_code(r, IO, "temp_dir missing");
+}

@@ -157,3 +157,21 @@ def test_reserved_manifest_keys_are_refused() -> None:
     b.add(["a"], np.ones((1, 4), np.float32))
     with pytest.raises(vpack.InvalidArgumentError, match="chunk_count"):
         b.finish({"chunk_count": 99})
+
+
+def test_finish_to_file_streams_the_same_bytes(tmp_path: Path) -> None:
+    vectors = random_vectors(300, 16, seed=4)
+
+    def builder() -> PackBuilder:
+        b = PackBuilder(16, temp_dir=tmp_path)
+        b.add([f"t{i}" for i in range(300)], vectors, [{"i": i} for i in range(300)])
+        return b
+
+    with builder().finish({"n": 1}) as in_memory:
+        expected = in_memory.to_bytes()
+    out = tmp_path / "streamed.vpack"
+    with builder().finish({"n": 1}, output=out) as streamed:
+        assert streamed.to_bytes() == expected
+        assert streamed.search(vectors[7], k=1)[0].id == 7
+    assert out.read_bytes() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.vpack"]  # spools unlinked

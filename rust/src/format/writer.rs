@@ -1,10 +1,16 @@
-//! Collects chunks and vectors and lays out a deterministic .vpack image.
+//! Collects chunks and vectors and lays out a deterministic .vpack image. Added data is
+//! spooled to temporary files as it arrives, so building a pack of any size holds only
+//! the current batch in memory; `finish_to_file` streams the spools into the pack.
 
 use super::*;
 use crate::error::{Error, Result};
 use crate::index::{normalize, Metric};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keys of the manifest that the writer owns; a caller may repeat them only with the
 /// same value.
@@ -27,26 +33,85 @@ pub struct ChunkIn {
     pub metadata: Map<String, Value>,
 }
 
-/// Builder options, from JSON: `{"dimension": 384, "metric": "cosine"}`.
+/// Builder options, from JSON: `{"dimension": 384, "metric": "cosine", "temp_dir": "/tmp"}`.
+/// Added chunks are spooled to unlinked files in `temp_dir` (default: the system's).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuilderOptions {
     pub dimension: usize,
     #[serde(default = "default_metric")]
     pub metric: String,
+    #[serde(default)]
+    pub temp_dir: Option<String>,
 }
 
 fn default_metric() -> String {
     "cosine".to_string()
 }
 
+/// One section being written to an unlinked temporary file; its length and CRC-32 grow
+/// with it, so memory stays flat however large the pack gets.
+struct Spool {
+    file: BufWriter<File>,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Spool {
+    fn new(dir: &Path) -> Result<Self> {
+        let path = dir.join(format!(
+            ".vpack-spool-{}-{}",
+            std::process::id(),
+            SPOOL_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("create temporary file in {}", dir.display()), e))?;
+        // Unlinked at once: the data lives as long as the handle, and a crash leaves nothing.
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::io(format!("unlink temporary file {}", path.display()), e))?;
+        Ok(Spool {
+            file: BufWriter::with_capacity(1 << 16, file),
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io("write temporary file", e))?;
+        self.crc.update(bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The written bytes, from the start, with their length and CRC-32.
+    fn into_reader(self) -> Result<(File, u64, u32)> {
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::io("flush temporary file", e.into_error()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("rewind temporary file", e))?;
+        Ok((file, self.len, self.crc.finalize()))
+    }
+}
+
 pub struct PackWriter {
     dimension: usize,
     metric: Metric,
-    table: Vec<u8>,
-    data: Vec<u8>,
-    vectors: Vec<f32>,
+    table: Spool,
+    data: Spool,
+    vectors: Spool,
     count: u64,
+    /// Set when a write to a spool failed midway: the spools no longer match `count`.
+    broken: bool,
 }
 
 impl PackWriter {
@@ -58,13 +123,18 @@ impl PackWriter {
             )));
         }
         let metric = Metric::parse(&options.metric)?;
+        let dir = options
+            .temp_dir
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
         Ok(PackWriter {
             dimension: options.dimension,
             metric,
-            table: Vec::new(),
-            data: Vec::new(),
-            vectors: Vec::new(),
+            table: Spool::new(&dir)?,
+            data: Spool::new(&dir)?,
+            vectors: Spool::new(&dir)?,
             count: 0,
+            broken: false,
         })
     }
 
@@ -80,9 +150,19 @@ impl PackWriter {
         self.count == 0
     }
 
+    fn check_usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::InvalidArg(
+                "this builder failed to write its temporary files and cannot be used".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends `chunks` with their vectors (`chunks.len() * dimension` floats). Nothing is
     /// appended when any input is invalid.
     pub fn add(&mut self, chunks: Vec<ChunkIn>, vectors: &[f32]) -> Result<()> {
+        self.check_usable()?;
         let want = chunks.len() * self.dimension;
         if vectors.len() != want {
             return Err(Error::DimensionMismatch {
@@ -109,30 +189,59 @@ impl PackWriter {
             }
             encoded.push((chunk.text, meta));
         }
-        let start = self.vectors.len();
-        self.vectors.extend_from_slice(vectors);
+        let mut rows = vectors.to_vec();
         if self.metric == Metric::Cosine {
-            for row in self.vectors[start..].chunks_exact_mut(self.dimension) {
+            for row in rows.chunks_exact_mut(self.dimension) {
                 normalize(row);
             }
         }
-        for (text, meta) in encoded {
-            let offset = self.data.len() as u64;
-            self.table.extend_from_slice(&offset.to_le_bytes());
-            self.table
-                .extend_from_slice(&(text.len() as u32).to_le_bytes());
-            self.table
-                .extend_from_slice(&(meta.len() as u32).to_le_bytes());
-            self.data.extend_from_slice(text.as_bytes());
-            self.data.extend_from_slice(&meta);
-            self.count += 1;
+        let result = self.append(&encoded, &rows);
+        if result.is_err() {
+            self.broken = true;
         }
+        result
+    }
+
+    fn append(&mut self, encoded: &[(String, Vec<u8>)], rows: &[f32]) -> Result<()> {
+        let mut entry = [0u8; CHUNK_ENTRY_LEN];
+        for (text, meta) in encoded {
+            entry[..8].copy_from_slice(&self.data.len.to_le_bytes());
+            entry[8..12].copy_from_slice(&(text.len() as u32).to_le_bytes());
+            entry[12..].copy_from_slice(&(meta.len() as u32).to_le_bytes());
+            self.table.write(&entry)?;
+            self.data.write(text.as_bytes())?;
+            self.data.write(meta)?;
+        }
+        let mut bytes = Vec::with_capacity(rows.len() * 4);
+        for x in rows {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        self.vectors.write(&bytes)?;
+        self.count += encoded.len() as u64;
         Ok(())
     }
 
-    /// The finished pack image. `manifest` is stored with the keys vpack owns added; an
-    /// `embedder` entry must describe vectors of this pack's dimension.
-    pub fn finish(self, mut manifest: Map<String, Value>) -> Result<Vec<u8>> {
+    /// The finished pack image, in memory. `manifest` is stored with the keys vpack owns
+    /// added; an `embedder` entry must describe vectors of this pack's dimension.
+    pub fn finish(self, manifest: Map<String, Value>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(manifest, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes the finished pack to `path` atomically, streaming from the temporary files.
+    pub fn finish_to_file(self, manifest: Map<String, Value>, path: &Path) -> Result<()> {
+        let manifest = self.final_manifest(manifest)?;
+        crate::atomic::write_atomic(path, |out| self.write_sections(&manifest, out))
+    }
+
+    fn write_to(self, manifest: Map<String, Value>, out: &mut impl Write) -> Result<()> {
+        let manifest = self.final_manifest(manifest)?;
+        self.write_sections(&manifest, out)
+    }
+
+    fn final_manifest(&self, mut manifest: Map<String, Value>) -> Result<Vec<u8>> {
+        self.check_usable()?;
         check_reserved(&manifest, self.dimension, self.metric)?;
         if let Some(embedder) = manifest.get("embedder") {
             check_embedder(embedder, self.dimension)?;
@@ -142,21 +251,48 @@ impl PackWriter {
         manifest.insert("metric".into(), Value::from(self.metric.name()));
         manifest.insert("chunk_count".into(), Value::from(self.count));
         manifest.insert("index".into(), serde_json::json!({"kind": "flat"}));
-        let manifest_bytes =
-            serde_json::to_vec(&Value::Object(manifest)).map_err(|e| Error::json("manifest", e))?;
-
-        let mut vector_bytes = Vec::with_capacity(self.vectors.len() * 4);
-        for x in &self.vectors {
-            vector_bytes.extend_from_slice(&x.to_le_bytes());
-        }
-        let sections: [(u32, &[u8]); 4] = [
-            (SECTION_MANIFEST, &manifest_bytes),
-            (SECTION_CHUNK_TABLE, &self.table),
-            (SECTION_CHUNK_DATA, &self.data),
-            (SECTION_VECTORS, &vector_bytes),
-        ];
-        Ok(layout(&sections))
+        serde_json::to_vec(&Value::Object(manifest)).map_err(|e| Error::json("manifest", e))
     }
+
+    fn write_sections(self, manifest: &[u8], out: &mut dyn Write) -> Result<()> {
+        let (mut table, table_len, table_crc) = self.table.into_reader()?;
+        let (mut data, data_len, data_crc) = self.data.into_reader()?;
+        let (mut vectors, vectors_len, vectors_crc) = self.vectors.into_reader()?;
+        let sections = [
+            (
+                SECTION_MANIFEST,
+                manifest.len() as u64,
+                crc32fast::hash(manifest),
+            ),
+            (SECTION_CHUNK_TABLE, table_len, table_crc),
+            (SECTION_CHUNK_DATA, data_len, data_crc),
+            (SECTION_VECTORS, vectors_len, vectors_crc),
+        ];
+        let (head, offsets, file_len) = layout_head(&sections);
+        let write_err = |e| Error::io("write pack", e);
+        out.write_all(&head).map_err(write_err)?;
+        let mut pos = head.len() as u64;
+        let readers: [&mut dyn Read; 3] = [&mut table, &mut data, &mut vectors];
+        let mut manifest_reader: &[u8] = manifest;
+        let sources = std::iter::once(&mut manifest_reader as &mut dyn Read).chain(readers);
+        for ((_, len, _), (offset, source)) in sections.iter().zip(offsets.iter().zip(sources)) {
+            write_zeros(out, offset - pos).map_err(write_err)?;
+            let copied = std::io::copy(&mut source.take(*len), out).map_err(write_err)?;
+            if copied != *len {
+                return Err(Error::io(
+                    "copy temporary file",
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                ));
+            }
+            pos = offset + len;
+        }
+        write_zeros(out, file_len - pos).map_err(write_err)?;
+        Ok(())
+    }
+}
+
+fn write_zeros(out: &mut dyn Write, n: u64) -> std::io::Result<()> {
+    std::io::copy(&mut std::io::repeat(0).take(n), out).map(|_| ())
 }
 
 fn check_reserved(manifest: &Map<String, Value>, dimension: usize, metric: Metric) -> Result<()> {
@@ -197,37 +333,42 @@ fn check_embedder(embedder: &Value, dimension: usize) -> Result<()> {
     Ok(())
 }
 
-/// Header + section table + 64-byte aligned sections.
-fn layout(sections: &[(u32, &[u8])]) -> Vec<u8> {
+/// Header and section table for sections of the given kinds, lengths and CRCs, laid
+/// out on 64-byte boundaries. Returns the bytes, each section's offset, and the file length.
+fn layout_head(sections: &[(u32, u64, u32)]) -> (Vec<u8>, Vec<u64>, u64) {
     let table_len = sections.len() * SECTION_ENTRY_LEN;
-    let mut offset = align_up(HEADER_LEN + table_len);
+    let mut offset = align_up(HEADER_LEN + table_len) as u64;
+    let mut offsets = Vec::with_capacity(sections.len());
     let mut table = Vec::with_capacity(table_len);
-    for (kind, bytes) in sections {
+    for (kind, len, crc) in sections {
+        offsets.push(offset);
         table.extend_from_slice(&kind.to_le_bytes());
         table.extend_from_slice(&0u32.to_le_bytes());
-        table.extend_from_slice(&(offset as u64).to_le_bytes());
-        table.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        table.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+        table.extend_from_slice(&offset.to_le_bytes());
+        table.extend_from_slice(&len.to_le_bytes());
+        table.extend_from_slice(&crc.to_le_bytes());
         table.extend_from_slice(&0u32.to_le_bytes());
-        offset = align_up(offset + bytes.len());
+        offset = align_up64(offset + len);
     }
-    let file_len = sections.last().map_or(HEADER_LEN + table_len, |_| offset);
+    let file_len = if sections.is_empty() {
+        (HEADER_LEN + table_len) as u64
+    } else {
+        offset
+    };
+    let mut head = Vec::with_capacity(HEADER_LEN + table_len);
+    head.extend_from_slice(&MAGIC);
+    head.push(VERSION);
+    head.extend_from_slice(&[0; 3]);
+    head.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    head.extend_from_slice(&file_len.to_le_bytes());
+    head.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
+    head.resize(60, 0);
+    let header_crc = crc32fast::hash(&head);
+    head.extend_from_slice(&header_crc.to_le_bytes());
+    head.extend_from_slice(&table);
+    (head, offsets, file_len)
+}
 
-    let mut out = Vec::with_capacity(file_len);
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&[0; 3]);
-    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(file_len as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
-    out.resize(60, 0);
-    let header_crc = crc32fast::hash(&out);
-    out.extend_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(&table);
-    for (_, bytes) in sections {
-        out.resize(align_up(out.len()), 0);
-        out.extend_from_slice(bytes);
-    }
-    out.resize(file_len, 0);
-    out
+fn align_up64(n: u64) -> u64 {
+    n.div_ceil(ALIGN as u64) * ALIGN as u64
 }
