@@ -1,8 +1,10 @@
 """Pipeline build: a synthetic folder of text files through `vpack.build` (directory
-source, fixed-size chunker, hash embedder, flat index, atomic write). Reports time per
-stage, chunks per second and the pack's size.
+source, fixed-size chunker, hash or model embedder, flat index, streamed atomic write).
+Reports time per stage, chunks per second, the pack's size and the process's peak RSS
+(which must not grow with the number of chunks: compare --files 10000 and 50000).
 
-    python benches/bench_build.py --files 1000 --chars 1000
+    python benches/bench_build.py --files 1000 --chars 900
+    python benches/bench_build.py --files 50000 --chars 900 --embedder hash
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -77,7 +80,8 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--chars", type=int, default=1000, help="characters per file")
     ap.add_argument("--chunk-size", type=int, default=1000)
-    ap.add_argument("--dimension", type=int, default=256)
+    ap.add_argument("--dimension", type=int, default=256, help="hash embedder dimension")
+    ap.add_argument("--embedder", choices=("hash", "model"), default="hash")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -86,11 +90,13 @@ def main() -> None:
         make_corpus(root, args.files, args.chars)
         out = Path(tmp) / "corpus.vpack"
         t0 = time.perf_counter()
-        with vpack.build(
-            root, out, chunk_size=args.chunk_size, chunk_overlap=0, dimension=args.dimension
-        ) as result:
+        embedder = vpack.make_embedder(args.embedder, dimension=args.dimension)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with vpack.build(root, out, chunk_size=args.chunk_size, chunk_overlap=0, embedder=embedder) as result:
             elapsed = time.perf_counter() - t0
             r = result.report
+        # Peak RSS of the build itself, before a query maps and touches the pack's pages.
+        build_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
         with vpack.open(out) as pack:
             open_s = time.perf_counter() - t0
@@ -104,6 +110,8 @@ def main() -> None:
             "chunks_per_s": round(r.chunks / elapsed),
             "stages_s": {k: round(v, 3) for k, v in r.seconds.items()},
             "open_ms": round(open_s * 1e3, 3),
+            "peak_rss_mb_before_build": round(rss_before, 1),
+            "peak_rss_mb": round(build_rss, 1),
         }
     if args.json:
         print(json.dumps(summary, indent=2))

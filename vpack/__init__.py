@@ -28,7 +28,7 @@ from .errors import (
     VPackError,
 )
 from .pack import Hit, Pack, open  # noqa: A004 (vpack.open, like gzip.open)
-from .pipeline import BuildReport, BuildResult, build, run
+from .pipeline import BuildReport, BuildResult, build, make_embedder, run
 
 __version__ = VERSION
 
@@ -54,6 +54,7 @@ __all__ = [
     "UnsupportedVersionError",
     "VPackError",
     "build",
+    "make_embedder",
     "open",
     "run",
     "__version__",

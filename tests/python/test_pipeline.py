@@ -146,4 +146,5 @@ def test_custom_source_object(tmp_path: Path) -> None:
 
 def test_directory_source_order_is_sorted(docs: Path) -> None:
     ids = [d.id for d in DirectorySource(docs).documents()]
-    assert ids == ["birds.txt", "files.md", "guide/deep/cooking.rst", "guide/install.md"]
+    # Each folder's files by name, then its subfolders by name.
+    assert ids == ["birds.txt", "files.md", "guide/install.md", "guide/deep/cooking.rst"]

@@ -6,7 +6,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Pattern, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Pattern, Sequence
 
 from .base import Document, Skipped
 
@@ -82,12 +82,13 @@ class DirectorySource:
             glob_match(rel, p) for p in self.exclude
         )
 
-    def _paths(self) -> List[Path]:
-        """Selected files sorted by relative path (only names are held, not contents)."""
+    def _paths(self) -> Iterator[Path]:
+        """Selected files, streamed: each folder's files in name order, then its
+        subfolders in name order. Only one folder's listing is held at a time."""
         root_real = self.root.resolve()
-        found: List[Tuple[str, Path]] = []
-        for dirpath, _dirnames, filenames in os.walk(self.root, followlinks=False):
-            for name in filenames:
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
                 path = Path(dirpath, name)
                 rel = path.relative_to(self.root).as_posix()
                 if not self._selected(rel):
@@ -95,9 +96,7 @@ class DirectorySource:
                 if path.is_symlink() and root_real not in path.resolve().parents:
                     self.skipped.append(Skipped(rel, "symlink points outside the source folder"))
                     continue
-                found.append((rel, path))
-        found.sort()
-        return [path for _, path in found]
+                yield path
 
     def documents(self) -> Iterator[Document]:
         for path in self._paths():
