@@ -81,7 +81,9 @@ class OnnxEmbedder(_NativeBacked):
     Runs in Rust (fastembed over ONNX Runtime) when the native library has the ``onnx``
     handler, else in Python (onnxruntime + tokenizers). ``pooling`` is ``mean`` or ``cls``;
     vectors are always L2-normalised; texts longer than ``max_tokens`` word pieces are
-    truncated (``token_counts`` tells which)."""
+    truncated (``token_counts`` tells which). ``batch_size`` defaults to what measured
+    fastest on 2 cores (benches/bench_embed.py): 4 texts of similar length for the Rust
+    path, 1 for the Python path (which batches in input order and pads to the longest)."""
 
     def __init__(
         self,
@@ -91,7 +93,7 @@ class OnnxEmbedder(_NativeBacked):
         model_id: Optional[str] = None,
         pooling: str = "mean",
         max_tokens: int = 256,
-        batch_size: int = 16,
+        batch_size: Optional[int] = None,
         threads: Optional[int] = None,
         prefer_native: bool = True,
     ) -> None:
@@ -137,8 +139,9 @@ class OnnxEmbedder(_NativeBacked):
             "tokenizer_dir": str(self.tokenizer_dir),
             "pooling": self.pooling,
             "max_tokens": self.max_tokens,
-            "batch_size": self.batch_size,
         }
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
         if self.threads is not None:
             config["threads"] = self.threads
         return config
@@ -225,8 +228,9 @@ class _PythonOnnx:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = []
-        for lo in range(0, len(texts), self.spec.batch_size):
-            encodings = self.tokenizer.encode_batch(list(texts[lo : lo + self.spec.batch_size]))
+        step = self.spec.batch_size or 1
+        for lo in range(0, len(texts), step):
+            encodings = self.tokenizer.encode_batch(list(texts[lo : lo + step]))
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": mask}
