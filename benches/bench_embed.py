@@ -92,7 +92,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"config": meta, "results": rows}, indent=2))
         return
-    print(f"{meta['texts']} texts, mean {meta['mean_tokens']} tokens (max {meta['max_tokens']}), {meta['model']}")
+    print(
+        f"{meta['texts']} texts, mean {meta['mean_tokens']} tokens "
+        f"(max {meta['max_tokens']}), {meta['model']}"
+    )
     print(f"{'threads':>7}{'batch':>7}{'rust/s':>10}{'python/s':>10}{'ratio':>8}{'min cos':>10}")
     for row in rows:
         print(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from . import _native
-from .errors import ModelError, RuntimeLoadError
 
 #: Environment variable: path of libonnxruntime to load (also read by the native library).
 ORT_ENV = "ORT_DYLIB_PATH"
@@ -88,57 +87,40 @@ _runtime_loaded = False
 
 
 def ensure_runtime() -> None:
-    """Loads ONNX Runtime into this process once, or raises RuntimeLoadError."""
+    """Loads ONNX Runtime into this process once, when one can be found. When none can,
+    nothing happens here: the native library then reports the missing model or runtime
+    itself (checking the model files first), as a ModelError or RuntimeLoadError."""
     global _runtime_loaded
     if _runtime_loaded:
         return
     path = onnxruntime_library()
     if path is None:
-        raise RuntimeLoadError(
-            "ONNX Runtime not found: install the onnxruntime package (CPython) or set "
-            f"{ORT_ENV} to the path of libonnxruntime.so",
-            RuntimeLoadError.code,
-        )
+        return
     _native.runtime_init(path)
     _runtime_loaded = True
 
 
-def local_model_config(model_dir: os.PathLike[str] | str, **settings: Any) -> Dict[str, Any]:
-    """Config for a model folder holding model.onnx and the tokenizer files."""
-    d = Path(model_dir)
-    if not (d / "model.onnx").is_file():
-        raise ModelError(f"no model.onnx in {d}", ModelError.code)
-    config: Dict[str, Any] = {"kind": "onnx", "model_id": d.resolve().name, "model_dir": str(d)}
-    config.update(settings)
-    return config
-
-
 def resolve(recorded: Mapping[str, Any], model_dir: os.PathLike[str] | str | None = None) -> Dict[str, Any]:
     """Adds this machine's file locations to an embedder config recorded in a pack, so
-    the same model can embed queries. ``model_dir`` overrides the search."""
+    the same model can embed queries: ``model_dir`` if given, else the installed packages
+    of a packaged model. Otherwise the config is returned as is and the native library
+    looks in VPACK_MODEL_PATH (``<dir>/<model_id>/``)."""
     config = dict(recorded)
-    if config.get("kind") != "onnx":
+    if config.get("kind") != "onnx" or any(k in config for k in ("model_file", "model_dir")):
         return config
-    model_id = str(config.get("model_id", ""))
     if model_dir is not None:
         config["model_dir"] = str(model_dir)
         return config
-    if any(k in config for k in ("model_file", "model_dir")):
-        return config
-    packaged = PACKAGED.get(model_id)
-    if packaged is not None:
-        paths = packaged_paths(packaged)
-        if paths is not None:
-            config.update(paths)
-            return config
-    for folder in filter(None, os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep)):
-        candidate = Path(folder) / model_id
-        if (candidate / "model.onnx").is_file():
-            config["model_dir"] = str(candidate)
-            return config
-    hint = INSTALL_HINT if packaged is not None else f"put its folder under {MODEL_PATH_ENV}"
-    raise ModelError(
-        f"the pack was embedded with model '{model_id}' (sha256 {config.get('sha256', '?')}), "
-        f"which is not available here; {hint}, or pass model_dir=",
-        ModelError.code,
-    )
+    packaged = PACKAGED.get(str(config.get("model_id", "")))
+    paths = packaged_paths(packaged) if packaged is not None else None
+    if paths is not None:
+        config.update(paths)
+    return config
+
+
+def install_hint(recorded: Mapping[str, Any]) -> str:
+    """How to get the model a pack records, for error messages."""
+    model_id = str(recorded.get("model_id", ""))
+    if model_id in PACKAGED:
+        return INSTALL_HINT
+    return f"put its folder at <dir>/{model_id}/ with <dir> in {MODEL_PATH_ENV}, or pass model_dir="

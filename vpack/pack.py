@@ -12,7 +12,7 @@ import numpy as np
 
 from . import models
 from ._native import NativeEmbedder, NativeIndex
-from .errors import NotFoundError
+from .errors import ModelError, NotFoundError
 
 Query = Union[str, np.ndarray, Sequence[float]]
 
@@ -78,7 +78,14 @@ class Pack:
             config = models.resolve(recorded, self._model_dir)
             if config.get("kind") == "onnx":
                 models.ensure_runtime()
-            self._embedder = NativeEmbedder.create(json.dumps(config))
+            try:
+                self._embedder = NativeEmbedder.create(json.dumps(config))
+            except ModelError as exc:
+                raise ModelError(
+                    f"{exc.message}; the pack records sha256 {recorded.get('sha256', '?')}; "
+                    f"{models.install_hint(recorded)}",
+                    exc.code,
+                ) from exc
         vectors = self._embedder.embed([text.encode("utf-8")], self.dimension)
         row: np.ndarray = vectors[0]
         return row

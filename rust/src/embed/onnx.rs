@@ -92,6 +92,24 @@ fn usize_field(obj: &Map<String, Value>, key: &str, default: usize, max: usize) 
     }
 }
 
+/// Environment variable: folders (`:`-separated) holding one `<model_id>/` folder per model.
+pub(crate) const MODEL_PATH_ENV: &str = "VPACK_MODEL_PATH";
+
+/// `<dir>/<model_id>` for the first dir in VPACK_MODEL_PATH that holds its model.onnx.
+fn find_in_model_path(model_id: &str) -> Option<PathBuf> {
+    let simple = !model_id.is_empty()
+        && model_id != "."
+        && model_id != ".."
+        && !model_id.contains(['/', '\\']);
+    if !simple {
+        return None;
+    }
+    let paths = std::env::var_os(MODEL_PATH_ENV)?;
+    std::env::split_paths(&paths)
+        .map(|d| d.join(model_id))
+        .find(|d| d.join("model.onnx").is_file())
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -109,15 +127,18 @@ impl OnnxEmbedder {
         let model_id = str_field(obj, "model_id")?
             .unwrap_or("unnamed-onnx-model")
             .to_string();
-        let model_dir = str_field(obj, "model_dir")?.map(PathBuf::from);
-        let model_file = match (str_field(obj, "model_file")?, &model_dir) {
+        let model_file_field = str_field(obj, "model_file")?;
+        let mut model_dir = str_field(obj, "model_dir")?.map(PathBuf::from);
+        if model_file_field.is_none() && model_dir.is_none() {
+            model_dir = find_in_model_path(&model_id);
+        }
+        let model_file = match (model_file_field, &model_dir) {
             (Some(f), _) => PathBuf::from(f),
             (None, Some(d)) => d.join("model.onnx"),
             (None, None) => {
                 return Err(model_err(format!(
-                    "model '{model_id}' is not available here: its config names no model_file \
-                     or model_dir (install the model and query through vpack, which finds \
-                     installed models, or pass their paths)"
+                    "model '{model_id}' is not available here: no model_file or model_dir \
+                     was given and no {MODEL_PATH_ENV} folder holds {model_id}/model.onnx"
                 )))
             }
         };
