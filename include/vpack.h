@@ -380,6 +380,25 @@ vpack_status vpack_index_search(const struct vpack_index *index,
                                 size_t *n_out);
 
 /*
+ Like `vpack_index_search`, keeping only chunks whose metadata matches `filter_json`
+ (NUL-terminated; NULL for no filter). The filter is a JSON object whose entries must
+ all match: `{"path": "guide/*.md"}` (a string is a glob: `*` and `?` within a
+ `/`-separated segment, `**` across), `{"lang": ["en", "de"]}` (any of),
+ `{"n": 3}` (equality), operator objects `{"n": {"$gte": 2, "$lt": 5}}` with `$eq $ne $in
+ $nin $gt $gte $lt $lte $glob $exists`, dotted keys for nested fields, and `$and`/`$or`
+ arrays. The filter runs during the scan, only on chunks that would enter the top k.
+ A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+ */
+vpack_status vpack_index_search_filtered(const struct vpack_index *index,
+                                         const float *query,
+                                         size_t dim,
+                                         size_t k,
+                                         const char *filter_json,
+                                         uint64_t *ids,
+                                         float *scores,
+                                         size_t *n_out);
+
+/*
  Creates the embedder recorded in the pack's manifest, to embed query texts the same
  way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
  records none, `VPACK_E_MODEL` when it is not available here.

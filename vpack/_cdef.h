@@ -147,4 +147,13 @@ vpack_status vpack_index_search(const struct vpack_index *index,
                                 float *scores,
                                 size_t *n_out);
 
+vpack_status vpack_index_search_filtered(const struct vpack_index *index,
+                                         const float *query,
+                                         size_t dim,
+                                         size_t k,
+                                         const char *filter_json,
+                                         uint64_t *ids,
+                                         float *scores,
+                                         size_t *n_out);
+
 vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);

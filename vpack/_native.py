@@ -218,16 +218,20 @@ class NativeIndex(_Handle):
         _check(lib.vpack_index_chunk(self.ptr, chunk_id, text, meta))
         return _borrowed(text), _borrowed(meta)
 
-    def search(self, query: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, k: int, filter_json: Optional[str] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         ids = np.empty(k, dtype=np.uint64)
         scores = np.empty(k, dtype=np.float32)
         n = ffi.new("size_t *")
+        filter_arg = ffi.NULL if filter_json is None else filter_json.encode("utf-8", "surrogatepass")
         _check(
-            lib.vpack_index_search(
+            lib.vpack_index_search_filtered(
                 self.ptr,
                 _f32_in(query),
                 query.shape[0],
                 k,
+                filter_arg,
                 ffi.from_buffer("uint64_t[]", ids, require_writable=True),
                 ffi.from_buffer("float[]", scores, require_writable=True),
                 n,

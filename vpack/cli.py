@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
     q.add_argument("--json", action="store_true", help="print hits as JSON")
     q.add_argument("--model", metavar="DIR", help="local folder holding the pack's model, if not installed")
+    q.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep chunks whose metadata KEY matches VALUE (a glob for text, e.g. path=guide/*.md; "
+        "a JSON number, true, false or null for equality); repeat to require several",
+    )
+    q.add_argument("--filter", metavar="JSON", help='a full filter object, e.g. \'{"n": {"$gte": 2}}\'')
 
     i = sub.add_parser("info", help="print a pack's manifest")
     i.add_argument("pack")
@@ -119,9 +128,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    flt: Dict[str, Any] = json.loads(args.filter) if args.filter else {}
+    if not isinstance(flt, dict):
+        raise ValueError("--filter must be a JSON object")
+    for item in args.where:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where takes KEY=VALUE, got {item!r}")
+        value: Any = raw
+        if raw in ("true", "false", "null") or raw.lstrip("-").replace(".", "", 1).isdigit():
+            value = json.loads(raw)
+        flt[key] = value
+    return flt or None
+
+
 def _query(args: argparse.Namespace) -> int:
+    flt = _where_filter(args)
     with open_pack(args.pack, model_dir=args.model) as pack:
-        hits = pack.search(args.text, k=args.k)
+        hits = pack.search(args.text, k=args.k, filter=flt)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 
 import numpy as np
 
@@ -90,9 +90,15 @@ class Pack:
         row: np.ndarray = vectors[0]
         return row
 
-    def search(self, query: Query, k: int = 10) -> List[Hit]:
+    def search(self, query: Query, k: int = 10, filter: Optional[Mapping[str, Any]] = None) -> List[Hit]:  # noqa: A002
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
-        (embedded with the pack's embedder) or a vector of the pack's dimension."""
+        (embedded with the pack's embedder) or a vector of the pack's dimension.
+
+        ``filter`` keeps only chunks whose metadata matches, evaluated in Rust during the
+        scan: ``{"path": "guide/*.md"}`` (strings are globs; ``**`` crosses ``/``),
+        ``{"lang": ["en", "de"]}`` (any of), ``{"n": {"$gte": 2}}`` (operators ``$eq $ne
+        $in $nin $gt $gte $lt $lte $glob $exists``), dotted keys for nested fields,
+        ``$and``/``$or`` lists."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be a non-negative integer, got {k!r}")
         if isinstance(query, str):
@@ -101,7 +107,8 @@ class Pack:
             vector = np.asarray(query, dtype=np.float32)
             if vector.ndim != 1:
                 raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
-        ids, scores = self._index.search(vector, k)
+        filter_json = None if filter is None else json.dumps(dict(filter), ensure_ascii=False)
+        ids, scores = self._index.search(vector, k, filter_json)
         return [self._hit(int(i), float(s)) for i, s in zip(ids, scores)]
 
     def chunk(self, chunk_id: int) -> Hit:

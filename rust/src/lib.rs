@@ -693,6 +693,32 @@ pub unsafe extern "C" fn vpack_index_search(
     scores: *mut f32,
     n_out: *mut usize,
 ) -> vpack_status {
+    // SAFETY: the same contract, with no filter.
+    unsafe {
+        vpack_index_search_filtered(index, query, dim, k, std::ptr::null(), ids, scores, n_out)
+    }
+}
+
+/// Like `vpack_index_search`, keeping only chunks whose metadata matches `filter_json`
+/// (NUL-terminated; NULL for no filter). The filter is a JSON object whose entries must
+/// all match: `{"path": "guide/*.md"}` (a string is a glob: `*` and `?` within a
+/// `/`-separated segment, `**` across), `{"lang": ["en", "de"]}` (any of),
+/// `{"n": 3}` (equality), operator objects `{"n": {"$gte": 2, "$lt": 5}}` with `$eq $ne $in
+/// $nin $gt $gte $lt $lte $glob $exists`, dotted keys for nested fields, and `$and`/`$or`
+/// arrays. The filter runs during the scan, only on chunks that would enter the top k.
+/// A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn vpack_index_search_filtered(
+    index: *const vpack_index,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    filter_json: *const c_char,
+    ids: *mut u64,
+    scores: *mut f32,
+    n_out: *mut usize,
+) -> vpack_status {
     guard(|| {
         let n_out = out_ptr(n_out, "n_out")?;
         // SAFETY (all four): per this function's contract.
@@ -700,7 +726,15 @@ pub unsafe extern "C" fn vpack_index_search(
         let query = unsafe { slice(query, dim, "query") }?;
         let ids = unsafe { slice_mut(ids, k, "ids") }?;
         let scores = unsafe { slice_mut(scores, k, "scores") }?;
-        let hits = idx.inner.search(query, k)?;
+        let filter = if filter_json.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated per the contract.
+            let text = unsafe { c_str(filter_json, "filter_json") }?;
+            let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
+            Some(index::filter::Filter::parse(&value)?)
+        };
+        let hits = idx.inner.search(query, k, filter.as_ref())?;
         for (i, hit) in hits.iter().enumerate() {
             ids[i] = hit.id;
             scores[i] = hit.score;

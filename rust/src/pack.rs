@@ -4,6 +4,7 @@ use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::format::reader::{ChunkRef, PackReader};
 use crate::format::writer::PackWriter;
+use crate::index::filter::Filter;
 use crate::index::flat::FlatIndex;
 use crate::index::{normalize, Index, Metric, Scored};
 use serde_json::{Map, Value};
@@ -70,8 +71,9 @@ impl Pack {
         self.reader.verify()
     }
 
-    /// The best `k` chunks for `query`, best first.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Scored>> {
+    /// The best `k` chunks for `query`, best first, among those whose metadata passes
+    /// `filter` (all when None).
+    pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
         if query.len() != self.dimension() {
             return Err(Error::DimensionMismatch {
                 expected: self.dimension(),
@@ -97,7 +99,30 @@ impl Pack {
             self.dimension(),
             self.reader.metric(),
         );
-        Ok(index.search(&q, k))
+        let Some(filter) = filter else {
+            return Ok(index.search(&q, k, None));
+        };
+        let mut failure: Option<Error> = None;
+        let mut accept = |id: u64| -> bool {
+            match self.chunk_metadata(id as usize) {
+                Ok(meta) => filter.matches(&meta),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    false
+                }
+            }
+        };
+        let hits = index.search(&q, k, Some(&mut accept));
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(hits),
+        }
+    }
+
+    fn chunk_metadata(&self, id: usize) -> Result<Map<String, Value>> {
+        let raw = self.reader.chunk(id)?.metadata;
+        serde_json::from_slice(raw)
+            .map_err(|e| Error::Corrupt(format!("chunk {id} metadata is not a JSON object: {e}")))
     }
 
     /// Creates the embedder recorded in the manifest under `embedder`.

@@ -302,7 +302,7 @@ impl Drop for TempDir {
 }
 
 fn hits(pack: &Pack, query: &[f32], k: usize) -> Vec<(u64, f32)> {
-    pack.search(query, k)
+    pack.search(query, k, None)
         .expect("search")
         .iter()
         .map(|h| (h.id, h.score))
@@ -507,12 +507,12 @@ fn cosine_normalises_vectors_of_any_finite_magnitude() {
             bad.push(format!("stored row {i} = {row:?} has norm {norm}"));
         }
     }
-    match pack.search(&[1.0, 0.0, 0.0, 0.0], 4) {
+    match pack.search(&[1.0, 0.0, 0.0, 0.0], 4, None) {
         Ok(h) if h.len() == 4 && (h[0].score - 1.0).abs() < 1e-6 => {}
         other => bad.push(format!("query (1,0,0,0): {other:?}")),
     }
     for q in [[1e-25f32, 0.0, 0.0, 0.0], [1e20, 0.0, 0.0, 0.0]] {
-        match pack.search(&q, 1) {
+        match pack.search(&q, 1, None) {
             Ok(h) if h.len() == 1 && (h[0].score - 1.0).abs() < 1e-6 => {}
             other => bad.push(format!("query {q:?}: {other:?}")),
         }
@@ -524,31 +524,47 @@ fn cosine_normalises_vectors_of_any_finite_magnitude() {
 fn search_rejects_bad_queries() {
     for metric in ["cosine", "dot", "l2"] {
         let pack = Pack::from_bytes(&fixture_bytes(metric)).unwrap();
-        assert_code(pack.search(&[0.0; 3], 1), DIMENSION_MISMATCH, "short query");
-        assert_code(pack.search(&[1.0; 5], 1), DIMENSION_MISMATCH, "long query");
-        assert_code(pack.search(&[], 1), DIMENSION_MISMATCH, "empty query");
         assert_code(
-            pack.search(&[1.0, f32::NAN, 0.0, 0.0], 1),
+            pack.search(&[0.0; 3], 1, None),
+            DIMENSION_MISMATCH,
+            "short query",
+        );
+        assert_code(
+            pack.search(&[1.0; 5], 1, None),
+            DIMENSION_MISMATCH,
+            "long query",
+        );
+        assert_code(pack.search(&[], 1, None), DIMENSION_MISMATCH, "empty query");
+        assert_code(
+            pack.search(&[1.0, f32::NAN, 0.0, 0.0], 1, None),
             INVALID_ARG,
             "NaN query",
         );
         assert_code(
-            pack.search(&[f32::INFINITY, 0.0, 0.0, 0.0], 1),
+            pack.search(&[f32::INFINITY, 0.0, 0.0, 0.0], 1, None),
             INVALID_ARG,
             "infinite query",
         );
         assert_code(
-            pack.search(&[1.0; 4], (1 << 20) + 1),
+            pack.search(&[1.0; 4], (1 << 20) + 1, None),
             LIMIT,
             "k above the limit",
         );
     }
     let cos = Pack::from_bytes(&fixture_bytes("cosine")).unwrap();
-    assert_code(cos.search(&[0.0; 4], 3), INVALID_ARG, "zero cosine query");
+    assert_code(
+        cos.search(&[0.0; 4], 3, None),
+        INVALID_ARG,
+        "zero cosine query",
+    );
     // dot and l2 accept a zero query.
     for metric in ["dot", "l2"] {
         let pack = Pack::from_bytes(&fixture_bytes(metric)).unwrap();
-        assert_eq!(pack.search(&[0.0; 4], 3).unwrap().len(), 3, "{metric}");
+        assert_eq!(
+            pack.search(&[0.0; 4], 3, None).unwrap().len(),
+            3,
+            "{metric}"
+        );
     }
 }
 
@@ -1148,15 +1164,19 @@ fn empty_pack_builds_round_trips_and_searches() {
         assert_eq!(pack.reader().bytes(), &bytes[..]);
         assert_eq!(pack.reader().manifest()["chunk_count"], json!(0));
         assert!(pack.reader().vectors().is_empty());
-        assert!(pack.search(&[1.0, 2.0, 3.0], 10).unwrap().is_empty());
-        assert!(pack.search(&[1.0, 2.0, 3.0], 0).unwrap().is_empty());
+        assert!(pack.search(&[1.0, 2.0, 3.0], 10, None).unwrap().is_empty());
+        assert!(pack.search(&[1.0, 2.0, 3.0], 0, None).unwrap().is_empty());
         assert_code(pack.chunk(0), NOT_FOUND, "chunk 0 of an empty pack");
-        assert_code(pack.search(&[1.0; 4], 1), DIMENSION_MISMATCH, "empty: dim");
+        assert_code(
+            pack.search(&[1.0; 4], 1, None),
+            DIMENSION_MISMATCH,
+            "empty: dim",
+        );
 
         let path = dir.path().join(format!("empty-{metric}.vpack"));
         pack.save(&path).unwrap();
         let opened = Pack::open(&path, true).expect("open empty pack");
-        assert!(opened.search(&[1.0, 2.0, 3.0], 5).unwrap().is_empty());
+        assert!(opened.search(&[1.0, 2.0, 3.0], 5, None).unwrap().is_empty());
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
         // Corruption checks still apply to the smallest image.
@@ -1178,7 +1198,7 @@ fn k_is_clamped_to_len() {
         (1000, 5),
         (1 << 20, 5),
     ] {
-        let got = pack.search(&[1.0, 2.0, 3.0, 4.0], k).unwrap();
+        let got = pack.search(&[1.0, 2.0, 3.0, 4.0], k, None).unwrap();
         assert_eq!(got.len(), want, "k = {k}");
         let mut ids: Vec<u64> = got.iter().map(|h| h.id).collect();
         ids.sort_unstable();
@@ -1227,7 +1247,7 @@ fn results_sorted_by_score_then_lower_id() {
         let qf: Vec<f32> = q.iter().map(|&x| x as f32).collect();
         for k in [1, 3, 7, 20, 59, 60, 61, 500] {
             let got: Vec<(u64, i32)> = pack
-                .search(&qf, k)
+                .search(&qf, k, None)
                 .unwrap()
                 .iter()
                 .map(|h| (h.id, h.score as i32))
@@ -1254,14 +1274,14 @@ fn identical_vectors_tie_by_lower_id() {
         w.add(chunks, &v).unwrap();
         let pack = w.into_pack().unwrap();
         let ids: Vec<u64> = pack
-            .search(&[3.0, 4.0], 6)
+            .search(&[3.0, 4.0], 6, None)
             .unwrap()
             .iter()
             .map(|h| h.id)
             .collect();
         assert_eq!(ids, [1, 3, 5, 0, 2, 4], "{metric}");
         let ids: Vec<u64> = pack
-            .search(&[3.0, 4.0], 2)
+            .search(&[3.0, 4.0], 2, None)
             .unwrap()
             .iter()
             .map(|h| h.id)
@@ -1315,4 +1335,41 @@ fn finish_to_file_failure_leaves_target_untouched() {
 fn missing_temp_dir_is_an_io_error() {
     let r = try_writer(json!({"dimension": 4, "temp_dir": "/nonexistent/vpack/spool"}));
     assert_code(r, IO, "temp_dir missing");
+}
+
+// ---------------------------------------------------------------------------------------
+// Filtered search
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn filtered_search_keeps_only_matching_chunks_in_score_order() {
+    use vpack::index::filter::Filter;
+    let dim = 2;
+    let mut w = writer(json!({"dimension": dim, "metric": "dot"}));
+    // Scores against [1, 0] are 0.0, 0.1, ..., 0.9 for ids 0..10.
+    let chunks: Vec<ChunkIn> = (0..10)
+        .map(|i| {
+            let dir = if i % 2 == 0 { "guide" } else { "api" };
+            chunk(
+                &format!("c{i}"),
+                json!({"path": format!("{dir}/f{i}.md"), "n": i}),
+            )
+        })
+        .collect();
+    let vectors: Vec<f32> = (0..10).flat_map(|i| [i as f32 / 10.0, 0.0]).collect();
+    w.add(chunks, &vectors).unwrap();
+    let pack = w.into_pack().unwrap();
+    let ids = |filter: Value, k: usize| -> Vec<u64> {
+        let f = Filter::parse(&filter).unwrap();
+        pack.search(&[1.0, 0.0], k, Some(&f))
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    assert_eq!(ids(json!({"path": "guide/*.md"}), 3), vec![8, 6, 4]);
+    assert_eq!(ids(json!({"path": "api/*"}), 10), vec![9, 7, 5, 3, 1]);
+    assert_eq!(ids(json!({"n": {"$lt": 3}}), 10), vec![2, 1, 0]);
+    assert_eq!(ids(json!({"path": "nowhere/**"}), 5), Vec::<u64>::new());
+    assert_eq!(ids(json!({}), 2), vec![9, 8]);
 }

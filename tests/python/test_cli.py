@@ -59,3 +59,16 @@ def test_errors_exit_nonzero_with_a_message(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "[code 6]" in proc.stderr
     proc = vpack_cli("build", str(tmp_path / "nope"), "-o", str(tmp_path / "x.vpack"), "--embedder", "hash")
     assert proc.returncode == 1 and "not a directory" in proc.stderr
+
+
+def test_query_where_filters_by_metadata(docs: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "docs.vpack")
+    ok("build", str(docs), "-o", out, "--embedder", "hash")
+    hits = json.loads(ok("query", out, "read a file", "-k", "10", "--json", "--where", "path=guide/**"))
+    assert {h["metadata"]["path"] for h in hits} == {"guide/install.md", "guide/deep/cooking.rst"}
+    hits = json.loads(
+        ok("query", out, "read a file", "--json", "--where", "path=guide/*.md", "--where", "chunk=0")
+    )
+    assert [h["metadata"]["path"] for h in hits] == ["guide/install.md"]
+    proc = vpack_cli("query", out, "x", "--where", "novalue")
+    assert proc.returncode == 1 and "KEY=VALUE" in proc.stderr

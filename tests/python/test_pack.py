@@ -175,3 +175,25 @@ def test_finish_to_file_streams_the_same_bytes(tmp_path: Path) -> None:
         assert streamed.search(vectors[7], k=1)[0].id == 7
     assert out.read_bytes() == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.vpack"]  # spools unlinked
+
+
+def test_filtered_search_runs_in_the_engine() -> None:
+    vectors = random_vectors(100, 8, seed=11)
+    metas = [
+        {"path": f"{'guide' if i % 3 == 0 else 'api'}/p{i}.md", "n": i, "tags": ["t", str(i % 5)]}
+        for i in range(100)
+    ]
+    b = PackBuilder(8, metric="dot")
+    b.add([f"c{i}" for i in range(100)], vectors, metas)
+    q = random_vectors(1, 8, seed=12)[0]
+    scores = vectors @ q
+    with b.finish() as pack:
+        hits = pack.search(q, k=5, filter={"path": "guide/*.md"})
+        want = [i for i in np.argsort(-scores, kind="stable") if i % 3 == 0][:5]
+        assert [h.id for h in hits] == want
+        assert all(h.metadata["path"].startswith("guide/") for h in hits)
+        hits = pack.search(q, k=100, filter={"n": {"$gte": 10, "$lt": 20}, "tags": "3"})
+        assert sorted(h.id for h in hits) == [13, 18]
+        assert pack.search(q, k=5, filter={"path": "nowhere/*"}) == []
+        with pytest.raises(vpack.InvalidArgumentError, match="unknown operator"):
+            pack.search(q, k=5, filter={"n": {"$regex": "x"}})

@@ -2,6 +2,7 @@
 //! (HNSW) will implement the same `Index` trait.
 
 pub mod distance;
+pub mod filter;
 pub mod flat;
 pub mod topk;
 
@@ -50,8 +51,15 @@ pub struct Scored {
 /// A searchable structure over `count` vectors of `dim` floats laid out row-major.
 pub trait Index {
     fn kind(&self) -> &'static str;
-    /// Best `k` hits for an already-prepared query (normalised for cosine), best first.
-    fn search(&self, query: &[f32], k: usize) -> Vec<Scored>;
+    /// Best `k` hits for an already-prepared query (normalised for cosine), best first,
+    /// among the ids `accept` admits (all when None). `accept` is called only for hits
+    /// that would enter the current top k.
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        accept: Option<&mut dyn FnMut(u64) -> bool>,
+    ) -> Vec<Scored>;
 }
 
 /// L2-normalises `v` in place; returns false (leaving `v` unchanged) when its norm is zero.
