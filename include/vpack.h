@@ -382,12 +382,13 @@ vpack_status vpack_index_search(const struct vpack_index *index,
 /*
  Like `vpack_index_search`, keeping only chunks whose metadata matches `filter_json`
  (NUL-terminated; NULL for no filter). The filter is a JSON object whose entries must
- all match: `{"path": "guide/*.md"}` (a string is a glob: `*` and `?` within a
- `/`-separated segment, `**` across), `{"lang": ["en", "de"]}` (any of),
- `{"n": 3}` (equality), operator objects `{"n": {"$gte": 2, "$lt": 5}}` with `$eq $ne $in
- $nin $gt $gte $lt $lte $glob $exists`, dotted keys for nested fields, and `$and`/`$or`
- arrays. The filter runs during the scan, only on chunks that would enter the top k.
- A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+ all match: a string value is a glob on a string field (`*` and `?` stay within one
+ slash-separated segment, `**` crosses segments; e.g. key "path", value "guide" + "/"
+ + "*.md"), an array means any of, a number, boolean or null means equality, and an
+ object holds operators `$eq $ne $in $nin $gt $gte $lt $lte $glob $exists`, as in
+ `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
+ arrays of filters. The filter runs during the scan, only on chunks that would enter
+ the top k. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
  */
 vpack_status vpack_index_search_filtered(const struct vpack_index *index,
                                          const float *query,

@@ -9,7 +9,9 @@
  * check failed (each failure is printed with file:line). Every handle and buffer is
  * released, so the program is expected to run clean under valgrind --leak-check=full.
  */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, unlink, rmdir */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, unlink, rmdir, mkdir, access, setenv,
+                                   unsetenv */
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "vpack.h"
 
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------ */
@@ -1522,6 +1525,724 @@ static void test_last_error(vpack_index *idx) {
     group_end();
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* ONNX Runtime loading, embedder kinds, token counts, onnx config errors, finish_file,  */
+/* builder temp_dir                                                                     */
+/* ------------------------------------------------------------------------------------ */
+
+/* Makes a new empty directory $TMPDIR/vpack-c-<tag>-XXXXXX (or under /tmp) into `dir`. */
+static int make_temp_dir(char *dir, size_t cap, const char *tag) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/vpack-c-%s-XXXXXX", tmp && tmp[0] ? tmp : "/tmp", tag);
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 0;
+    }
+    return 1;
+}
+
+/* `s` can be pasted between double quotes in JSON as is (no quote, backslash, control). */
+static int json_safe(const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20) return 0;
+    }
+    return 1;
+}
+
+static int write_text(const char *path, const char *text) {
+    return write_file(path, (const uint8_t *)text, strlen(text));
+}
+
+/* The file at `path` holds exactly `len` bytes equal to `want`. */
+static int file_equals(const char *path, const uint8_t *want, size_t len) {
+    size_t flen = 0;
+    uint8_t *data = read_file(path, &flen);
+    int ok = data != NULL && flen == len && (len == 0 || memcmp(data, want, len) == 0);
+    free(data);
+    return ok;
+}
+
+static int path_exists(const char *path) {
+    return access(path, F_OK) == 0;
+}
+
+/* This thread's last error message ("CODE|message") contains `needle`. One check. */
+static int check_error_mentions_impl(const char *needle, const char *file, int line) {
+    size_t need = vpack_last_error_message(NULL, 0);
+    char *msg = malloc(need > 0 ? need : 1);
+    if (msg != NULL) {
+        msg[0] = '\0';
+        vpack_last_error_message(msg, need > 0 ? need : 1);
+    }
+    int ok = msg != NULL && strstr(msg, needle) != NULL;
+    check_impl(ok, "last error message mentions the expected text", file, line);
+    if (!ok) {
+        printf("  last error \"%s\" does not mention \"%s\"\n", msg ? msg : "(null)", needle);
+    }
+    free(msg);
+    return ok;
+}
+
+#define CHECK_ERROR_MENTIONS(needle) check_error_mentions_impl((needle), __FILE__, __LINE__)
+
+/* vpack_embedder_new(config) fails with `want`, writes no handle, and its message mentions
+ * `m1` and `m2` (each may be NULL). Prints the config on failure. */
+static int embedder_fails_mentioning(const char *config, vpack_status want, const char *m1,
+                                     const char *m2, int line) {
+    int ok = embedder_new_fails(config, want, "vpack_embedder_new(config)", line);
+    if (m1 != NULL) ok &= check_error_mentions_impl(m1, __FILE__, line);
+    if (m2 != NULL) ok &= check_error_mentions_impl(m2, __FILE__, line);
+    if (!ok) printf("  config = %s\n", config);
+    return ok;
+}
+
+#define CHECK_CONFIG_FAILS(config, want, m1, m2)                                          \
+    embedder_fails_mentioning((config), (want), (m1), (m2), __LINE__)
+
+static void test_runtime_init(void) {
+    group_begin("runtime init (no ONNX Runtime)");
+    char dir[4096];
+    if (!CHECK(make_temp_dir(dir, sizeof dir, "rt"))) {
+        group_end();
+        return;
+    }
+    char missing[4200], fake[4200], empty[4200];
+    snprintf(missing, sizeof missing, "%s/no-such-dir/libonnxruntime.so.1.24.0", dir);
+    snprintf(fake, sizeof fake, "%s/libonnxruntime.so.1.24.0", dir);
+    snprintf(empty, sizeof empty, "%s/libempty.so", dir);
+
+    CHECK_STATUS(vpack_runtime_init(NULL), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_runtime_init(""), VPACK_E_INVALID_ARG);
+
+    /* A path that does not exist: RUNTIME, naming the path. */
+    CHECK_STATUS(vpack_runtime_init(missing), VPACK_E_RUNTIME);
+    CHECK_ERROR_MENTIONS(missing);
+    CHECK_STATUS(vpack_runtime_init("/nonexistent/libonnxruntime.so"), VPACK_E_RUNTIME);
+    CHECK_ERROR_MENTIONS("/nonexistent/libonnxruntime.so");
+
+    /* A regular file that is not a shared library: dlopen fails, RUNTIME (no crash, no
+     * hang). Twice: a failed load leaves nothing behind that changes the next attempt. */
+    static const char not_elf[] = "this is not an ELF shared library\n";
+    CHECK(write_text(fake, not_elf));
+    char *canon = realpath(fake, NULL); /* the library reports the canonical path */
+    CHECK(canon != NULL);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        CHECK_STATUS(vpack_runtime_init(fake), VPACK_E_RUNTIME);
+        CHECK_ERROR_MENTIONS(canon != NULL ? canon : fake);
+    }
+    free(canon);
+    /* An empty file, and a directory. */
+    CHECK(write_file(empty, NULL, 0));
+    CHECK_STATUS(vpack_runtime_init(empty), VPACK_E_RUNTIME);
+    CHECK_STATUS(vpack_runtime_init(dir), VPACK_E_RUNTIME);
+
+    /* A real shared library that is not ONNX Runtime (libm, which libvpack links already,
+     * so this dlopen only bumps a reference count): no OrtGetApiBase -> RUNTIME. */
+    static const char *const libm_paths[] = {
+        "/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6", "/usr/lib/aarch64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",                 "/usr/lib64/libm.so.6",
+        "/lib/libm.so.6",                   "/usr/lib/libm.so.6",
+    };
+    const char *libm = NULL;
+    for (size_t i = 0; i < sizeof libm_paths / sizeof libm_paths[0] && libm == NULL; i++) {
+        if (path_exists(libm_paths[i])) libm = libm_paths[i];
+    }
+    if (libm != NULL) {
+        CHECK_STATUS(vpack_runtime_init(libm), VPACK_E_RUNTIME);
+    } else {
+        printf("  (no libm.so.6 found: skipped the not-ONNX-Runtime shared library check)\n");
+    }
+
+    unlink(fake);
+    unlink(empty);
+    CHECK(rmdir(dir) == 0); /* empty: nothing else was created */
+    group_end();
+}
+
+static void test_embedder_kinds(void) {
+    group_begin("embedder kinds");
+    static const char want[] = "[\"hash\",\"onnx\"]";
+    vpack_bytes kinds = {NULL, 0};
+    CHECK_OK(vpack_embedder_kinds(&kinds));
+    if (!CHECK(kinds.data != NULL && kinds.len == sizeof want - 1 &&
+               memcmp(kinds.data, want, sizeof want - 1) == 0)) {
+        printf("  kinds = %.*s\n", (int)kinds.len, kinds.data ? (const char *)kinds.data : "");
+    }
+    /* A second call hands out a fresh, equal copy. */
+    vpack_bytes again = {NULL, 0};
+    CHECK_OK(vpack_embedder_kinds(&again));
+    CHECK(again.data != NULL && again.data != kinds.data && again.len == kinds.len &&
+          memcmp(again.data, kinds.data, kinds.len) == 0);
+    vpack_bytes_free(&again);
+    vpack_bytes_free(&kinds);
+    CHECK(kinds.data == NULL && kinds.len == 0);
+    CHECK_STATUS(vpack_embedder_kinds(NULL), VPACK_E_NULL_ARG);
+    group_end();
+}
+
+static void test_token_counts(void) {
+    group_begin("embedder token counts (hash)");
+    vpack_embedder *e = NULL;
+    /* The same config as the embedder group (so the process-wide cache does not grow). */
+    if (!CHECK_OK(vpack_embedder_new("{\"kind\":\"hash\",\"dimension\":64}", &e)) ||
+        !CHECK(e != NULL)) {
+        group_end();
+        return;
+    }
+    /* Words are maximal runs of alphanumeric characters (Unicode-aware). */
+    static const char *const specimens[] = {
+        "Hello, wide world!",
+        "",
+        "na\xc3\xafve caf\xc3\xa9", /* "naïve café" */
+        "  ,;  -- ?! ",
+        "a1 b2_c3 2024",
+        TEXT_UTF8, /* "naïve café — 日本語 🚀": the dash and the emoji are not words */
+        "x",
+    };
+    static const size_t want[] = {3, 0, 2, 0, 4, 3, 1};
+    enum { N = sizeof specimens / sizeof specimens[0] };
+    /* All texts back to back in one buffer (no NULs between them), followed by more words
+     * that are not part of any text: lens must be honoured. */
+    static const char trailer[] = " trailing words";
+    size_t total = sizeof trailer;
+    for (int i = 0; i < N; i++) total += strlen(specimens[i]);
+    char *joined = malloc(total);
+    if (!CHECK(joined != NULL)) {
+        vpack_embedder_free(e);
+        group_end();
+        return;
+    }
+    const uint8_t *texts[N];
+    size_t lens[N];
+    size_t pos = 0;
+    for (int i = 0; i < N; i++) {
+        lens[i] = strlen(specimens[i]);
+        memcpy(joined + pos, specimens[i], lens[i]);
+        texts[i] = (const uint8_t *)joined + pos;
+        pos += lens[i];
+    }
+    memcpy(joined + pos, trailer, sizeof trailer);
+
+    size_t counts[N];
+    for (int i = 0; i < N; i++) counts[i] = 999;
+    CHECK_OK(vpack_embedder_token_counts(e, texts, lens, N, counts));
+    int all_ok = 1;
+    for (int i = 0; i < N; i++) {
+        if (counts[i] != want[i]) {
+            printf("  text %d \"%s\": %zu tokens, want %zu\n", i, specimens[i], counts[i],
+                   want[i]);
+            all_ok = 0;
+        }
+    }
+    CHECK(all_ok);
+    /* One text alone counts the same. */
+    size_t one = 999;
+    CHECK_OK(vpack_embedder_token_counts(e, &texts[0], &lens[0], 1, &one));
+    CHECK(one == 3);
+    one = 999;
+    CHECK_OK(vpack_embedder_token_counts(e, &texts[2], &lens[2], 1, &one));
+    CHECK(one == 2);
+
+    /* n == 0 with NULL arrays: an empty batch. */
+    CHECK_OK(vpack_embedder_token_counts(e, NULL, NULL, 0, NULL));
+
+    /* Invalid UTF-8 (a lone continuation byte; an overlong form; a UTF-16 surrogate). */
+    static const uint8_t bad1[] = {'o', 'k', ' ', 0x80, 'x'};
+    static const uint8_t bad2[] = {0xC0, 0xAF};
+    static const uint8_t bad3[] = {0xED, 0xA0, 0x80};
+    const uint8_t *bt[2] = {(const uint8_t *)"fine", bad1};
+    size_t bl[2] = {4, sizeof bad1};
+    size_t bc[2] = {0, 0};
+    CHECK_STATUS(vpack_embedder_token_counts(e, bt, bl, 2, bc), VPACK_E_INVALID_UTF8);
+    bt[1] = bad2;
+    bl[1] = sizeof bad2;
+    CHECK_STATUS(vpack_embedder_token_counts(e, bt, bl, 2, bc), VPACK_E_INVALID_UTF8);
+    bt[0] = bad3;
+    bl[0] = sizeof bad3;
+    CHECK_STATUS(vpack_embedder_token_counts(e, bt, bl, 1, bc), VPACK_E_INVALID_UTF8);
+
+    /* NULL arguments with n > 0. */
+    CHECK_STATUS(vpack_embedder_token_counts(e, texts, lens, N, NULL), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_embedder_token_counts(e, NULL, lens, N, counts), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_embedder_token_counts(e, texts, NULL, N, counts), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_embedder_token_counts(NULL, texts, lens, N, counts), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_embedder_token_counts(NULL, NULL, NULL, 0, NULL), VPACK_E_NULL_ARG);
+    const uint8_t *null_text = NULL;
+    size_t five = 5;
+    CHECK_STATUS(vpack_embedder_token_counts(e, &null_text, &five, 1, &one), VPACK_E_NULL_ARG);
+
+    free(joined);
+    vpack_embedder_free(e);
+    group_end();
+}
+
+/* Contents of the dummy model file below, and its SHA-256 (lower and upper case). */
+#define DUMMY_MODEL "not an onnx model\n"
+#define DUMMY_SHA "adfcf3efcdcd2970ce5ae1427ba72f364c45a4f0cf836b96abb410280174aba5"
+#define DUMMY_SHA_UPPER "ADFCF3EFCDCD2970CE5AE1427BA72F364C45A4F0CF836B96ABB410280174ABA5"
+
+static const char *const TOKENIZER_FILES[4] = {
+    "tokenizer.json",
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+};
+
+/* Writes model.onnx (DUMMY_MODEL) and the four tokenizer files ("{}") into `dir`. */
+static int write_dummy_model(const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/model.onnx", dir);
+    int ok = write_text(p, DUMMY_MODEL);
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, TOKENIZER_FILES[i]);
+        ok &= write_text(p, "{}");
+    }
+    return ok;
+}
+
+static void remove_dummy_model(const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/model.onnx", dir);
+    unlink(p);
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, TOKENIZER_FILES[i]);
+        unlink(p);
+    }
+}
+
+static void test_onnx_without_runtime(void) {
+    group_begin("onnx embedder without ONNX Runtime");
+    /* No runtime from the environment either; and no model lookup path. */
+    CHECK(unsetenv("ORT_DYLIB_PATH") == 0);
+    CHECK(unsetenv("VPACK_MODEL_PATH") == 0);
+
+    char dir[4096];
+    if (!CHECK(make_temp_dir(dir, sizeof dir, "onnx")) || !CHECK(json_safe(dir))) {
+        group_end();
+        return;
+    }
+    char model[4200], partial[4200], partial_tok[4200], mp[4200], mp_model[4200],
+        fake_rt[4200], missing_rt[4200];
+    snprintf(model, sizeof model, "%s/model.onnx", dir);
+    snprintf(partial, sizeof partial, "%s/partial", dir);
+    snprintf(partial_tok, sizeof partial_tok, "%s/partial/tokenizer.json", dir);
+    snprintf(mp, sizeof mp, "%s/models", dir);
+    snprintf(mp_model, sizeof mp_model, "%s/models/test-model", dir);
+    snprintf(fake_rt, sizeof fake_rt, "%s/libonnxruntime.so.1.24.0", dir);
+    snprintf(missing_rt, sizeof missing_rt, "%s/no-such-dir/libonnxruntime.so", dir);
+    CHECK(write_dummy_model(dir));
+    CHECK(mkdir(partial, 0700) == 0 && write_text(partial_tok, "{}"));
+    CHECK(mkdir(mp, 0700) == 0 && mkdir(mp_model, 0700) == 0 && write_dummy_model(mp_model));
+    CHECK(write_text(fake_rt, "this is not an ELF shared library\n"));
+
+    char cfg[16384];
+#define CFG(...) snprintf(cfg, sizeof cfg, __VA_ARGS__)
+
+    /* The model file cannot be read: MODEL (checked before the runtime). */
+    CHECK_CONFIG_FAILS("{\"kind\":\"onnx\",\"model_file\":\"/nonexistent/model.onnx\","
+                       "\"tokenizer_dir\":\"/nonexistent\"}",
+                       VPACK_E_MODEL, "/nonexistent/model.onnx", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\"}", dir, dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, NULL, NULL); /* model_file is a directory */
+
+    /* Every file is there but no runtime is loaded: RUNTIME, saying how to load one. */
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\"}", model, dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    /* ...twice (nothing is cached or half-loaded by a failure)... */
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    /* ...with model_dir, with tokenizer_dir defaulting to the model file's folder, with
+     * every valid option spelled out, and through VPACK_MODEL_PATH. */
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\"}", model);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CFG("{\"kind\":\"onnx\",\"model_id\":\"m\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\","
+        "\"pooling\":\"cls\",\"normalize\":true,\"max_tokens\":128,\"batch_size\":2,"
+        "\"threads\":1,\"dimension\":384}",
+        model, dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CHECK(setenv("VPACK_MODEL_PATH", mp, 1) == 0);
+    CHECK_CONFIG_FAILS("{\"kind\":\"onnx\",\"model_id\":\"test-model\"}", VPACK_E_RUNTIME,
+                       "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CHECK_CONFIG_FAILS("{\"kind\":\"onnx\",\"model_id\":\"other-model\"}", VPACK_E_MODEL,
+                       "other-model", NULL);
+    CHECK(unsetenv("VPACK_MODEL_PATH") == 0);
+    CHECK_CONFIG_FAILS("{\"kind\":\"onnx\",\"model_id\":\"test-model\"}", VPACK_E_MODEL,
+                       "test-model", NULL);
+
+    /* sha256 is checked before the runtime is needed: the right digest (either case)
+     * reaches the runtime check, a wrong one is MODEL naming sha256. */
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\",\"sha256\":\"%s\"}",
+        model, dir, DUMMY_SHA);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\",\"sha256\":\"%s\"}",
+        model, dir, DUMMY_SHA_UPPER);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\",\"sha256\":\"%064d\"}",
+        model, dir, 0);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "sha256", DUMMY_SHA);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"sha256\":\"abc\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "sha256", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"sha256\":42}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "sha256", NULL);
+
+    /* A tokenizer folder missing a file: MODEL naming it. */
+    CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\"}", model, partial);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "config.json", NULL);
+
+    /* Option errors (here with a complete dummy model, so only the option is wrong). */
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"colour\":\"red\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "colour", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":\"max\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":\"MEAN\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":1}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"normalize\":false}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "normalize", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"normalize\":\"true\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "normalize", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"max_tokens\":0}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "max_tokens", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"batch_size\":0}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "batch_size", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":7}");
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "model_dir", NULL);
+
+    /* Neither model_file nor model_dir (and no VPACK_MODEL_PATH): MODEL. */
+    CHECK_CONFIG_FAILS("{\"kind\":\"onnx\"}", VPACK_E_MODEL, NULL, NULL);
+    CFG("{\"kind\":\"onnx\",\"model_id\":\"some-model\",\"tokenizer_dir\":\"%s\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "some-model", NULL);
+
+    /* ORT_DYLIB_PATH naming something that is not a loadable ONNX Runtime: RUNTIME. An
+     * empty value counts as unset. */
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\"}", dir);
+    CHECK(setenv("ORT_DYLIB_PATH", fake_rt, 1) == 0);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "libonnxruntime.so.1.24.0", NULL);
+    CHECK(setenv("ORT_DYLIB_PATH", missing_rt, 1) == 0);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, missing_rt, NULL);
+    CHECK(setenv("ORT_DYLIB_PATH", "", 1) == 0);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+    CHECK(unsetenv("ORT_DYLIB_PATH") == 0);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_RUNTIME, "vpack_runtime_init", "ORT_DYLIB_PATH");
+
+    /* A pack recording an onnx embedder that is not available here: MODEL. */
+    vpack_builder *b = NULL;
+    vpack_index *p = NULL;
+    CHECK_OK(vpack_builder_new("{\"dimension\":8}", &b));
+    CHECK_OK(vpack_builder_finish(
+        b,
+        "{\"embedder\":{\"kind\":\"onnx\",\"model_id\":\"absent-model\",\"sha256\":\"" DUMMY_SHA
+        "\",\"dimension\":8,\"pooling\":\"mean\",\"normalize\":true,\"max_tokens\":256}}",
+        &p));
+    if (CHECK(p != NULL)) {
+        vpack_embedder *pe = NULL;
+        CHECK_STATUS(vpack_index_embedder(p, &pe), VPACK_E_MODEL);
+        CHECK_ERROR_MENTIONS("absent-model");
+        CHECK(pe == NULL);
+        vpack_embedder_free(pe);
+        vpack_index_free(p);
+    }
+#undef CFG
+
+    remove_dummy_model(dir);
+    remove_dummy_model(mp_model);
+    unlink(partial_tok);
+    unlink(fake_rt);
+    CHECK(rmdir(partial) == 0 && rmdir(mp_model) == 0 && rmdir(mp) == 0);
+    CHECK(rmdir(dir) == 0); /* empty: nothing else was created */
+    group_end();
+}
+
+/* A new builder (`options`) holding pack 1's five chunks (both batches), or NULL. */
+static vpack_builder *filled_builder(const char *options, int line) {
+    vpack_builder *b = NULL;
+    if (!check_status_impl(vpack_builder_new(options, &b), VPACK_OK, "vpack_builder_new",
+                           __FILE__, line) ||
+        !check_impl(b != NULL, "builder created", __FILE__, line)) {
+        return NULL;
+    }
+    check_status_impl(vpack_builder_add(b, (const uint8_t *)BATCH_A_JSON, strlen(BATCH_A_JSON),
+                                        BATCH_A_VEC, 3, DIM),
+                      VPACK_OK, "vpack_builder_add(batch A)", __FILE__, line);
+    check_status_impl(vpack_builder_add(b, (const uint8_t *)BATCH_B_JSON, strlen(BATCH_B_JSON),
+                                        BATCH_B_VEC, 2, DIM),
+                      VPACK_OK, "vpack_builder_add(batch B)", __FILE__, line);
+    return b;
+}
+
+/* vpack_builder_finish_file on a filled builder fails with `want`, writes no handle. */
+static int finish_file_fails(const char *manifest, const char *path, vpack_status want,
+                             const char *expr, int line) {
+    vpack_builder *b = filled_builder(OPTIONS, line);
+    if (b == NULL) return 0;
+    vpack_index *out = NULL;
+    int ok = check_status_impl(vpack_builder_finish_file(b, manifest, path, &out), want, expr,
+                               __FILE__, line);
+    ok &= check_impl(out == NULL, "no handle written on error", __FILE__, line);
+    vpack_index_free(out);
+    return ok;
+}
+
+#define CHECK_FINISH_FILE_FAILS(manifest, path, want)                                     \
+    finish_file_fails((manifest), (path), (want),                                         \
+                      "vpack_builder_finish_file(b, " #manifest ", " #path ")", __LINE__)
+
+static void test_finish_file(void) {
+    group_begin("builder finish_file");
+    char dir[4096];
+    if (!CHECK(make_temp_dir(dir, sizeof dir, "ff"))) {
+        group_end();
+        return;
+    }
+    char path[4200], missing_dir_path[4200], missing_dir[4200], precious[4200], sub[4200],
+        never[4200];
+    snprintf(path, sizeof path, "%s/pack.vpack", dir);
+    snprintf(missing_dir, sizeof missing_dir, "%s/no-such-dir", dir);
+    snprintf(missing_dir_path, sizeof missing_dir_path, "%s/no-such-dir/pack.vpack", dir);
+    snprintf(precious, sizeof precious, "%s/precious.vpack", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(never, sizeof never, "%s/never.vpack", dir);
+
+    /* The reference: the same input finished in memory. */
+    vpack_bytes want = {NULL, 0};
+    vpack_index *mem = NULL;
+    vpack_builder *b = filled_builder(OPTIONS, __LINE__);
+    if (b != NULL) CHECK_OK(vpack_builder_finish(b, MANIFEST, &mem));
+    if (!CHECK(mem != NULL) || !CHECK_OK(vpack_index_to_bytes(mem, &want))) {
+        vpack_index_free(mem);
+        rmdir(dir);
+        group_end();
+        return;
+    }
+
+    /* Written to the file: the same bytes, nothing else left in the directory, and the
+     * returned (mapped) index is pack 1. */
+    vpack_index *fidx = NULL;
+    b = filled_builder(OPTIONS, __LINE__);
+    if (b != NULL) CHECK_OK(vpack_builder_finish_file(b, MANIFEST, path, &fidx));
+    CHECK(fidx != NULL);
+    CHECK(count_dir_entries(dir) == 1); /* no temporary file left behind */
+    CHECK(file_equals(path, want.data, want.len));
+    if (fidx != NULL) {
+        size_t len = 0, dim = 0;
+        CHECK_OK(vpack_index_len(fidx, &len));
+        CHECK_OK(vpack_index_dimension(fidx, &dim));
+        CHECK(len == 5 && dim == DIM);
+        CHECK_OK(vpack_index_verify(fidx));
+        check_pack_search(fidx, __LINE__);
+        int chunks_ok = 1;
+        for (int i = 0; i < 5; i++) {
+            vpack_str t = {NULL, 0}, m = {NULL, 0};
+            if (vpack_index_chunk(fidx, (uint64_t)i, &t, &m) != VPACK_OK ||
+                !str_eq(t, EXPECT_TEXT[i]) || !str_eq(m, EXPECT_META[i])) {
+                printf("  chunk %d differs\n", i);
+                chunks_ok = 0;
+            }
+        }
+        CHECK(chunks_ok);
+        vpack_str man1 = {NULL, 0}, man2 = {NULL, 0};
+        CHECK_OK(vpack_index_manifest(mem, &man1));
+        CHECK_OK(vpack_index_manifest(fidx, &man2));
+        CHECK(man1.len == man2.len && memcmp(man1.data, man2.data, man1.len) == 0);
+        /* Bit-identical search results to the in-memory pack. */
+        uint64_t ids1[5], ids2[5];
+        float s1[5], s2[5];
+        size_t n1 = 0, n2 = 0;
+        float q[DIM] = {0.3f, -0.2f, 0.9f, 0.1f, 0.0f, 0.4f, 0.2f, -0.5f};
+        CHECK_OK(vpack_index_search(mem, q, DIM, 5, ids1, s1, &n1));
+        CHECK_OK(vpack_index_search(fidx, q, DIM, 5, ids2, s2, &n2));
+        CHECK(n1 == 5 && n2 == 5 && memcmp(ids1, ids2, sizeof ids1) == 0 &&
+              memcmp(s1, s2, sizeof s1) == 0);
+        vpack_bytes fb = {NULL, 0};
+        CHECK_OK(vpack_index_to_bytes(fidx, &fb));
+        CHECK(fb.len == want.len && memcmp(fb.data, want.data, want.len) == 0);
+        vpack_bytes_free(&fb);
+    }
+    vpack_index *reopened = NULL;
+    CHECK_OK(vpack_index_open(path, VPACK_OPEN_VERIFY, &reopened));
+    if (reopened != NULL) check_pack_search(reopened, __LINE__);
+    vpack_index_free(reopened);
+
+    /* Replacing an existing pack (by rename) while a handle on it is open: the new file is
+     * the empty pack, the open handle keeps the old contents. */
+    vpack_index *empty_mem = NULL, *empty_file = NULL;
+    CHECK_OK(vpack_builder_new(OPTIONS, &b));
+    CHECK_OK(vpack_builder_finish(b, NULL, &empty_mem));
+    CHECK_OK(vpack_builder_new(OPTIONS, &b));
+    CHECK_OK(vpack_builder_finish_file(b, NULL, path, &empty_file));
+    CHECK(count_dir_entries(dir) == 1);
+    if (empty_mem != NULL && empty_file != NULL) {
+        vpack_bytes eb = {NULL, 0};
+        CHECK_OK(vpack_index_to_bytes(empty_mem, &eb));
+        CHECK(file_equals(path, eb.data, eb.len));
+        vpack_bytes_free(&eb);
+        size_t len = 99;
+        CHECK_OK(vpack_index_len(empty_file, &len));
+        CHECK(len == 0);
+    }
+    if (fidx != NULL) check_pack_search(fidx, __LINE__);
+    vpack_index_free(empty_mem);
+    vpack_index_free(empty_file);
+    vpack_index_free(fidx);
+
+    /* Errors. Each consumes the builder (valgrind reports any leak) and writes no handle. */
+
+    /* Target directory missing: IO, nothing created (neither the directory nor a file). */
+    CHECK_FINISH_FILE_FAILS(MANIFEST, missing_dir_path, VPACK_E_IO);
+    CHECK(!path_exists(missing_dir));
+    CHECK(count_dir_entries(dir) == 1);
+
+    /* Manifest errors leave a pre-existing file at path byte-for-byte untouched, and no
+     * temporary file behind. */
+    static const char precious_bytes[] = "precious bytes, not a pack\n";
+    CHECK(write_text(precious, precious_bytes));
+    CHECK_FINISH_FILE_FAILS("{\"chunk_count\":5}", precious, VPACK_E_INVALID_ARG);
+    CHECK(file_equals(precious, (const uint8_t *)precious_bytes, sizeof precious_bytes - 1));
+    CHECK_FINISH_FILE_FAILS("{\"format_version\":2}", precious, VPACK_E_INVALID_ARG);
+    CHECK_FINISH_FILE_FAILS("{\"metric\":\"dot\"}", precious, VPACK_E_INVALID_ARG);
+    CHECK_FINISH_FILE_FAILS("{\"embedder\":{\"kind\":\"hash\",\"dimension\":64}}", precious,
+                            VPACK_E_DIMENSION_MISMATCH);
+    CHECK_FINISH_FILE_FAILS("{\"title\":", precious, VPACK_E_INVALID_JSON);
+    CHECK_FINISH_FILE_FAILS("{\"title\":\"\xff\"}", precious, VPACK_E_INVALID_UTF8);
+    CHECK(file_equals(precious, (const uint8_t *)precious_bytes, sizeof precious_bytes - 1));
+    CHECK(count_dir_entries(dir) == 2);
+
+    /* NULL / empty path, NULL out, NULL builder. */
+    CHECK_FINISH_FILE_FAILS(MANIFEST, NULL, VPACK_E_NULL_ARG);
+    CHECK_FINISH_FILE_FAILS(MANIFEST, "", VPACK_E_INVALID_ARG);
+    b = filled_builder(OPTIONS, __LINE__);
+    if (b != NULL) {
+        CHECK_STATUS(vpack_builder_finish_file(b, MANIFEST, never, NULL), VPACK_E_NULL_ARG);
+    }
+    CHECK(!path_exists(never));
+    b = filled_builder(OPTIONS, __LINE__);
+    if (b != NULL) {
+        CHECK_STATUS(vpack_builder_finish_file(b, NULL, NULL, NULL), VPACK_E_NULL_ARG);
+    }
+    vpack_index *none = NULL;
+    CHECK_STATUS(vpack_builder_finish_file(NULL, MANIFEST, never, &none), VPACK_E_NULL_ARG);
+    CHECK(none == NULL && !path_exists(never));
+    CHECK(count_dir_entries(dir) == 2);
+
+    /* path names a directory: the rename fails (IO), the directory stays, no temporary
+     * file is left behind. */
+    CHECK(mkdir(sub, 0700) == 0);
+    CHECK_FINISH_FILE_FAILS(MANIFEST, sub, VPACK_E_IO);
+    CHECK(count_dir_entries(sub) == 0);
+    CHECK(count_dir_entries(dir) == 3);
+
+    vpack_bytes_free(&want);
+    vpack_index_free(mem);
+    unlink(path);
+    unlink(precious);
+    CHECK(rmdir(sub) == 0);
+    CHECK(rmdir(dir) == 0); /* empty: nothing else was created */
+    group_end();
+}
+
+static void test_builder_temp_dir(void) {
+    group_begin("builder temp_dir");
+    char spool[4096], out_dir[4096];
+    if (!CHECK(make_temp_dir(spool, sizeof spool, "spool")) ||
+        !CHECK(make_temp_dir(out_dir, sizeof out_dir, "out"))) {
+        group_end();
+        return;
+    }
+    CHECK(json_safe(spool) && json_safe(out_dir));
+    char opts[8400], missing_opts[8400], file_opts[8400], out_opts[8400], a_file[4200],
+        out_path[4200];
+    snprintf(a_file, sizeof a_file, "%s/a-file", out_dir);
+    snprintf(out_path, sizeof out_path, "%s/pack.vpack", out_dir);
+    snprintf(opts, sizeof opts, "{\"dimension\":8,\"metric\":\"cosine\",\"temp_dir\":\"%s\"}",
+             spool);
+    snprintf(missing_opts, sizeof missing_opts,
+             "{\"dimension\":8,\"temp_dir\":\"%s/no-such-dir\"}", spool);
+    snprintf(file_opts, sizeof file_opts, "{\"dimension\":8,\"temp_dir\":\"%s\"}", a_file);
+    snprintf(out_opts, sizeof out_opts, "{\"dimension\":8,\"temp_dir\":\"%s\"}", out_dir);
+
+    /* temp_dir missing, or a regular file: IO from vpack_builder_new, no handle. */
+    CHECK_BUILDER_NEW_FAILS(missing_opts, VPACK_E_IO);
+    CHECK(count_dir_entries(spool) == 0);
+    CHECK(write_text(a_file, "x"));
+    CHECK_BUILDER_NEW_FAILS(file_opts, VPACK_E_IO);
+    unlink(a_file);
+    CHECK_BUILDER_NEW_FAILS("{\"dimension\":8,\"temp_dir\":5}", VPACK_E_INVALID_JSON);
+
+    /* An existing temp_dir stays empty through new, add and finish: the spools are
+     * unlinked as soon as they are created. The pack is the usual one. */
+    vpack_bytes want = {NULL, 0};
+    vpack_builder *b = NULL;
+    CHECK_OK(vpack_builder_new(opts, &b));
+    CHECK(count_dir_entries(spool) == 0);
+    if (b != NULL) {
+        CHECK_OK(vpack_builder_add(b, (const uint8_t *)BATCH_A_JSON, strlen(BATCH_A_JSON),
+                                   BATCH_A_VEC, 3, DIM));
+        CHECK(count_dir_entries(spool) == 0);
+        CHECK_OK(vpack_builder_add(b, (const uint8_t *)BATCH_B_JSON, strlen(BATCH_B_JSON),
+                                   BATCH_B_VEC, 2, DIM));
+        CHECK(count_dir_entries(spool) == 0);
+        vpack_index *idx = NULL;
+        CHECK_OK(vpack_builder_finish(b, MANIFEST, &idx));
+        CHECK(count_dir_entries(spool) == 0);
+        if (CHECK(idx != NULL)) {
+            check_pack_search(idx, __LINE__);
+            CHECK_OK(vpack_index_to_bytes(idx, &want));
+            vpack_index_free(idx);
+        }
+    }
+    /* The same with a default temp_dir gives the same bytes. */
+    vpack_index *plain = NULL;
+    b = filled_builder(OPTIONS, __LINE__);
+    if (b != NULL) CHECK_OK(vpack_builder_finish(b, MANIFEST, &plain));
+    if (plain != NULL && want.data != NULL) {
+        vpack_bytes pb = {NULL, 0};
+        CHECK_OK(vpack_index_to_bytes(plain, &pb));
+        CHECK(pb.len == want.len && memcmp(pb.data, want.data, want.len) == 0);
+        vpack_bytes_free(&pb);
+    }
+    vpack_index_free(plain);
+
+    /* finish_file from a temp_dir builder: only the pack in the target, nothing in
+     * temp_dir; the same bytes. */
+    vpack_index *fidx = NULL;
+    b = filled_builder(opts, __LINE__);
+    if (b != NULL) CHECK_OK(vpack_builder_finish_file(b, MANIFEST, out_path, &fidx));
+    CHECK(count_dir_entries(spool) == 0);
+    CHECK(count_dir_entries(out_dir) == 1);
+    if (want.data != NULL) CHECK(file_equals(out_path, want.data, want.len));
+    if (fidx != NULL) check_pack_search(fidx, __LINE__);
+    vpack_index_free(fidx);
+    /* temp_dir == the target's directory: still only the pack there afterwards. */
+    fidx = NULL;
+    b = filled_builder(out_opts, __LINE__);
+    if (b != NULL) {
+        CHECK(count_dir_entries(out_dir) == 1);
+        CHECK_OK(vpack_builder_finish_file(b, MANIFEST, out_path, &fidx));
+    }
+    CHECK(count_dir_entries(out_dir) == 1);
+    vpack_index_free(fidx);
+
+    /* A temp_dir builder that fails to finish, or is freed unfinished, leaves nothing. */
+    b = filled_builder(opts, __LINE__);
+    if (b != NULL) {
+        vpack_index *out = NULL;
+        CHECK_STATUS(vpack_builder_finish(b, "{\"index\":{}}", &out), VPACK_E_INVALID_ARG);
+        CHECK(out == NULL);
+    }
+    b = filled_builder(opts, __LINE__);
+    vpack_builder_free(b);
+    CHECK(count_dir_entries(spool) == 0);
+
+    vpack_bytes_free(&want);
+    unlink(out_path);
+    CHECK(rmdir(spool) == 0);
+    CHECK(rmdir(out_dir) == 0);
+    group_end();
+}
+
 int main(void) {
     test_version();
     test_status_and_free_null();
@@ -1544,6 +2265,12 @@ int main(void) {
     }
     test_builder_errors();
     test_finish_manifest();
+    test_runtime_init();
+    test_embedder_kinds();
+    test_token_counts();
+    test_onnx_without_runtime();
+    test_finish_file();
+    test_builder_temp_dir();
 
     vpack_index_free(emb_pack);
     vpack_index_free(idx);
