@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=_positive, help="texts per model batch (default 16)")
     b.add_argument("--threads", type=_positive, help="ONNX Runtime threads (default: all cores)")
     b.add_argument("--dimension", type=_positive, default=256, help="hash embedder dimension (default 256)")
+    b.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="embedding cache folder (default: $VPACK_CACHE_DIR or ~/.cache/vpack; used for models)",
+    )
+    b.add_argument(
+        "--no-cache", action="store_true", help="embed every chunk afresh; read and write no cache"
+    )
     b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
@@ -109,6 +117,7 @@ def _build(args: argparse.Namespace) -> int:
         chunk_overlap=args.chunk_overlap,
         embedder=embedder,
         metric=args.metric,
+        cache=False if args.no_cache else (args.cache_dir or None),
     )
     with result:
         r = result.report
@@ -121,6 +130,8 @@ def _build(args: argparse.Namespace) -> int:
         if r.max_tokens:
             print(f", {r.truncated} chunks truncated at {r.max_tokens} tokens", end="")
         print()
+        if r.cache_hits or r.cache_misses:
+            print(f"cache: {r.cache_hits} chunks reused, {r.cache_misses} embedded")
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items())
         print(f"time: {stages}")
         for s in r.skipped:

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Unio
 
 from ._native import VERSION
 from .builder import PackBuilder
+from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from .pack import Pack
 from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
 from .plugins.chunkers import FixedSizeChunker
@@ -32,6 +33,9 @@ class BuildReport:
     #: from their first ``max_tokens`` tokens only.
     tokens: int = 0
     truncated: int = 0
+    #: Chunks whose vectors came from the embedding cache, and chunks embedded afresh.
+    cache_hits: int = 0
+    cache_misses: int = 0
     max_tokens: Optional[int] = None
     embedder: Dict[str, Any] = field(default_factory=dict)
     skipped: List[Skipped] = field(default_factory=list)
@@ -118,9 +122,11 @@ def run(
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
     output: os.PathLike[str] | str | None = None,
+    cache: Optional[EmbeddingCache] = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
-    close it when done). With ``output`` the pack is written there atomically."""
+    close it when done). With ``output`` the pack is written there atomically. With
+    ``cache``, vectors of texts already embedded by the same embedder are reused."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     report = BuildReport()
@@ -128,6 +134,9 @@ def run(
     builder = PackBuilder(embedder.dimension, metric)
     count_tokens = getattr(embedder, "token_counts", None)
     report.max_tokens = getattr(embedder, "max_tokens", None)
+    cached = CachedEmbedder(embedder, cache) if cache is not None else None
+    if cached is not None:
+        embedder = cached
     try:
         chunks = _chunks(_documents(source, transformers, report), chunker, report)
         for batch in _batches(chunks, batch_size):
@@ -141,6 +150,8 @@ def run(
                 vectors = embedder.embed(texts)
             with _Timer(report.seconds, "index"):
                 builder.add(texts, vectors, [c.metadata for c in batch])
+        if cached is not None:
+            report.cache_hits, report.cache_misses = cached.hits, cached.misses
         report.embedder = dict(embedder.describe())
         manifest = {
             "builder": f"vpack {VERSION}",
@@ -161,6 +172,17 @@ def run(
         report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
     return BuildResult(report=report, pack=pack)
+
+
+def open_cache(
+    cache: Union[bool, os.PathLike[str], str, None], embedder: Embedder
+) -> Optional[EmbeddingCache]:
+    """The embedding cache that ``cache`` asks for (see :func:`build`), or None."""
+    if cache is None:
+        cache = embedder.describe().get("kind") != "hash"
+    if cache is False:
+        return None
+    return EmbeddingCache(default_cache_dir() if cache is True else Path(cache))
 
 
 def make_embedder(
@@ -193,13 +215,18 @@ def build(
     embedder: Union[str, Embedder] = "model",
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    cache: Union[bool, os.PathLike[str], str, None] = None,
 ) -> BuildResult:
     """Builds a pack from a folder (or any Source) with the built-in chunker. ``embedder``
     is an Embedder plugin or a name for :func:`make_embedder` (default ``"model"``: the
     installed all-MiniLM-L6-v2). Writes the pack to ``output`` atomically when given.
-    Returns the report and the pack, open (use ``with``)."""
+    ``cache``: a folder for the embedding cache, True for the default folder
+    (:func:`vpack.cache.default_cache_dir`), False for none; None (default) means the
+    default folder for model embedders and none for ``hash`` (which is faster than a
+    cache lookup). Returns the report and the pack, open (use ``with``)."""
     src: Source = source if isinstance(source, Source) else DirectorySource(source, include, exclude)
     emb: Embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
+    store = open_cache(cache, emb)
     try:
         return run(
             src,
@@ -208,7 +235,10 @@ def build(
             metric=metric,
             batch_size=batch_size,
             output=output,
+            cache=store,
         )
     finally:
+        if store is not None:
+            store.close()
         if isinstance(embedder, str) and isinstance(emb, (HashEmbedder, OnnxEmbedder)):
             emb.close()

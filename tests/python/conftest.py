@@ -19,6 +19,12 @@ TOPICS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keeps every test's embedding cache out of the user's ~/.cache."""
+    monkeypatch.setenv("VPACK_CACHE_DIR", str(tmp_path_factory.mktemp("vpack-cache")))
+
+
 @pytest.fixture()
 def docs(tmp_path: Path) -> Path:
     root = tmp_path / "docs"
