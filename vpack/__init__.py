@@ -28,7 +28,7 @@ from .errors import (
     VPackError,
 )
 from .pack import Hit, Pack, open  # noqa: A004 (vpack.open, like gzip.open)
-from .pipeline import BuildReport, BuildResult, build, make_embedder, run
+from .pipeline import BuildReport, BuildResult, StrictBuildError, build, make_embedder, run
 
 __version__ = VERSION
 
@@ -50,6 +50,7 @@ __all__ = [
     "PackBuilder",
     "PackIOError",
     "PanicError",
+    "StrictBuildError",
     "RuntimeLoadError",
     "UnsupportedVersionError",
     "VPackError",

@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--no-cache", action="store_true", help="embed every chunk afresh; read and write no cache"
     )
+    b.add_argument("--strict", action="store_true", help="stop at the first file that would be skipped")
+    b.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress line (default: when stderr is a terminal)",
+    )
     b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
@@ -118,6 +125,8 @@ def _build(args: argparse.Namespace) -> int:
         embedder=embedder,
         metric=args.metric,
         cache=False if args.no_cache else (args.cache_dir or None),
+        strict=args.strict,
+        progress=args.progress,
     )
     with result:
         r = result.report

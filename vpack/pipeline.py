@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from ._native import VERSION
 from .builder import PackBuilder
@@ -17,6 +17,7 @@ from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, T
 from .plugins.chunkers import FixedSizeChunker
 from .plugins.embedders import HashEmbedder, OnnxEmbedder
 from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
+from .progress import Progress
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -84,33 +85,56 @@ class _Timer:
         self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + elapsed
 
 
-def _documents(
-    source: Source, transformers: Sequence[Transformer], report: BuildReport
-) -> Iterator[Document]:
-    docs = iter(source.documents())
-    while True:
-        with _Timer(report.seconds, "read"):
-            doc: Optional[Document] = next(docs, None)
-        if doc is None:
-            return
-        with _Timer(report.seconds, "transform"):
-            for t in transformers:
-                doc = t.transform(doc)
-                if doc is None:
-                    break
-        if doc is not None:
-            report.documents += 1
-            yield doc
+class StrictBuildError(ValueError):
+    """Raised by a ``strict`` build at the first input it would otherwise skip."""
+
+    def __init__(self, skipped: Skipped) -> None:
+        super().__init__(f"{skipped.path}: {skipped.reason} (strict build)")
+        self.skipped = skipped
 
 
-def _chunks(docs: Iterable[Document], chunker: Chunker, report: BuildReport) -> Iterator[Chunk]:
-    for doc in docs:
-        with _Timer(report.seconds, "chunk"):
-            pieces = list(chunker.chunks(doc))
-        for c in pieces:
-            report.chunks += 1
-            report.characters += len(c.text)
-            yield c
+class _Stages:
+    """The document and chunk streams of one build, with its report, skip handling
+    (collected, or fatal when strict) and progress display."""
+
+    def __init__(self, source: Source, report: BuildReport, strict: bool, progress: Progress) -> None:
+        self.source, self.report, self.strict, self.progress = source, report, strict, progress
+        self.dropped: List[Skipped] = []
+        self.embedded = 0
+
+    def _check_skips(self) -> None:
+        if self.strict and (self.source.skipped or self.dropped):
+            raise StrictBuildError((self.source.skipped + self.dropped)[0])
+
+    def documents(self, transformers: Sequence[Transformer]) -> Iterator[Document]:
+        docs = iter(self.source.documents())
+        while True:
+            with _Timer(self.report.seconds, "read"):
+                doc: Optional[Document] = next(docs, None)
+            self._check_skips()
+            if doc is None:
+                return
+            original = doc
+            with _Timer(self.report.seconds, "transform"):
+                for t in transformers:
+                    doc = t.transform(doc)
+                    if doc is None:
+                        self.dropped.append(Skipped(original.id, f"no text left after {type(t).__name__}"))
+                        break
+            self._check_skips()
+            if doc is not None:
+                self.report.documents += 1
+                yield doc
+
+    def chunks(self, docs: Iterable[Document], chunker: Chunker) -> Iterator[Chunk]:
+        for doc in docs:
+            with _Timer(self.report.seconds, "chunk"):
+                pieces = list(chunker.chunks(doc))
+            for c in pieces:
+                self.report.chunks += 1
+                self.report.characters += len(c.text)
+                yield c
+            self.progress.update(self.report.documents, self.report.chunks, self.embedded)
 
 
 def run(
@@ -123,14 +147,24 @@ def run(
     batch_size: int = DEFAULT_BATCH_SIZE,
     output: os.PathLike[str] | str | None = None,
     cache: Optional[EmbeddingCache] = None,
+    strict: bool = False,
+    progress: Optional[bool] = None,
+    config: Optional[Mapping[str, Any]] = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
     close it when done). With ``output`` the pack is written there atomically. With
-    ``cache``, vectors of texts already embedded by the same embedder are reused."""
+    ``cache``, vectors of texts already embedded by the same embedder are reused. Inputs
+    that cannot be used are listed in the report, or with ``strict`` stop the build
+    (:class:`StrictBuildError`). ``progress`` draws a progress line on a terminal (None:
+    when stderr is one). ``config`` (the effective build configuration) is stored in the
+    manifest."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     report = BuildReport()
     started = time.perf_counter()
+    estimate = getattr(source, "estimate", None)
+    meter = Progress(estimate() if callable(estimate) and progress is not False else None, enabled=progress)
+    stages = _Stages(source, report, strict, meter)
     builder = PackBuilder(embedder.dimension, metric)
     count_tokens = getattr(embedder, "token_counts", None)
     report.max_tokens = getattr(embedder, "max_tokens", None)
@@ -138,7 +172,7 @@ def run(
     if cached is not None:
         embedder = cached
     try:
-        chunks = _chunks(_documents(source, transformers, report), chunker, report)
+        chunks = stages.chunks(stages.documents(transformers), chunker)
         for batch in _batches(chunks, batch_size):
             texts = [c.text for c in batch]
             with _Timer(report.seconds, "embed"):
@@ -150,6 +184,9 @@ def run(
                 vectors = embedder.embed(texts)
             with _Timer(report.seconds, "index"):
                 builder.add(texts, vectors, [c.metadata for c in batch])
+            stages.embedded += len(batch)
+            meter.update(report.documents, report.chunks, stages.embedded)
+        meter.update(report.documents, report.chunks, stages.embedded, force=True)
         if cached is not None:
             report.cache_hits, report.cache_misses = cached.hits, cached.misses
         report.embedder = dict(embedder.describe())
@@ -160,11 +197,16 @@ def run(
             "source": dict(source.describe()),
             "documents": report.documents,
         }
+        if transformers:
+            manifest["transformers"] = [_describe(t) for t in transformers]
+        if config is not None:
+            manifest["config"] = dict(config)
         with _Timer(report.seconds, "write"):
             pack = builder.finish(manifest, output)
     finally:
+        meter.finish()
         builder.close()
-    report.skipped = list(source.skipped)
+    report.skipped = list(source.skipped) + stages.dropped
     if output is not None:
         report.output = str(output)
         report.size_bytes = Path(output).stat().st_size
@@ -172,6 +214,11 @@ def run(
         report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
     return BuildResult(report=report, pack=pack)
+
+
+def _describe(plugin: object) -> Dict[str, Any]:
+    describe = getattr(plugin, "describe", None)
+    return dict(describe()) if callable(describe) else {"kind": type(plugin).__name__}
 
 
 def open_cache(
@@ -216,6 +263,8 @@ def build(
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: Union[bool, os.PathLike[str], str, None] = None,
+    strict: bool = False,
+    progress: Optional[bool] = None,
 ) -> BuildResult:
     """Builds a pack from a folder (or any Source) with the built-in chunker. ``embedder``
     is an Embedder plugin or a name for :func:`make_embedder` (default ``"model"``: the
@@ -236,6 +285,8 @@ def build(
             batch_size=batch_size,
             output=output,
             cache=store,
+            strict=strict,
+            progress=progress,
         )
     finally:
         if store is not None:

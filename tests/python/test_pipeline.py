@@ -148,3 +148,33 @@ def test_directory_source_order_is_sorted(docs: Path) -> None:
     ids = [d.id for d in DirectorySource(docs).documents()]
     # Each folder's files by name, then its subfolders by name.
     assert ids == ["birds.txt", "files.md", "guide/install.md", "guide/deep/cooking.rst"]
+
+
+def test_strict_build_stops_at_the_first_bad_file(docs: Path, tmp_path: Path) -> None:
+    (docs / "zz-binary.txt").write_bytes(b"\x00\x01binary")
+    out = tmp_path / "strict.vpack"
+    with pytest.raises(vpack.StrictBuildError, match=r"zz-binary\.txt: binary file"):
+        vpack.build(docs, out, embedder="hash", strict=True)
+    assert not out.exists()
+    with vpack.build(docs, out, embedder="hash") as result:  # not strict: skipped, listed
+        assert [s.path for s in result.report.skipped] == ["zz-binary.txt"]
+
+
+def test_progress_line_draws_on_a_terminal_only() -> None:
+    import io
+
+    from vpack.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, plain = Tty(), io.StringIO()
+    for stream in (tty, plain):
+        meter = Progress(total_documents=10, stream=stream)
+        meter.update(5, 20, 20, force=True)
+        meter.finish()
+    assert plain.getvalue() == ""
+    line = tty.getvalue()
+    assert line.startswith("\r") and line.endswith("\n")
+    assert "documents 5/10" in line and "chunks 20" in line and "ETA" in line
