@@ -1,0 +1,374 @@
+"""The build configuration: ``vpack.toml``, or ``[tool.vpack]`` in ``pyproject.toml``.
+
+:func:`load_config` looks in one folder (it does not search upwards). A ``vpack.toml``
+there holds the settings as top-level keys; without one, the ``[tool.vpack]`` table of
+a ``pyproject.toml`` is used. When both exist, ``vpack.toml`` wins and ``pyproject.toml``
+is not read at all. Every key is optional; an unknown key or a value of the wrong type
+is a :class:`ConfigError` naming the key and the file. A complete ``vpack.toml``, with
+the default values where there is one::
+
+    output = "docs.vpack"         # the pack to write (default: none, the CLI's -o)
+    metric = "cosine"             # "cosine", "dot" or "l2"
+    batch_size = 256              # chunks per embedding batch in the pipeline
+    strict = false                # true: a skipped document fails the build
+    include = ["**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst"]
+    exclude = []                  # globs over paths relative to the source folder
+
+    [source]                      # a source plugin ("source.<kind>" in the registry)
+    kind = "directory"            # directory, jsonl, csv, or an installed plugin
+    root = "docs"                 # every other key goes to the plugin as an option
+
+    [[transformers]]              # applied in order; default: none
+    name = "html"
+
+    [[transformers]]
+    name = "normalize"
+    options = { }
+
+    [chunker]                     # a chunker plugin: fixed, recursive, section, ...
+    name = "fixed"
+    options = { size = 1000, overlap = 200 }
+
+    [embedder]                    # an embedder plugin: model, onnx, hash, ...
+    name = "model"
+    options = { max_tokens = 256 }
+
+In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
+``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
+``embedder``, ``source`` and each transformer may also be given as just a name:
+``chunker = "recursive"``. Options are passed to the plugin's constructor as keyword
+arguments (``vpack.registry.create(kind, name, **options)``). ``batch_size`` is the
+pipeline's batch; a model's own batch size is an embedder option. Relative paths are
+relative to the folder holding the file (``BuildConfig.origin``) and are kept as written.
+
+:func:`merge` applies command-line overrides, and :func:`effective` gives the resulting
+settings as JSON-able data for the pack's manifest; :func:`parse` reads that data (or
+any mapping shaped like the file) back.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from .plugins.sources import DEFAULT_INCLUDE
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the tomli backport is a dependency before 3.11
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+#: The pipeline's default batch (``vpack.pipeline.DEFAULT_BATCH_SIZE``).
+DEFAULT_BATCH_SIZE = 256
+METRICS = ("cosine", "dot", "l2")
+FILE_NAME = "vpack.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used, naming the key and file."""
+
+
+@dataclass
+class PluginSpec:
+    """A plugin by registry name, and the keyword arguments to create it with."""
+
+    name: str
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SourceSpec:
+    """The source plugin (``source.<kind>``) and its options."""
+
+    kind: str = "directory"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildConfig:
+    """Every build setting; the defaults are those of ``vpack build`` without flags.
+    ``origin`` is the file the settings were read from (None when none was)."""
+
+    source: SourceSpec = field(default_factory=SourceSpec)
+    include: List[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
+    exclude: List[str] = field(default_factory=list)
+    transformers: List[PluginSpec] = field(default_factory=list)
+    chunker: PluginSpec = field(default_factory=lambda: PluginSpec("fixed"))
+    embedder: PluginSpec = field(default_factory=lambda: PluginSpec("model"))
+    metric: str = "cosine"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    output: Optional[str] = None
+    strict: bool = False
+    origin: Optional[Path] = field(default=None, compare=False)
+
+
+# Checking values. Each checker takes (value, where, key) and returns the value to store.
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _fail(where: str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where}: {key!r} must be {expected}, got {value!r} ({_type_name(value)})")
+
+
+def _check_keys(table: Mapping[str, Any], allowed: List[str], where: str, prefix: str = "") -> None:
+    for key in table:
+        if key not in allowed:
+            hint = f"; plugin settings go under '{prefix}options'" if prefix else ""
+            raise ConfigError(
+                f"{where}: unknown key {prefix + str(key)!r} (expected one of: {', '.join(allowed)}{hint})"
+            )
+
+
+def _name(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, key, "a non-empty string", value)
+    return value
+
+
+def _option_value(value: Any, where: str, key: str) -> Any:
+    """A plugin option as stored: paths become strings and tuples lists; anything TOML
+    cannot express (other than None) is refused."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (bool, int, float, str, datetime.date, datetime.time)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_option_value(v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _fail(where, f"{key}", "a table with string keys", value)
+            out[k] = _option_value(v, where, f"{key}.{k}")
+        return out
+    raise _fail(where, key, "a string, number, boolean, date, list or table", value)
+
+
+def _options(value: Any, where: str, key: str) -> Dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, key, "a table", value)
+    return {str(k): _option_value(v, where, f"{key}.{k}") for k, v in value.items()}
+
+
+def _plugin(value: Any, where: str, key: str) -> PluginSpec:
+    if isinstance(value, str):
+        return PluginSpec(_name(value, where, key))
+    if not isinstance(value, Mapping):
+        raise _fail(where, key, "a plugin name or a table with 'name' and 'options'", value)
+    _check_keys(value, ["name", "options"], where, prefix=f"{key}.")
+    if "name" not in value:
+        raise ConfigError(f"{where}: {key!r} needs a 'name'")
+    return PluginSpec(
+        _name(value["name"], where, f"{key}.name"),
+        _options(value.get("options", {}), where, f"{key}.options"),
+    )
+
+
+def _source(value: Any, where: str, key: str) -> SourceSpec:
+    if isinstance(value, str):
+        return SourceSpec(_name(value, where, key))
+    if not isinstance(value, Mapping):
+        raise _fail(where, key, "a source kind or a table with 'kind' and options", value)
+    if isinstance(value.get("options"), Mapping):
+        raise ConfigError(
+            f"{where}: {key + '.options'!r}: a source's options are keys of its own table, "
+            f"next to 'kind' (for example root = \"docs\")"
+        )
+    options = _options(value, where, key)
+    kind = options.pop("kind", "directory")
+    return SourceSpec(_name(kind, where, f"{key}.kind"), options)
+
+
+def _transformers(value: Any, where: str, key: str) -> List[PluginSpec]:
+    if not isinstance(value, (list, tuple)):
+        raise _fail(where, key, "a list of plugin names or tables", value)
+    return [_plugin(v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+
+
+def _globs(value: Any, where: str, key: str) -> List[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise _fail(where, key, "a list of strings", value)
+    return list(value)
+
+
+def _metric(value: Any, where: str, key: str) -> str:
+    if value not in METRICS:
+        raise _fail(where, key, f"one of {', '.join(repr(m) for m in METRICS)}", value)
+    return str(value)
+
+
+def _batch_size(value: Any, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(where, key, "a positive integer", value)
+    return value
+
+
+def _output(value: Any, where: str, key: str) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise _fail(where, key, "a non-empty path string", value)
+    return value
+
+
+def _strict(value: Any, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, key, "true or false", value)
+    return value
+
+
+_FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
+    "source": _source,
+    "include": _globs,
+    "exclude": _globs,
+    "transformers": _transformers,
+    "chunker": _plugin,
+    "embedder": _plugin,
+    "metric": _metric,
+    "batch_size": _batch_size,
+    "output": _output,
+    "strict": _strict,
+}
+_PLUGIN_FIELDS = ("source", "chunker", "embedder")
+
+
+def parse(data: Mapping[str, Any], where: str = "config") -> BuildConfig:
+    """A :class:`BuildConfig` from a mapping shaped like ``vpack.toml`` (or like the
+    output of :func:`effective`; a None value, which TOML cannot hold, keeps the
+    default). ``where`` names the origin in error messages."""
+    _check_keys(data, list(_FIELDS), where)
+    config = BuildConfig()
+    for key, value in data.items():
+        if value is not None:
+            setattr(config, key, _FIELDS[key](value, where, key))
+    return config
+
+
+def _read_toml(path: Path) -> Dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data: Dict[str, Any] = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+    return data
+
+
+def load_config(start_dir: os.PathLike[str] | str = ".") -> Optional[BuildConfig]:
+    """The configuration in ``start_dir``: its ``vpack.toml`` if there is one, else the
+    ``[tool.vpack]`` table of its ``pyproject.toml``, else None."""
+    folder = Path(start_dir)
+    path = folder / FILE_NAME
+    if path.is_file():
+        config = parse(_read_toml(path), str(path))
+    else:
+        path = folder / "pyproject.toml"
+        if not path.is_file():
+            return None
+        tool = _read_toml(path).get("tool", {})
+        section = tool.get("vpack") if isinstance(tool, dict) else None
+        if section is None:
+            return None
+        where = f"{path} [tool.vpack]"
+        if not isinstance(section, dict):
+            raise ConfigError(f"{where}: must be a table, got {_type_name(section)}")
+        config = parse(section, where)
+    config.origin = path
+    return config
+
+
+def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
+    """A copy of ``config`` with ``overrides`` applied; a None value means "not given".
+
+    Keys are the config's keys (``"output"``, ``"metric"``, ``"include"``, ...) plus
+    ``"<plugin>.<option>"`` for one option of ``source``, ``chunker`` or ``embedder``
+    (``{"chunker.size": 500, "embedder.dimension": 128, "source.root": "docs"}``).
+    A plugin given by name keeps its configured options when the name is unchanged and
+    starts without options when it changes; single options are applied after that."""
+    where = "overrides"
+    out = copy.deepcopy(config)
+    options = []
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        head, dot, option = key.partition(".")
+        if dot:
+            if head not in _PLUGIN_FIELDS or not option:
+                raise ConfigError(
+                    f"{where}: unknown key {key!r} (a single option is "
+                    f"'source.<option>', 'chunker.<option>' or 'embedder.<option>')"
+                )
+            options.append((head, option, _option_value(value, where, key)))
+        elif key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown key {key!r} (expected one of: {', '.join(_FIELDS)})")
+        else:
+            new = _FIELDS[key](value, where, key)
+            current = getattr(out, key)
+            if (isinstance(value, str) and isinstance(new, SourceSpec) and new.kind == current.kind) or (
+                isinstance(value, str) and isinstance(new, PluginSpec) and new.name == current.name
+            ):
+                new = current
+            setattr(out, key, new)
+    for head, option, value in options:
+        getattr(out, head).options[option] = value
+    return out
+
+
+def _json(value: Any) -> Any:
+    """TOML values as JSON: dates and times become ISO 8601 strings, and infinite or NaN
+    floats the strings "inf", "-inf" and "nan"."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return value
+
+
+def _plugin_json(spec: PluginSpec) -> Dict[str, Any]:
+    return {"name": spec.name, "options": _json(spec.options)}
+
+
+def effective(config: BuildConfig) -> Dict[str, Any]:
+    """The settings as JSON-able data (for the pack's manifest), shaped like
+    ``vpack.toml``, so ``parse(effective(config))`` gives the same settings back."""
+    return {
+        "source": {"kind": config.source.kind, **_json(config.source.options)},
+        "include": list(config.include),
+        "exclude": list(config.exclude),
+        "transformers": [_plugin_json(t) for t in config.transformers],
+        "chunker": _plugin_json(config.chunker),
+        "embedder": _plugin_json(config.embedder),
+        "metric": config.metric,
+        "batch_size": config.batch_size,
+        "output": config.output,
+        "strict": config.strict,
+    }
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "FILE_NAME",
+    "METRICS",
+    "BuildConfig",
+    "ConfigError",
+    "PluginSpec",
+    "SourceSpec",
+    "effective",
+    "load_config",
+    "merge",
+    "parse",
+]
