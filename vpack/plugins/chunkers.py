@@ -1,29 +1,229 @@
-"""Built-in chunkers."""
+"""Built-in chunkers.
+
+Every chunker yields chunks whose ``start`` and ``end`` are character offsets into the
+document's text, so that ``document.text[start:end] == chunk.text``; every character
+of the text other than whitespace is in at least one chunk, and whitespace-only
+stretches yield no chunk. A chunk's metadata is the document's (without the bulky
+``sections`` list) plus ``chunk`` (its number), ``start`` and ``end``. Except for
+:class:`FixedSizeChunker` in characters, which keeps its historical windows, chunks
+neither begin nor end with whitespace.
+
+Sizes are in characters, or in tokens when a ``token_counter`` is given: a callable
+that takes a list of texts and returns their token counts, such as an embedder's
+``token_counts``. Chunk ends are then found by a search that measures several
+candidate windows per call, so a chunk costs O(log n) calls, each on a small batch.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .base import Chunk, Document
+
+#: Texts -> token counts, one per text.
+TokenCounter = Callable[[List[str]], Sequence[int]]
+
+DEFAULT_SEPARATORS = ("\n\n", "\n", ". ", " ", "")
+
+# Candidate windows measured per token-counter call while searching for a chunk end.
+_PROBES = 4
+# A rough number of characters per token, to guess where a window of tokens ends.
+_CHARS_PER_TOKEN = 4.0
+_WORD = re.compile(r"\S+")
+
+
+def _check_sizes(size: int, overlap: int) -> None:
+    if size <= 0:
+        raise ValueError(f"chunk size must be positive, got {size}")
+    if not 0 <= overlap < size:
+        raise ValueError(f"chunk overlap must be in [0, size), got {overlap}")
+
+
+def _chunk_metadata(document: Document, index: int, start: int, end: int) -> Dict[str, Any]:
+    meta = {k: v for k, v in document.metadata.items() if k != "sections"}
+    meta.update({"chunk": index, "start": start, "end": end})
+    return meta
+
+
+def _trim(text: str, start: int, end: int) -> Tuple[int, int]:
+    """The span without its leading and trailing whitespace (empty if it is all
+    whitespace)."""
+    piece = text[start:end]
+    stripped = piece.lstrip()
+    if not stripped:
+        return start, start
+    start += len(piece) - len(stripped)
+    return start, start + len(stripped.rstrip())
+
+
+def _leading_true(count: int, test: Callable[[List[int]], List[bool]], guess: int, probes: int) -> int:
+    """How many of the indices ``0 .. count-1`` pass ``test``, for a test that passes a
+    prefix of them and fails the rest. ``test`` gets a batch of up to ``probes`` indices
+    at a time. It first gallops from ``guess`` (doubling the reach until some index
+    fails), then narrows the bracket ``probes`` points at a time."""
+    lo, hi = 0, count  # indices < lo pass, indices >= hi fail
+    reach = max(1, guess)
+    bracketing = True
+    while lo < hi:
+        if hi - lo <= probes:
+            batch = list(range(lo, hi))
+        elif bracketing:
+            top = min(lo + reach, hi)
+            batch = sorted({lo + max(0, (top - lo) * (k + 1) // probes - 1) for k in range(probes)})
+        else:
+            span = hi - lo
+            batch = sorted({lo + span * (k + 1) // (probes + 1) for k in range(probes)})
+        failed = False
+        for index, ok in zip(batch, test(batch)):
+            if not ok:
+                hi = min(hi, index)
+                failed = True
+                break
+            lo = max(lo, index + 1)
+        if failed:
+            bracketing = False
+        else:
+            reach *= 2
+    return lo
+
+
+class _Packer:
+    """Measures spans of text in characters or tokens, and packs runs of pieces into
+    windows that fit a size."""
+
+    def __init__(self, size: int, counter: Optional[TokenCounter]) -> None:
+        if counter is not None and not callable(counter):
+            raise TypeError("token_counter must be a callable: list of texts -> token counts")
+        self.size = size
+        self.counter = counter
+        self.probes = 1 if counter is None else _PROBES
+        self.chars_per_unit = 1.0 if counter is None else _CHARS_PER_TOKEN
+
+    @property
+    def unit(self) -> str:
+        return "chars" if self.counter is None else "tokens"
+
+    def measure(self, text: str, spans: Sequence[Tuple[int, int]]) -> List[int]:
+        """The size of each span of ``text``, leading and trailing whitespace excluded."""
+        pieces = [text[a:b].strip() for a, b in spans]
+        if self.counter is None:
+            return [len(p) for p in pieces]
+        if not pieces:
+            return []
+        counts = self.counter(pieces)
+        if len(counts) != len(pieces):
+            raise ValueError(f"token_counter returned {len(counts)} counts for {len(pieces)} texts")
+        return [int(c) for c in counts]
+
+    def _fitting_ends(self, text: str, start: int, ends: Sequence[int], lo: int, hi: int) -> int:
+        """How many of ``ends[lo:hi]`` (ascending) end a span from ``start`` that fits."""
+
+        def test(batch: List[int]) -> List[bool]:
+            sizes = self.measure(text, [(start, ends[lo + k]) for k in batch])
+            return [n <= self.size for n in sizes]
+
+        guess = bisect_right(ends, start + self.size * self.chars_per_unit, lo, hi) - lo
+        return _leading_true(hi - lo, test, guess, self.probes)
+
+    def _hard_cut(self, text: str, start: int, end: int) -> int:
+        """A cut inside ``(start, end)``, a span too big to fit: the furthest character
+        position that fits (at least one character, so a chunk always advances)."""
+        fitting = self._fitting_ends(text, start, range(start + 1, end), 0, end - start - 1)
+        return start + max(1, fitting)
+
+    def _next_start(self, text: str, bounds: List[int], i: int, j: int, overlap: int) -> int:
+        """Where the window after ``bounds[i:j+1]`` starts: the earliest cut point inside
+        it from which the repeated text fits ``overlap`` and the next piece still fits
+        ``size`` (so the next window reaches further); ``j`` (no overlap) otherwise."""
+        if overlap == 0 or j - i < 2 or j + 1 >= len(bounds):
+            return j
+        end, following = bounds[j], bounds[j + 1]
+
+        def test(batch: List[int]) -> List[bool]:
+            spans: List[Tuple[int, int]] = []
+            for k in batch:
+                spans += [(bounds[j - 1 - k], end), (bounds[j - 1 - k], following)]
+            sizes = self.measure(text, spans)
+            return [sizes[2 * q] <= overlap and sizes[2 * q + 1] <= self.size for q in range(len(batch))]
+
+        guess = j - bisect_left(bounds, end - overlap * self.chars_per_unit, i + 1, j)
+        return j - _leading_true(j - i - 1, test, guess, self.probes)
+
+    def windows(self, text: str, bounds: Sequence[int], overlap: int) -> Iterator[Tuple[int, int]]:
+        """Greedy packing of the pieces between ascending cut points ``bounds`` (the
+        first is where the run starts, the last where it ends): each window runs from a
+        cut point to the furthest later one that keeps its trimmed text within ``size``.
+        A piece too big on its own is cut between characters (a single character too big
+        is a window by itself). Yields raw (untrimmed) windows."""
+        cuts = list(bounds)
+        i = 0
+        while i < len(cuts) - 1:
+            start = cuts[i]
+            fitting = self._fitting_ends(text, start, cuts, i + 1, len(cuts))
+            if fitting == 0:
+                cut = self._hard_cut(text, start, cuts[i + 1])
+                if cut < cuts[i + 1]:
+                    cuts.insert(i + 1, cut)
+                fitting = 1
+            j = i + fitting
+            yield start, cuts[j]
+            if j == len(cuts) - 1:
+                return
+            i = self._next_start(text, cuts, i, j, overlap)
+
+
+Window = Tuple[int, int]
+
+
+def _numbered(document: Document, windows: Iterable[Tuple[Window, Mapping[str, Any]]]) -> Iterator[Chunk]:
+    """Chunks for raw windows and their extra metadata: trimmed, numbered, and with
+    whitespace-only windows left out."""
+    text = document.text
+    index = 0
+    for (raw_start, raw_end), extra in windows:
+        start, end = _trim(text, raw_start, raw_end)
+        if start == end:
+            continue
+        meta = _chunk_metadata(document, index, start, end)
+        meta.update(extra)
+        yield Chunk(text=text[start:end], start=start, end=end, metadata=meta)
+        index += 1
+
+
+def _plain(windows: Iterable[Window]) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
+    for window in windows:
+        yield window, {}
 
 
 class FixedSizeChunker:
     """Windows of at most ``size`` characters, each starting ``size - overlap`` after the
     previous one. A window ends at the last whitespace in its final fifth when there is
-    one, so words are not cut; offsets always refer to the document's text."""
+    one, so words are not cut; offsets always refer to the document's text.
 
-    def __init__(self, size: int = 1000, overlap: int = 200) -> None:
-        if size <= 0:
-            raise ValueError(f"chunk size must be positive, got {size}")
-        if not 0 <= overlap < size:
-            raise ValueError(f"chunk overlap must be in [0, size), got {overlap}")
+    With a ``token_counter``, ``size`` and ``overlap`` are in tokens: each window ends at
+    the furthest whitespace that keeps it within ``size`` tokens (a word longer than that
+    is cut between characters), and the next window starts at the earliest word that
+    repeats at most ``overlap`` tokens."""
+
+    def __init__(
+        self, size: int = 1000, overlap: int = 200, token_counter: Optional[TokenCounter] = None
+    ) -> None:
+        _check_sizes(size, overlap)
         self.size = size
         self.overlap = overlap
+        self.token_counter = token_counter
+        self._packer = _Packer(size, token_counter)
 
     def describe(self) -> Mapping[str, Any]:
-        return {"kind": "fixed", "size": self.size, "overlap": self.overlap, "unit": "chars"}
+        return {"kind": "fixed", "size": self.size, "overlap": self.overlap, "unit": self._packer.unit}
 
     def chunks(self, document: Document) -> Iterator[Chunk]:
+        if self.token_counter is not None:
+            yield from self._token_chunks(document)
+            return
         text = document.text
         n = len(text)
         start = 0
@@ -37,10 +237,221 @@ class FixedSizeChunker:
                     end = cut
             piece = text[start:end]
             if piece.strip():
-                meta = dict(document.metadata)
-                meta.update({"chunk": index, "start": start, "end": end})
+                meta = _chunk_metadata(document, index, start, end)
                 yield Chunk(text=piece, start=start, end=end, metadata=meta)
                 index += 1
             if end >= n:
                 break
             start = max(end - self.overlap, start + 1)
+
+    def _token_chunks(self, document: Document) -> Iterator[Chunk]:
+        text = document.text
+        words = [m.start() for m in _WORD.finditer(text)]
+        if not words:
+            return
+        bounds = [0, *words[1:], len(text)]
+        yield from _numbered(document, _plain(self._packer.windows(text, bounds, self.overlap)))
+
+
+class RecursiveChunker:
+    """Chunks that keep text's structure: a text bigger than ``size`` is split at the
+    first of ``separators`` it contains (each separator stays at the end of the piece
+    before it), pieces still too big are split again with the next separators, and ""
+    (also the last resort when the list lacks it) cuts between characters. Adjacent
+    pieces, whatever separator cut them, are then merged greedily into chunks of at
+    most ``size`` (so a short paragraph joins the start of a long one rather than
+    standing alone); with ``overlap``, a chunk starts with the trailing pieces of the
+    previous one that fit ``overlap``, as long as the next piece still fits after them.
+    Sizes are characters, or tokens with a ``token_counter``."""
+
+    def __init__(
+        self,
+        size: int = 1000,
+        overlap: int = 0,
+        separators: Sequence[str] = DEFAULT_SEPARATORS,
+        token_counter: Optional[TokenCounter] = None,
+    ) -> None:
+        _check_sizes(size, overlap)
+        if isinstance(separators, str) or not all(isinstance(s, str) for s in separators):
+            raise TypeError("separators must be a sequence of strings")
+        self.size = size
+        self.overlap = overlap
+        self.separators = tuple(separators)
+        self.token_counter = token_counter
+        self._packer = _Packer(size, token_counter)
+
+    def describe(self) -> Mapping[str, Any]:
+        return {
+            "kind": "recursive",
+            "size": self.size,
+            "overlap": self.overlap,
+            "unit": self._packer.unit,
+            "separators": list(self.separators),
+        }
+
+    def chunks(self, document: Document) -> Iterator[Chunk]:
+        text = document.text
+        windows = self._packer.windows(text, self._pieces(text, 0, len(text)), self.overlap)
+        yield from _numbered(document, _plain(windows))
+
+    def _pieces(self, text: str, start: int, end: int, size: Optional[int] = None) -> List[int]:
+        """Cut points from ``start`` to ``end`` such that every piece between two of them
+        fits (except pieces that no separator splits, left for the packer to cut).
+        ``size`` is the span's size when already measured."""
+        cuts = [start]
+        if size is None:
+            size = self._packer.measure(text, [(start, end)])[0]
+        if size <= self.size:
+            cuts.append(end)
+        else:
+            self._split(text, start, end, 0, cuts)
+        return cuts
+
+    def _split(self, text: str, start: int, end: int, level: int, cuts: List[int]) -> None:
+        for depth in range(level, len(self.separators)):
+            sep = self.separators[depth]
+            if not sep:
+                break
+            inner = _cut_points(text, start, end, sep)
+            if not inner:
+                continue
+            spans = list(zip([start, *inner], [*inner, end]))
+            for (a, b), n in zip(spans, self._packer.measure(text, spans)):
+                if n <= self.size:
+                    cuts.append(b)
+                else:
+                    self._split(text, a, b, depth + 1, cuts)
+            return
+        cuts.append(end)
+
+
+def _cut_points(text: str, start: int, end: int, sep: str) -> List[int]:
+    """Positions just after each occurrence of ``sep`` strictly inside ``(start, end)``."""
+    out: List[int] = []
+    at = text.find(sep, start, end)
+    while at != -1:
+        cut = at + len(sep)
+        if start < cut < end:
+            out.append(cut)
+        at = text.find(sep, cut, end)
+    return out
+
+
+@dataclass
+class _Region:
+    start: int
+    end: int
+    title: Optional[str]
+    anchor: Optional[str]
+
+
+class SectionChunker:
+    """Chunks that follow the document's sections: the ``sections`` metadata written by
+    :class:`~vpack.plugins.transformers.HtmlToText` and
+    :class:`~vpack.plugins.transformers.MarkdownToText` (dicts with ``title``,
+    ``anchor`` and a ``start`` offset; each section runs to the next one's start). Text
+    before the first section is a section of its own, titled with the document's title;
+    a document without sections is one such section.
+
+    Each section is chunked on its own, like :class:`RecursiveChunker` does, so a chunk
+    never spans two sections, and overlap stays within a section. The exception is
+    tiny sections (under ``size / 4``): consecutive tiny sections are merged into chunks
+    of at most ``size``. Every chunk's metadata has ``section`` (the title) and
+    ``anchor`` (the heading's link target, or None) of the section it starts in."""
+
+    def __init__(
+        self,
+        size: int = 1000,
+        overlap: int = 0,
+        token_counter: Optional[TokenCounter] = None,
+        separators: Sequence[str] = DEFAULT_SEPARATORS,
+    ) -> None:
+        self._recursive = RecursiveChunker(size, overlap, separators, token_counter)
+        self.size = size
+        self.overlap = overlap
+        self.token_counter = token_counter
+        self._packer = self._recursive._packer
+
+    def describe(self) -> Mapping[str, Any]:
+        return {
+            "kind": "section",
+            "size": self.size,
+            "overlap": self.overlap,
+            "unit": self._packer.unit,
+            "separators": list(self._recursive.separators),
+        }
+
+    def chunks(self, document: Document) -> Iterator[Chunk]:
+        yield from _numbered(document, self._windows(document))
+
+    def _windows(self, document: Document) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
+        text = document.text
+        regions = _regions(document)
+        sizes = self._packer.measure(text, [(r.start, r.end) for r in regions])
+        i = 0
+        while i < len(regions):
+            if sizes[i] * 4 >= self.size:
+                region = regions[i]
+                cuts = self._recursive._pieces(text, region.start, region.end, sizes[i])
+                for window in self._packer.windows(text, cuts, self.overlap):
+                    yield window, _section_meta(region)
+                i += 1
+                continue
+            # A run of tiny sections: packed whole, without overlap, each chunk
+            # labelled with the first section in it.
+            j = i
+            while j < len(regions) and sizes[j] * 4 < self.size:
+                j += 1
+            run = regions[i:j]
+            starts = [r.start for r in run]
+            for window in self._packer.windows(text, [*starts, run[-1].end], 0):
+                lo = bisect_right(starts, window[0]) - 1
+                hi = bisect_left(starts, window[1])
+                first = next((r for r in run[lo:hi] if text[r.start : r.end].strip()), run[lo])
+                yield window, _section_meta(first)
+            i = j
+
+
+def _section_meta(region: _Region) -> Dict[str, Any]:
+    return {"section": region.title, "anchor": region.anchor}
+
+
+def _regions(document: Document) -> List[_Region]:
+    """The document's text cut at the start of each section (malformed entries are
+    ignored; offsets are clamped to the text)."""
+    text = document.text
+    n = len(text)
+    title = document.metadata.get("title")
+    starts: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
+    sections = document.metadata.get("sections")
+    if isinstance(sections, (list, tuple)):
+        for sec in sections:
+            if not isinstance(sec, Mapping):
+                continue
+            start = sec.get("start")
+            if not isinstance(start, int) or isinstance(start, bool):
+                continue
+            start = min(max(start, 0), n)
+            sec_title = sec.get("title")
+            anchor = sec.get("anchor")
+            starts.setdefault(
+                start,
+                (
+                    sec_title if isinstance(sec_title, str) else None,
+                    anchor if isinstance(anchor, str) and anchor else None,
+                ),
+            )
+    regions: List[_Region] = []
+    ordered = sorted(starts)
+    first = ordered[0] if ordered else n
+    if first > 0 and text[:first].strip():
+        regions.append(_Region(0, first, title if isinstance(title, str) else None, None))
+    for k, start in enumerate(ordered):
+        end = ordered[k + 1] if k + 1 < len(ordered) else n
+        if end > start:
+            sec_title, anchor = starts[start]
+            regions.append(_Region(start, end, sec_title, anchor))
+    if regions and regions[0].start > 0:
+        # Whitespace before the first section belongs to it.
+        regions[0].start = 0
+    return regions
