@@ -15,8 +15,9 @@ from .builder import PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from .config import BuildConfig, effective
 from .pack import Pack
-from .plugins.base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
+from .plugins.base import Chunk, Chunker, Document, Embedder, Output, Skipped, Source, Transformer
 from .plugins.embedders import HashEmbedder, OnnxEmbedder
+from .plugins.outputs import FileOutput
 from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
 from .plugins.transformers import HtmlToText, MarkdownToText, NormalizeWhitespace
 from .progress import Progress
@@ -147,14 +148,15 @@ def run(
     transformers: Sequence[Transformer] = (),
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    output: os.PathLike[str] | str | None = None,
+    output: Union[os.PathLike[str], str, Output, None] = None,
     cache: Optional[EmbeddingCache] = None,
     strict: bool = False,
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
-    close it when done). With ``output`` the pack is written there atomically. With
+    close it when done). ``output`` is a path (the pack is streamed into that file
+    atomically) or an :class:`~vpack.plugins.base.Output` plugin. With
     ``cache``, vectors of texts already embedded by the same embedder are reused. Inputs
     that cannot be used are listed in the report, or with ``strict`` stop the build
     (:class:`StrictBuildError`). ``progress`` draws a progress line on a terminal (None:
@@ -203,15 +205,19 @@ def run(
             manifest["transformers"] = [_describe(t) for t in transformers]
         if config is not None:
             manifest["config"] = dict(config)
+        target = output if output is None or isinstance(output, Output) else FileOutput(output)
+        path: Optional[Path] = getattr(target, "path", None)
         with _Timer(report.seconds, "write"):
-            pack = builder.finish(manifest, output)
+            pack = builder.finish(manifest, path)
+            if target is not None and path is None:
+                target.write(pack)
     finally:
         meter.finish()
         builder.close()
     report.skipped = list(source.skipped) + stages.dropped
-    if output is not None:
-        report.output = str(output)
-        report.size_bytes = Path(output).stat().st_size
+    if path is not None:
+        report.output = str(path)
+        report.size_bytes = path.stat().st_size
     else:
         report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
@@ -306,7 +312,7 @@ def make_chunker(
 
 def build(
     source: Union[os.PathLike[str], str, Source],
-    output: os.PathLike[str] | str | None = None,
+    output: Union[os.PathLike[str], str, Output, None] = None,
     *,
     include: Sequence[str] = FOLDER_INCLUDE,
     exclude: Sequence[str] = (),

@@ -178,3 +178,31 @@ def test_progress_line_draws_on_a_terminal_only() -> None:
     line = tty.getvalue()
     assert line.startswith("\r") and line.endswith("\n")
     assert "documents 5/10" in line and "chunks 20" in line and "ETA" in line
+
+
+def test_outputs_bytes_and_custom(docs: Path, tmp_path: Path) -> None:
+    from vpack.plugins import BytesOutput, FileOutput
+
+    memory = BytesOutput()
+    with vpack.build(docs, memory, embedder="hash") as result:
+        assert memory.data == result.pack.to_bytes()
+        assert result.report.output is None
+    with vpack.Pack.from_bytes(memory.data) as again:
+        assert len(again) == result.report.chunks
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sizes: list = []
+
+        def describe(self) -> dict:
+            return {"kind": "recorder"}
+
+        def write(self, pack: vpack.Pack) -> None:
+            self.sizes.append(len(pack))
+
+    rec = Recorder()
+    vpack.build(docs, rec, embedder="hash").pack.close()
+    assert rec.sizes == [result.report.chunks]
+    target = tmp_path / "via-output.vpack"
+    vpack.build(docs, FileOutput(target), embedder="hash").pack.close()
+    assert target.read_bytes() == memory.data

@@ -1,18 +1,21 @@
 """Plugin kinds (Protocols) and the built-in plugins."""
 
-from .base import Chunk, Chunker, Document, Embedder, Skipped, Source, Transformer
+from .base import Chunk, Chunker, Document, Embedder, Output, Skipped, Source, Transformer
 from .chunkers import FixedSizeChunker, RecursiveChunker, SectionChunker
 from .embedders import HashEmbedder, OnnxEmbedder
+from .outputs import BytesOutput, FileOutput
 from .sources import CsvSource, DirectorySource, IterableSource, JsonlSource
 from .transformers import HtmlToText, MarkdownToText, NormalizeWhitespace
 
 __all__ = [
+    "BytesOutput",
     "Chunk",
     "Chunker",
     "CsvSource",
     "DirectorySource",
     "Document",
     "Embedder",
+    "FileOutput",
     "FixedSizeChunker",
     "HashEmbedder",
     "HtmlToText",
@@ -21,6 +24,7 @@ __all__ = [
     "MarkdownToText",
     "NormalizeWhitespace",
     "OnnxEmbedder",
+    "Output",
     "RecursiveChunker",
     "SectionChunker",
     "Skipped",

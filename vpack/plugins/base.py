@@ -84,3 +84,14 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def describe(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Output(Protocol):
+    """Where a finished pack goes. ``write`` receives the pack (open; the pipeline closes
+    it afterwards). An output with a ``path`` attribute is written by streaming the pack
+    straight into that file instead, atomically."""
+
+    def write(self, pack: Any) -> None: ...
+
+    def describe(self) -> Mapping[str, Any]: ...
