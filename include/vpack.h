@@ -383,8 +383,9 @@ vpack_status vpack_index_search(const struct vpack_index *index,
  Like `vpack_index_search`, keeping only chunks whose metadata matches `filter_json`
  (NUL-terminated; NULL for no filter). The filter is a JSON object whose entries must
  all match: a string value is a glob on a string field (`*` and `?` stay within one
- slash-separated segment, `**` crosses segments; e.g. key "path", value "guide" + "/"
- + "*.md"), an array means any of, a number, boolean or null means equality, and an
+ slash-separated segment, `**` crosses segments; e.g. key "path" with the value made of
+ "guide", a slash and "*.md"), an array means any of, a number, boolean or null means
+ equality, and an
  object holds operators `$eq $ne $in $nin $gt $gte $lt $lte $glob $exists`, as in
  `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
  arrays of filters. The filter runs during the scan, only on chunks that would enter
