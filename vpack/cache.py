@@ -51,8 +51,17 @@ class EmbeddingCache:
         self.path = Path(folder) / "embeddings.sqlite3"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path))
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._query("PRAGMA journal_mode=WAL")
+        self._query(SCHEMA)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[Any]:
+        """Runs one statement and closes its cursor at once: PyPy collects cursors late,
+        and an unfinished statement would block the next commit."""
+        cursor = self._db.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     def get_many(self, key: str, hashes: Sequence[bytes], dimension: int) -> List[Optional[np.ndarray]]:
         found: Dict[bytes, np.ndarray] = {}
@@ -60,7 +69,7 @@ class EmbeddingCache:
         for lo in range(0, len(unique), 500):
             part = unique[lo : lo + 500]
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
+            rows = self._query(
                 f"SELECT text_sha256, vector FROM embeddings WHERE embedder = ? AND text_sha256 IN ({marks})",
                 [key, *part],
             )
@@ -73,7 +82,7 @@ class EmbeddingCache:
     def put_many(self, key: str, hashes: Sequence[bytes], vectors: np.ndarray) -> None:
         rows = [(key, h, v.astype("<f4").tobytes()) for h, v in zip(hashes, vectors)]
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows).close()
 
     def close(self) -> None:
         self._db.close()
