@@ -11,7 +11,7 @@ the default values where there is one::
     metric = "cosine"             # "cosine", "dot" or "l2"
     batch_size = 256              # chunks per embedding batch in the pipeline
     strict = false                # true: a skipped document fails the build
-    include = ["**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst"]
+    include = ["**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst", "**/*.html", "**/*.htm"]
     exclude = []                  # globs over paths relative to the source folder
 
     [source]                      # a source plugin ("source.<kind>" in the registry)

@@ -262,7 +262,7 @@ def make_embedder(
 #: What ``vpack build`` reads from a folder by default.
 DEFAULT_SUFFIXES_HTML = (".html", ".htm")
 DEFAULT_SUFFIXES_MARKDOWN = (".md", ".markdown")
-FOLDER_INCLUDE = (*DEFAULT_INCLUDE, "**/*.html", "**/*.htm")
+FOLDER_INCLUDE = DEFAULT_INCLUDE
 
 
 def default_transformers() -> List[Transformer]:

@@ -110,3 +110,12 @@ def test_unknown_plugin_lists_the_available_ones(docs: Path, tmp_path: Path) -> 
     )
     assert built.returncode == 1
     assert "nonesuch" in built.stderr and "section" in built.stderr
+
+
+def test_cli_reads_html_folders_by_default(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "files.html").write_text(PAGE, encoding="utf-8")
+    built = run_cli("build", str(site), "-o", "site.vpack", "--embedder", "hash", "--json", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["documents"] == 1

@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Patte
 
 from .base import Document, Skipped
 
-DEFAULT_INCLUDE = ("**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst")
+DEFAULT_INCLUDE = ("**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst", "**/*.html", "**/*.htm")
 _BINARY_SNIFF = 8192
 
 
