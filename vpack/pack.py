@@ -12,7 +12,8 @@ import numpy as np
 
 from . import models
 from ._native import NativeEmbedder, NativeIndex
-from .errors import ModelError, NotFoundError
+from .errors import DimensionMismatchError, ModelError, NotFoundError
+from .plugins.base import Embedder
 
 Query = Union[str, np.ndarray, Sequence[float]]
 
@@ -41,9 +42,15 @@ class Pack:
     """A loaded pack. Use as a context manager, or call :meth:`close`: the native handle
     is released deterministically (PyPy's collector may run much later)."""
 
-    def __init__(self, index: NativeIndex, model_dir: os.PathLike[str] | str | None = None) -> None:
+    def __init__(
+        self,
+        index: NativeIndex,
+        model_dir: os.PathLike[str] | str | None = None,
+        embedder: Optional[Embedder] = None,
+    ) -> None:
         self._index = index
         self._model_dir = model_dir
+        self._query_embedder = embedder
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
 
@@ -68,12 +75,23 @@ class Pack:
     def embed_query(self, text: str) -> np.ndarray:
         """Embeds ``text`` with the embedder recorded in the pack: the same model,
         found on this machine (installed packages, ``model_dir``, or VPACK_MODEL_PATH)
-        and checked against the recorded sha256 and dimension."""
+        and checked against the recorded sha256 and dimension; or with the embedder
+        passed to :func:`open` (for packs built with a Python-only embedder plugin)."""
+        if self._query_embedder is not None:
+            given = np.asarray(self._query_embedder.embed([text]), dtype=np.float32)
+            if given.shape != (1, self.dimension):
+                raise DimensionMismatchError(
+                    f"the query embedder gave shape {given.shape}, the pack needs (1, {self.dimension})",
+                    DimensionMismatchError.code,
+                )
+            first: np.ndarray = given[0]
+            return first
         if self._embedder is None:
             recorded = self.manifest.get("embedder")
             if not isinstance(recorded, dict):
                 raise NotFoundError(
-                    "this pack records no embedder; query it with vectors", NotFoundError.code
+                    "this pack records no embedder; query it with vectors, or open it with embedder=",
+                    NotFoundError.code,
                 )
             config = models.resolve(recorded, self._model_dir)
             if config.get("kind") == "onnx":
@@ -161,8 +179,11 @@ def open(  # noqa: A001
     *,
     verify: bool = False,
     model_dir: os.PathLike[str] | str | None = None,
+    embedder: Optional[Embedder] = None,
 ) -> Pack:
     """Opens the pack at ``path`` (memory-mapped: opening costs the same for any size).
-    With ``verify=True`` every checksum is checked first. ``model_dir`` names a local
-    folder holding the pack's model, for text queries, when it is not installed."""
-    return Pack(NativeIndex.open(path, verify), model_dir)
+    With ``verify=True`` every checksum is checked first. Text queries use the embedder
+    recorded in the pack; ``model_dir`` names a local folder holding its model when it is
+    not installed, and ``embedder`` gives an Embedder plugin to use instead (a
+    Python-only plugin the native library cannot re-create)."""
+    return Pack(NativeIndex.open(path, verify), model_dir, embedder)

@@ -18,7 +18,7 @@ from .pack import Pack
 from .plugins.base import Chunk, Chunker, Document, Embedder, Output, Skipped, Source, Transformer
 from .plugins.embedders import HashEmbedder, OnnxEmbedder
 from .plugins.outputs import FileOutput
-from .plugins.sources import DEFAULT_INCLUDE, DirectorySource
+from .plugins.sources import DEFAULT_INCLUDE, DirectorySource, IterableSource
 from .plugins.transformers import HtmlToText, MarkdownToText, NormalizeWhitespace
 from .progress import Progress
 
@@ -311,7 +311,7 @@ def make_chunker(
 
 
 def build(
-    source: Union[os.PathLike[str], str, Source],
+    source: Union[os.PathLike[str], str, Source, Iterable[Any]],
     output: Union[os.PathLike[str], str, Output, None] = None,
     *,
     include: Sequence[str] = FOLDER_INCLUDE,
@@ -329,7 +329,8 @@ def build(
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
 ) -> BuildResult:
-    """Builds a pack from a folder (or any Source).
+    """Builds a pack from a folder, any Source, or an iterable of documents (Document
+    objects, ``{"text", "id"?, "metadata"?}`` dicts, or strings).
 
     Plugins are objects or registry names. ``transformers`` default to HTML and Markdown
     to text (by file suffix) and normalisation; ``chunker`` defaults to ``section``
@@ -341,7 +342,13 @@ def build(
     (default) means the default folder for model embedders and none for ``hash`` (which
     is faster than a cache lookup). ``strict`` stops at the first unusable input.
     Returns the report and the pack, open (use ``with``)."""
-    src: Source = source if isinstance(source, Source) else DirectorySource(source, include, exclude)
+    src: Source
+    if isinstance(source, Source):
+        src = source
+    elif isinstance(source, (str, os.PathLike)):
+        src = DirectorySource(source, include, exclude)
+    else:
+        src = IterableSource(source)
     emb: Embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
     steps: List[Transformer] = (
         default_transformers()

@@ -206,3 +206,36 @@ def test_outputs_bytes_and_custom(docs: Path, tmp_path: Path) -> None:
     target = tmp_path / "via-output.vpack"
     vpack.build(docs, FileOutput(target), embedder="hash").pack.close()
     assert target.read_bytes() == memory.data
+
+
+class LetterEmbedder:
+    """A Python-only embedder plugin: letter frequencies (no Rust handler)."""
+
+    dimension = 26
+
+    def describe(self) -> dict:
+        return {"kind": "python", "name": "letters", "dimension": 26}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 26), np.float32)
+        for row, text in zip(out, texts):
+            for ch in text.lower():
+                if "a" <= ch <= "z":
+                    row[ord(ch) - 97] += 1
+        return out + 1e-3
+
+
+def test_python_only_embedder_plugin_end_to_end(tmp_path: Path) -> None:
+    docs = [
+        {"id": "z", "text": "zzz zebra buzz", "metadata": {"topic": "z"}},
+        {"id": "a", "text": "banana aardvark", "metadata": {"topic": "a"}},
+        "qqq quiz",
+    ]
+    out = tmp_path / "letters.vpack"
+    with vpack.build(docs, out, embedder=LetterEmbedder()) as result:
+        assert result.report.documents == 3
+    with vpack.open(out) as pack, pytest.raises(vpack.ModelError, match="kind 'python'"):
+        pack.search("zigzag")
+    with vpack.open(out, embedder=LetterEmbedder()) as pack:
+        assert pack.search("pizza fizz", k=1)[0].metadata["topic"] == "z"
+        assert pack.search("a banana", k=1)[0].metadata["topic"] == "a"
