@@ -26,7 +26,7 @@ the default values where there is one::
     options = { }
 
     [chunker]                     # a chunker plugin: fixed, recursive, section, ...
-    name = "fixed"
+    name = "section"
     options = { size = 1000, overlap = 200 }
 
     [embedder]                    # an embedder plugin: model, onnx, hash, ...
@@ -99,7 +99,7 @@ class BuildConfig:
     include: List[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
     exclude: List[str] = field(default_factory=list)
     transformers: List[PluginSpec] = field(default_factory=list)
-    chunker: PluginSpec = field(default_factory=lambda: PluginSpec("fixed"))
+    chunker: PluginSpec = field(default_factory=lambda: PluginSpec("section"))
     embedder: PluginSpec = field(default_factory=lambda: PluginSpec("model"))
     metric: str = "cosine"
     batch_size: int = DEFAULT_BATCH_SIZE

@@ -119,3 +119,6 @@ def test_cli_reads_html_folders_by_default(tmp_path: Path) -> None:
     built = run_cli("build", str(site), "-o", "site.vpack", "--embedder", "hash", "--json", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["documents"] == 1
+    with vpack.open(tmp_path / "site.vpack") as pack:
+        assert pack.manifest["chunker"]["kind"] == "section"
+        assert pack.search("write mode", k=1)[0].metadata["anchor"] == "writing"

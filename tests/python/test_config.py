@@ -91,7 +91,7 @@ def test_defaults_and_absence(tmp_path: Path) -> None:
     assert defaults is not None
     assert defaults.include == list(DEFAULT_INCLUDE)
     assert defaults.source == SourceSpec("directory")
-    assert (defaults.chunker, defaults.embedder) == (PluginSpec("fixed"), PluginSpec("model"))
+    assert (defaults.chunker, defaults.embedder) == (PluginSpec("section"), PluginSpec("model"))
     assert (defaults.metric, defaults.output, defaults.strict) == ("cosine", None, False)
     assert config.DEFAULT_BATCH_SIZE == pipeline.DEFAULT_BATCH_SIZE == defaults.batch_size
 
@@ -283,5 +283,5 @@ def test_module_docstring_example_is_a_valid_config(tmp_path: Path) -> None:
     assert loaded is not None
     assert loaded.source == SourceSpec("directory", {"root": "docs"})
     assert [t.name for t in loaded.transformers] == ["html", "normalize"]
-    assert loaded.chunker == PluginSpec("fixed", {"size": 1000, "overlap": 200})
+    assert loaded.chunker == PluginSpec("section", {"size": 1000, "overlap": 200})
     assert loaded.output == "docs.vpack"

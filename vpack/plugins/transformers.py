@@ -75,7 +75,11 @@ _DROP_ROLES = frozenset({"navigation", "banner", "contentinfo"})
 # is listed, so "md-sidebar--primary" and "wy-nav-side" match, "toctree-wrapper" does
 # not. "headerlink" is the pilcrow link Sphinx and MkDocs put in headings, "linenos"
 # the line-number column of highlighted code, "skip" the "skip to content" link.
-DROP_CLASSES = _names("sidebar sphinxsidebar toc breadcrumb breadcrumbs nav navbar headerlink linenos skip")
+DROP_CLASSES = _names(
+    "sidebar sphinxsidebar toc breadcrumb breadcrumbs nav navbar headerlink linenos skip"
+    # DocBook (PostgreSQL) and Sphinx page navigation bars.
+    " navheader navfooter related"
+)
 # <header> and <footer> are page chrome unless inside one of these.
 _CONTENT_TAGS = frozenset({"article", "main", "section"})
 _VOID = _names("area base br col embed hr img input link meta param source track wbr")
