@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--chunk-overlap",
         type=int,
-        help="shared between neighbouring chunks (default: size/8 tokens, 200 chars)",
+        help="shared between neighbouring chunks (default: size/8 tokens, or size/5 up to 200 chars)",
     )
     b.add_argument(
         "--chunk-unit", choices=("tokens", "chars"), help="default: tokens with a model, chars otherwise"

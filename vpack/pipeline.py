@@ -288,7 +288,7 @@ def make_chunker(
     plugin). ``unit`` is ``tokens`` (measured with the embedder's tokenizer) or
     ``chars``; by default tokens when the embedder has a token limit (a model), else
     chars. Default sizes: the model's limit in tokens with 1/8 overlap, or 1000
-    characters with 200 overlap."""
+    characters with 200 overlap (a fifth of the size for smaller chunks)."""
     if not isinstance(name, str):
         return name
     limit: Optional[int] = getattr(embedder, "max_tokens", None)
@@ -305,7 +305,7 @@ def make_chunker(
         options["token_counter"] = counter
     else:
         size = size or 1000
-        overlap = 200 if overlap is None else overlap
+        overlap = min(200, size // 5) if overlap is None else overlap
     chunker: Chunker = registry.create("chunker", name, size=size, overlap=overlap, **options)
     return chunker
 

@@ -116,7 +116,18 @@ def test_cli_reads_html_folders_by_default(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "files.html").write_text(PAGE, encoding="utf-8")
-    built = run_cli("build", str(site), "-o", "site.vpack", "--embedder", "hash", "--json", cwd=tmp_path)
+    built = run_cli(
+        "build",
+        str(site),
+        "-o",
+        "site.vpack",
+        "--embedder",
+        "hash",
+        "--chunk-size",
+        "80",
+        "--json",
+        cwd=tmp_path,
+    )
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["documents"] == 1
     with vpack.open(tmp_path / "site.vpack") as pack:
