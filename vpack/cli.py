@@ -215,6 +215,10 @@ def _query(args: argparse.Namespace) -> int:
         print("no hits")
     for rank, h in enumerate(hits, 1):
         where = h.source or f"chunk {h.id}"
+        if h.metadata.get("anchor"):
+            where += f"#{h.metadata['anchor']}"
+        if h.metadata.get("section"):
+            where += f" ({h.metadata['section']})"
         span = f" [{h.metadata['start']}:{h.metadata['end']}]" if "start" in h.metadata else ""
         print(f"{rank}. {h.score:.4f}  {where}{span}")
         for line in h.text.strip().splitlines():
