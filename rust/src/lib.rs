@@ -707,8 +707,8 @@ pub unsafe extern "C" fn vpack_index_search(
 /// equality, and an
 /// object holds operators `$eq $ne $in $nin $gt $gte $lt $lte $glob $exists`, as in
 /// `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
-/// arrays of filters. The filter runs during the scan, only on chunks that would enter
-/// the top k. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+/// arrays of filters. The filter runs inside the search, on candidates best first and
+/// only until `k` pass. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn vpack_index_search_filtered(

@@ -30,15 +30,24 @@ impl Index for FlatIndex<'_> {
         &self,
         query: &[f32],
         k: usize,
-        mut accept: Option<&mut dyn FnMut(u64) -> bool>,
+        accept: Option<&mut dyn FnMut(u64) -> bool>,
     ) -> Vec<Scored> {
-        let mut top = TopK::new(k);
         if self.dim == 0 || k == 0 {
-            return top.into_sorted();
+            return Vec::new();
         }
-        // Score a block of rows into a small buffer, then select: keeps the kernel loop
-        // free of heap work and the buffer in L1.
-        const BLOCK: usize = 256;
+        match accept {
+            None => self.top_k(query, k),
+            Some(accept) => self.top_k_accepted(query, k, accept),
+        }
+    }
+}
+
+/// Rows scored per kernel call: keeps the score buffer in L1.
+const BLOCK: usize = 256;
+
+impl FlatIndex<'_> {
+    fn top_k(&self, query: &[f32], k: usize) -> Vec<Scored> {
+        let mut top = TopK::new(k);
         let l2 = self.metric == Metric::L2;
         let mut scores = [0.0f32; BLOCK];
         for (b, rows) in self.vectors.chunks(BLOCK * self.dim).enumerate() {
@@ -46,18 +55,59 @@ impl Index for FlatIndex<'_> {
             score_rows(query, rows, self.dim, l2, &mut scores[..n]);
             let base = (b * BLOCK) as u64;
             for (i, &score) in scores[..n].iter().enumerate() {
-                let id = base + i as u64;
-                match accept.as_mut() {
-                    None => top.push(id, score),
-                    Some(accept) => {
-                        if top.admits(id, score) && accept(id) {
-                            top.push(id, score);
-                        }
-                    }
-                }
+                top.push(base + i as u64, score);
             }
         }
         top.into_sorted()
+    }
+
+    /// Scores every row, then visits candidates best first (in growing rounds of a
+    /// partial selection) and asks `accept` only until `k` are accepted: about
+    /// k / selectivity checks, whatever the order of the rows in the pack.
+    fn top_k_accepted(
+        &self,
+        query: &[f32],
+        k: usize,
+        accept: &mut dyn FnMut(u64) -> bool,
+    ) -> Vec<Scored> {
+        let l2 = self.metric == Metric::L2;
+        let count = self.vectors.len() / self.dim;
+        let mut scores = vec![0.0f32; count];
+        for (rows, out) in self
+            .vectors
+            .chunks(BLOCK * self.dim)
+            .zip(scores.chunks_mut(BLOCK))
+        {
+            score_rows(query, rows, self.dim, l2, out);
+        }
+        let mut order: Vec<usize> = (0..count).filter(|&i| !scores[i].is_nan()).collect();
+        // Best first: higher score, then lower id.
+        let better = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+        let mut hits = Vec::with_capacity(k);
+        let mut done = 0;
+        let mut round = (k * 4).max(64);
+        while done < order.len() && hits.len() < k {
+            let rest = &mut order[done..];
+            let take = round.min(rest.len());
+            if take < rest.len() {
+                rest.select_nth_unstable_by(take - 1, better);
+            }
+            rest[..take].sort_unstable_by(better);
+            for &id in &rest[..take] {
+                if accept(id as u64) {
+                    hits.push(Scored {
+                        id: id as u64,
+                        score: scores[id],
+                    });
+                    if hits.len() == k {
+                        break;
+                    }
+                }
+            }
+            done += take;
+            round = round.saturating_mul(4);
+        }
+        hits
     }
 }
 

@@ -52,8 +52,8 @@ pub struct Scored {
 pub trait Index {
     fn kind(&self) -> &'static str;
     /// Best `k` hits for an already-prepared query (normalised for cosine), best first,
-    /// among the ids `accept` admits (all when None). `accept` is called only for hits
-    /// that would enter the current top k.
+    /// among the ids `accept` admits (all when None). `accept` is asked about
+    /// candidates best first and only until `k` are accepted.
     fn search(
         &self,
         query: &[f32],

@@ -44,21 +44,6 @@ impl TopK {
         }
     }
 
-    /// Whether `push(id, score)` would keep the hit: lets callers skip costly checks
-    /// (metadata filters) for hits that would be dropped anyway.
-    #[inline]
-    pub fn admits(&self, id: u64, score: f32) -> bool {
-        if self.k == 0 || score.is_nan() {
-            return false;
-        }
-        if self.heap.len() < self.k {
-            return true;
-        }
-        self.heap
-            .peek()
-            .is_some_and(|w| Worst(Scored { id, score }) < *w)
-    }
-
     #[inline]
     pub fn push(&mut self, id: u64, score: f32) {
         if self.k == 0 || score.is_nan() {
