@@ -142,6 +142,15 @@ unsafe fn manifest_arg(
     parse_json(text.as_bytes(), "manifest_json")
 }
 
+/// Boxes `value` and writes the new handle to `*out`.
+///
+/// # Safety
+/// `out` is non-NULL and writable.
+unsafe fn hand_out<T>(out: *mut *mut T, value: T) {
+    // SAFETY: per this function's contract.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+}
+
 fn borrowed(bytes: &[u8]) -> vpack_str {
     vpack_str {
         data: bytes.as_ptr(),
@@ -263,9 +272,8 @@ pub unsafe extern "C" fn vpack_embedder_new(
         let text = unsafe { c_str(config_json, "config_json") }?;
         let config: serde_json::Value = parse_json(text.as_bytes(), "embedder config")?;
         let inner = embed::create(&config)?;
-        let handle = Box::into_raw(Box::new(vpack_embedder { inner }));
-        // SAFETY: `out` is non-NULL and writable per the contract.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_embedder { inner }) };
         Ok(())
     })
 }
@@ -392,9 +400,8 @@ pub unsafe extern "C" fn vpack_builder_new(
         let text = unsafe { c_str(options_json, "options_json") }?;
         let options: BuilderOptions = parse_json(text.as_bytes(), "builder options")?;
         let inner = PackWriter::new(options)?;
-        let handle = Box::into_raw(Box::new(vpack_builder { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_builder { inner }) };
         Ok(())
     })
 }
@@ -460,9 +467,8 @@ pub unsafe extern "C" fn vpack_builder_finish(
         // SAFETY: per this function's contract.
         let manifest = unsafe { manifest_arg(manifest_json) }?;
         let inner = Pack::from_writer(b.inner, manifest)?;
-        let handle = Box::into_raw(Box::new(vpack_index { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
     })
 }
@@ -489,9 +495,8 @@ pub unsafe extern "C" fn vpack_builder_finish_file(
         let path = unsafe { c_path(path, "path") }?;
         let manifest = unsafe { manifest_arg(manifest_json) }?;
         let inner = Pack::from_writer_to_file(b.inner, manifest, &path)?;
-        let handle = Box::into_raw(Box::new(vpack_index { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
     })
 }
@@ -524,9 +529,8 @@ pub unsafe extern "C" fn vpack_index_open(
             return Err(Error::InvalidArg(format!("unknown open flags {flags:#x}")));
         }
         let inner = Pack::open(&path, flags & VPACK_OPEN_VERIFY != 0)?;
-        let handle = Box::into_raw(Box::new(vpack_index { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
     })
 }
@@ -544,9 +548,8 @@ pub unsafe extern "C" fn vpack_index_from_bytes(
         // SAFETY: per this function's contract.
         let bytes = unsafe { slice(data, len, "data") }?;
         let inner = Pack::from_bytes(bytes)?;
-        let handle = Box::into_raw(Box::new(vpack_index { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
     })
 }
@@ -760,9 +763,8 @@ pub unsafe extern "C" fn vpack_index_embedder(
         // SAFETY: per this function's contract.
         let idx = unsafe { handle(index, "index") }?;
         let inner = idx.inner.embedder()?;
-        let handle = Box::into_raw(Box::new(vpack_embedder { inner }));
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = handle };
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { hand_out(out, vpack_embedder { inner }) };
         Ok(())
     })
 }
