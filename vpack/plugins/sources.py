@@ -213,10 +213,11 @@ def _existing_file(path: os.PathLike[str] | str) -> Path:
     return p
 
 
-class JsonlSource:
-    """One document per line of a JSON Lines file: each line is a JSON object. Lines
-    that are not valid UTF-8 or JSON, are not objects, or fail the record rules (see the
-    module docstring) are skipped as ``"<path>:<line>"``; blank lines are ignored."""
+class _RecordFile:
+    """What the record sources share: the file, and which fields hold the text, the
+    metadata and the id."""
+
+    kind = ""
 
     def __init__(
         self,
@@ -234,12 +235,20 @@ class JsonlSource:
 
     def describe(self) -> Mapping[str, Any]:
         return {
-            "kind": "jsonl",
+            "kind": self.kind,
             "path": self.name,
             "text_field": self.text_field,
             "metadata_fields": None if self.metadata_fields is None else list(self.metadata_fields),
             "id_field": self.id_field,
         }
+
+
+class JsonlSource(_RecordFile):
+    """One document per line of a JSON Lines file: each line is a JSON object. Lines
+    that are not valid UTF-8 or JSON, are not objects, or fail the record rules (see the
+    module docstring) are skipped as ``"<path>:<line>"``; blank lines are ignored."""
+
+    kind = "jsonl"
 
     def documents(self) -> Iterator[Document]:
         self.skipped = []
@@ -295,7 +304,7 @@ def _undecodable(path: Path, encoding: str) -> Optional[str]:
             offset += len(block)
 
 
-class CsvSource:
+class CsvSource(_RecordFile):
     """One document per row of a CSV file with a header row (read with
     :class:`csv.DictReader`). Rows are numbered as a spreadsheet shows them: the header is
     row 1, so the first record is row 2. Rows that fail the record rules (see the module
@@ -303,6 +312,8 @@ class CsvSource:
     cells missing from a short row are left out of the metadata. A file that does not
     decode with ``encoding``, has no header, or has no ``text_field`` (or ``id_field``)
     column is one skipped entry. A UTF-8 byte order mark is ignored."""
+
+    kind = "csv"
 
     def __init__(
         self,
@@ -313,25 +324,12 @@ class CsvSource:
         delimiter: str = ",",
         encoding: str = "utf-8",
     ) -> None:
-        self.path = _existing_file(path)
-        self.name = os.fspath(path)
-        self.text_field = text_field
-        self.metadata_fields = None if metadata_fields is None else tuple(metadata_fields)
-        self.id_field = id_field
+        super().__init__(path, text_field, metadata_fields, id_field)
         self.delimiter = delimiter
         self.encoding = encoding
-        self.skipped: List[Skipped] = []
 
     def describe(self) -> Mapping[str, Any]:
-        return {
-            "kind": "csv",
-            "path": self.name,
-            "text_field": self.text_field,
-            "metadata_fields": None if self.metadata_fields is None else list(self.metadata_fields),
-            "id_field": self.id_field,
-            "delimiter": self.delimiter,
-            "encoding": self.encoding,
-        }
+        return {**super().describe(), "delimiter": self.delimiter, "encoding": self.encoding}
 
     def documents(self) -> Iterator[Document]:
         self.skipped = []
