@@ -32,6 +32,22 @@
 #define VPACK_VERSION_PATCH 0
 
 /*
+ Largest `k` a search accepts (`VPACK_E_LIMIT` above it).
+ */
+#define VPACK_MAX_K 1048576
+
+/*
+ Most texts one `vpack_embedder_embed` or `vpack_embedder_token_counts` call takes
+ (`VPACK_E_LIMIT` above it, checked before anything is allocated); batch above it.
+ */
+#define VPACK_MAX_TEXTS 65536
+
+/*
+ Largest vector dimension of a pack or embedder (`VPACK_E_INVALID_ARG` above it).
+ */
+#define VPACK_MAX_DIMENSION 65536
+
+/*
  Flag for `vpack_index_open`: verify every checksum and chunk record while opening
  (O(file size)) instead of only the header, section table and manifest (O(1)).
  */

@@ -10,6 +10,12 @@
 
 #define VPACK_VERSION_PATCH 0
 
+#define VPACK_MAX_K 1048576
+
+#define VPACK_MAX_TEXTS 65536
+
+#define VPACK_MAX_DIMENSION 65536
+
 #define VPACK_OPEN_VERIFY 1
 
 typedef struct vpack_builder vpack_builder;

@@ -36,6 +36,10 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// Well-formed JSON of the wrong shape: not an object, a field of the wrong JSON
+    /// type, an unknown key.
+    #[error("invalid JSON: {0}")]
+    JsonShape(String),
     #[error("{0} is not valid UTF-8")]
     InvalidUtf8(String),
     #[error("dimension mismatch: expected {expected}, got {got}")]
@@ -67,7 +71,7 @@ impl Error {
         match self {
             Error::NullArg(_) => code::NULL_ARG,
             Error::InvalidArg(_) => code::INVALID_ARG,
-            Error::InvalidJson { .. } => code::INVALID_JSON,
+            Error::InvalidJson { .. } | Error::JsonShape(_) => code::INVALID_JSON,
             Error::InvalidUtf8(_) => code::INVALID_UTF8,
             Error::DimensionMismatch { .. } => code::DIMENSION_MISMATCH,
             Error::Io { .. } => code::IO,

@@ -65,6 +65,14 @@ pub const VPACK_VERSION_MINOR: u32 = 1;
 /// Library version, patch part.
 pub const VPACK_VERSION_PATCH: u32 = 0;
 
+/// Largest `k` a search accepts (`VPACK_E_LIMIT` above it).
+pub const VPACK_MAX_K: usize = 1_048_576;
+/// Most texts one `vpack_embedder_embed` or `vpack_embedder_token_counts` call takes
+/// (`VPACK_E_LIMIT` above it, checked before anything is allocated); batch above it.
+pub const VPACK_MAX_TEXTS: usize = 65_536;
+/// Largest vector dimension of a pack or embedder (`VPACK_E_INVALID_ARG` above it).
+pub const VPACK_MAX_DIMENSION: usize = 65_536;
+
 /// Flag for `vpack_index_open`: verify every checksum and chunk record while opening
 /// (O(file size)) instead of only the header, section table and manifest (O(1)).
 pub const VPACK_OPEN_VERIFY: u32 = 1;
@@ -127,6 +135,16 @@ unsafe fn texts_from_raw<'a>(ptrs: &[*const u8], lens: &[usize]) -> error::Resul
         );
     }
     Ok(strs)
+}
+
+/// Refuses more than `VPACK_MAX_TEXTS` texts before anything is sized from `n`.
+fn check_text_count(n: usize) -> error::Result<()> {
+    if n > VPACK_MAX_TEXTS {
+        return Err(Error::Limit(format!(
+            "{n} texts in one call (at most {VPACK_MAX_TEXTS})"
+        )));
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -338,12 +356,15 @@ pub unsafe extern "C" fn vpack_embedder_embed(
     guard(|| {
         // SAFETY (all four): per this function's contract.
         let e = unsafe { handle(embedder, "embedder") }?;
+        check_text_count(n)?;
         let ptrs = unsafe { slice(texts, n, "texts") }?;
         let lens = unsafe { slice(lens, n, "lens") }?;
         let out = unsafe { slice_mut(out, out_len, "out") }?;
         // SAFETY: texts[i] points to lens[i] readable bytes per the contract.
         let strs = unsafe { texts_from_raw(ptrs, lens) }?;
-        let want = n * e.inner.dimension();
+        let want = n
+            .checked_mul(e.inner.dimension())
+            .ok_or_else(|| Error::Limit("n * dimension overflows".into()))?;
         if out.len() != want {
             return Err(Error::DimensionMismatch {
                 expected: want,
@@ -372,6 +393,7 @@ pub unsafe extern "C" fn vpack_embedder_token_counts(
     guard(|| {
         // SAFETY (all four): per this function's contract.
         let e = unsafe { handle(embedder, "embedder") }?;
+        check_text_count(n)?;
         let ptrs = unsafe { slice(texts, n, "texts") }?;
         let lens = unsafe { slice(lens, n, "lens") }?;
         let counts = unsafe { slice_mut(counts, n, "counts") }?;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Largest `k` a search accepts.
-pub(crate) const MAX_K: usize = 1 << 20;
+pub(crate) const MAX_K: usize = crate::VPACK_MAX_K;
 
 pub struct Pack {
     reader: PackReader,

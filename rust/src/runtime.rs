@@ -41,7 +41,14 @@ pub fn init(path: &Path) -> Result<PathBuf> {
             path.display()
         )));
     }
-    let builder = ort::init_from(&path).map_err(|e| {
+    load(&path)?;
+    *slot = Some(path.clone());
+    Ok(path)
+}
+
+#[cfg(feature = "onnx")]
+fn load(path: &Path) -> Result<()> {
+    let builder = ort::init_from(path).map_err(|e| {
         Error::Runtime(format!(
             "cannot load ONNX Runtime from {}: {e}",
             path.display()
@@ -49,8 +56,14 @@ pub fn init(path: &Path) -> Result<PathBuf> {
     })?;
     // The environment is created lazily with default settings by the first session.
     drop(builder);
-    *slot = Some(path.clone());
-    Ok(path)
+    Ok(())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load(_path: &Path) -> Result<()> {
+    Err(Error::Runtime(
+        "this build of vpack has no onnx embedder (built without the `onnx` feature)".into(),
+    ))
 }
 
 /// Makes sure ONNX Runtime is loaded: by an earlier `init`, or from `ORT_DYLIB_PATH`.

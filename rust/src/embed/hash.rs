@@ -40,7 +40,7 @@ impl HashEmbedder {
                 key.as_str(),
                 "kind" | "dimension" | "char_ngram" | "model_id"
             ) {
-                return Err(Error::InvalidArg(format!(
+                return Err(Error::JsonShape(format!(
                     "unknown hash embedder option '{key}'"
                 )));
             }
@@ -131,7 +131,7 @@ fn usize_field(obj: &Map<String, Value>, key: &str, default: usize) -> Result<us
             .as_u64()
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| {
-                Error::InvalidArg(format!("'{key}' must be a non-negative integer, got {v}"))
+                Error::JsonShape(format!("'{key}' must be a non-negative integer, got {v}"))
             }),
     }
 }

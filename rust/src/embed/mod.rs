@@ -3,6 +3,7 @@
 //! models load once and are shared by every handle and thread.
 
 pub mod hash;
+#[cfg(feature = "onnx")]
 pub mod onnx;
 
 use crate::error::{Error, Result};
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Upper bound on texts per `embed` call; callers batch above it.
-pub(crate) const MAX_BATCH: usize = 65_536;
+pub(crate) const MAX_BATCH: usize = crate::VPACK_MAX_TEXTS;
 
 pub trait Embedder: Send + Sync {
     /// Output dimension.
@@ -30,7 +31,10 @@ pub trait Embedder: Send + Sync {
 }
 
 /// The embedder kinds this build of the library can create.
-pub(crate) const KINDS: [&str; 2] = ["hash", "onnx"];
+#[cfg(feature = "onnx")]
+pub(crate) const KINDS: &[&str] = &["hash", "onnx"];
+#[cfg(not(feature = "onnx"))]
+pub(crate) const KINDS: &[&str] = &["hash"];
 
 type Registry = Mutex<HashMap<String, Arc<dyn Embedder>>>;
 
@@ -43,11 +47,11 @@ fn registry() -> &'static Registry {
 pub fn create(config: &Value) -> Result<Arc<dyn Embedder>> {
     let obj = config
         .as_object()
-        .ok_or_else(|| Error::InvalidArg("embedder config must be a JSON object".into()))?;
+        .ok_or_else(|| Error::JsonShape(format!("embedder config must be a JSON object, got {config}")))?;
     let kind = obj
         .get("kind")
         .and_then(Value::as_str)
-        .ok_or_else(|| Error::InvalidArg("embedder config needs a string \"kind\"".into()))?;
+        .ok_or_else(|| Error::JsonShape("embedder config needs a string \"kind\"".into()))?;
     // serde_json's default map is sorted, so this string is canonical.
     let key = config.to_string();
     if let Some(found) = lock(registry()).get(&key) {
@@ -55,6 +59,7 @@ pub fn create(config: &Value) -> Result<Arc<dyn Embedder>> {
     }
     let made: Arc<dyn Embedder> = match kind {
         "hash" => Arc::new(hash::HashEmbedder::from_config(obj)?),
+        #[cfg(feature = "onnx")]
         "onnx" => Arc::new(onnx::OnnxEmbedder::from_config(obj)?),
         other => {
             return Err(Error::Model(format!(
@@ -121,7 +126,13 @@ mod tests {
     fn unknown_kind_is_a_model_error() {
         let err = create(&json!({"kind": "nope"})).err().unwrap();
         assert_eq!(err.code(), crate::error::code::MODEL);
-        let err = create(&json!([1])).err().unwrap();
+        for shape in [json!([1]), json!(42), json!(null), json!({"dimension": 8})] {
+            let err = create(&shape).err().unwrap();
+            assert_eq!(err.code(), crate::error::code::INVALID_JSON, "{shape}");
+        }
+        let err = create(&json!({"kind": "hash", "dimension": "8"})).err().unwrap();
+        assert_eq!(err.code(), crate::error::code::INVALID_JSON);
+        let err = create(&json!({"kind": "hash", "dimension": 0})).err().unwrap();
         assert_eq!(err.code(), crate::error::code::INVALID_ARG);
     }
 

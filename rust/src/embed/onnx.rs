@@ -73,7 +73,7 @@ fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a st
     match obj.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(Error::InvalidArg(format!(
+        Some(v) => Err(Error::JsonShape(format!(
             "'{key}' must be a string, got {v}"
         ))),
     }
@@ -82,13 +82,17 @@ fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a st
 fn usize_field(obj: &Map<String, Value>, key: &str, default: usize, max: usize) -> Result<usize> {
     match obj.get(key) {
         None => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                Error::InvalidArg(format!("'{key}' must be an integer in 1..={max}, got {v}"))
-            }),
+        Some(v) => {
+            let n = v.as_u64().ok_or_else(|| {
+                Error::JsonShape(format!("'{key}' must be a non-negative integer, got {v}"))
+            })?;
+            usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    Error::InvalidArg(format!("'{key}' must be an integer in 1..={max}, got {v}"))
+                })
+        }
     }
 }
 
@@ -120,7 +124,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl OnnxEmbedder {
     pub fn from_config(obj: &Map<String, Value>) -> Result<Self> {
         if let Some(key) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
-            return Err(Error::InvalidArg(format!(
+            return Err(Error::JsonShape(format!(
                 "unknown onnx embedder option '{key}'"
             )));
         }

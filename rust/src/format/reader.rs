@@ -201,7 +201,7 @@ impl PackReader {
         let dimension = manifest
             .get("dimension")
             .and_then(Value::as_u64)
-            .filter(|d| (1..=65_536).contains(d))
+            .filter(|d| (1..=crate::VPACK_MAX_DIMENSION as u64).contains(d))
             .ok_or_else(|| corrupt("manifest has no valid dimension"))?
             as usize;
         let count = manifest

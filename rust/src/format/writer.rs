@@ -116,7 +116,7 @@ pub struct PackWriter {
 
 impl PackWriter {
     pub fn new(options: BuilderOptions) -> Result<Self> {
-        if options.dimension == 0 || options.dimension > 65_536 {
+        if options.dimension == 0 || options.dimension > crate::VPACK_MAX_DIMENSION {
             return Err(Error::InvalidArg(format!(
                 "dimension must be in 1..=65536, got {}",
                 options.dimension
