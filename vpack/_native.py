@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from cffi import FFI
 
-from .errors import VPackError, from_last_error
+from .errors import InvalidJSONError, LimitExceededError, VPackError, from_last_error
 
 _HERE = Path(__file__).resolve().parent
 
@@ -45,6 +46,7 @@ if lib.vpack_abi_version() != lib.VPACK_ABI_VERSION:
 
 VERSION: str = bytes(ffi.string(lib.vpack_version())).decode("ascii")
 FORMAT_VERSION: int = lib.VPACK_FORMAT_VERSION
+MAX_K: int = lib.VPACK_MAX_K
 
 
 def _error(status: int) -> VPackError:
@@ -63,9 +65,34 @@ def status_name(status: int) -> str:
     return bytes(ffi.string(lib.vpack_status_str(status))).decode("ascii")
 
 
+def _path_arg(path: os.PathLike[str] | str) -> bytes:
+    """A path as the C string the library takes. A NUL inside it would silently cut the
+    path short in C, so it is refused like Python's own open() does."""
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError(f"embedded null byte in path {os.fsdecode(encoded)!r}")
+    return encoded
+
+
+def _json_arg(text: str, what: str) -> bytes:
+    """A JSON text as a C string. A raw NUL is never valid JSON (json.dumps escapes it),
+    and C would read only the part before it, so it is refused here."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if b"\0" in encoded:
+        raise InvalidJSONError(f"{what}: invalid JSON: embedded NUL character", InvalidJSONError.code)
+    return encoded
+
+
+def check_k(k: int) -> None:
+    """Refuses k above the library's limit before anything is sized from it, with the
+    library's own error (code 10)."""
+    if k > MAX_K:
+        raise LimitExceededError(f"k = {k} (at most {MAX_K})", LimitExceededError.code)
+
+
 def runtime_init(path: os.PathLike[str] | str) -> None:
     """Loads ONNX Runtime from ``path`` into this process (once)."""
-    _check(lib.vpack_runtime_init(os.fsencode(path)))
+    _check(lib.vpack_runtime_init(_path_arg(path)))
 
 
 def embedder_kinds() -> List[str]:
@@ -105,79 +132,134 @@ def _text_array(texts: Sequence[bytes]) -> Tuple[Any, Any, Any]:
     return ptrs, lens, base
 
 
+class ClosedError(ValueError):
+    """A call on a handle that was closed (like I/O on a closed file)."""
+
+
 class _Handle:
-    """Owns one native pointer: freed by close(), or by the collector as a fallback
-    (PyPy collects late and on any thread; the native free functions are thread-safe)."""
+    """Owns one native pointer, shared safely between threads.
+
+    Every native call that uses the pointer holds a use count for its whole duration
+    (cffi releases the GIL around the call, so other threads run meanwhile). ``close()``
+    marks the handle closing, so new calls fail with ``ValueError``, waits until the calls
+    already in flight have returned, and only then frees the pointer: a close never pulls
+    memory out from under a running search. The collector frees the pointer as a
+    fallback when close() is never called (PyPy collects late and on any thread; the
+    native free functions are thread-safe); a call in flight keeps the handle alive.
+    """
 
     _free: Any = None
+    _what = "handle"
 
     def __init__(self, ptr: Any) -> None:
         self._ptr: Optional[Any] = ffi.gc(ptr, type(self)._free)
+        self._cond = threading.Condition(threading.Lock())
+        self._uses = 0
+        self._closing = False
 
-    @property
-    def ptr(self) -> Any:
-        if self._ptr is None:
-            raise ValueError(f"{type(self).__name__} is closed")
-        return self._ptr
+    def _acquire(self) -> Any:
+        """Starts one use and returns the pointer; pair with ``_release()`` in a finally."""
+        with self._cond:
+            if self._closing:
+                raise ClosedError(f"this {self._what} is closed")
+            self._uses += 1
+            return self._ptr
+
+    def _release(self) -> None:
+        with self._cond:
+            self._uses -= 1
+            if self._uses == 0 and self._closing:
+                self._cond.notify_all()
+
+    def _take(self) -> Optional[Any]:
+        """Marks the handle closed, waits for the calls in flight and returns the pointer
+        (None when it was already taken). The caller frees or hands it on."""
+        with self._cond:
+            self._closing = True
+            while self._uses:
+                self._cond.wait()
+            ptr, self._ptr = self._ptr, None
+            return ptr
 
     @property
     def closed(self) -> bool:
-        return self._ptr is None
+        return self._closing
 
     def close(self) -> None:
-        if self._ptr is not None:
-            ptr, self._ptr = self._ptr, None
+        """Frees the native object once no call is using it; later calls raise
+        ValueError. Idempotent; safe to call from any thread."""
+        ptr = self._take()
+        if ptr is not None:
             ffi.release(ptr)
 
     def _disown(self) -> Any:
         """Hands the raw pointer to a consuming native call; no free happens here."""
-        ptr = self.ptr
-        self._ptr = None
+        ptr = self._take()
+        if ptr is None:
+            raise ClosedError(f"this {self._what} is closed")
         ffi.gc(ptr, None)  # detaches the destructor in place
         return ptr
 
 
 class NativeEmbedder(_Handle):
     _free = lib.vpack_embedder_free
+    _what = "embedder"
 
     @classmethod
     def create(cls, config_json: str) -> NativeEmbedder:
         out = ffi.new("vpack_embedder **")
-        _check(lib.vpack_embedder_new(config_json.encode("utf-8"), out))
+        _check(lib.vpack_embedder_new(_json_arg(config_json, "embedder config"), out))
         return cls(out[0])
 
     def dimension(self) -> int:
         out = ffi.new("size_t *")
-        _check(lib.vpack_embedder_dimension(self.ptr, out))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_embedder_dimension(ptr, out))
+        finally:
+            self._release()
         return int(out[0])
 
     def describe(self) -> bytes:
         out = ffi.new("vpack_bytes *")
-        _check(lib.vpack_embedder_describe(self.ptr, out))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_embedder_describe(ptr, out))
+        finally:
+            self._release()
         return _take_bytes(out)
 
     def embed(self, texts: Sequence[bytes], dimension: int) -> np.ndarray:
         result = np.empty((len(texts), dimension), dtype=np.float32)
         ptrs, lens, _keep = _text_array(texts)
         out = ffi.from_buffer("float[]", result, require_writable=True)
-        _check(lib.vpack_embedder_embed(self.ptr, ptrs, lens, len(texts), out, result.size))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_embedder_embed(ptr, ptrs, lens, len(texts), out, result.size))
+        finally:
+            self._release()
         return result
 
     def token_counts(self, texts: Sequence[bytes]) -> List[int]:
         counts = ffi.new("size_t[]", max(len(texts), 1))
         ptrs, lens, _keep = _text_array(texts)
-        _check(lib.vpack_embedder_token_counts(self.ptr, ptrs, lens, len(texts), counts))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_embedder_token_counts(ptr, ptrs, lens, len(texts), counts))
+        finally:
+            self._release()
         return [int(counts[i]) for i in range(len(texts))]
 
 
 class NativeIndex(_Handle):
     _free = lib.vpack_index_free
+    _what = "pack"
 
     @classmethod
     def open(cls, path: os.PathLike[str] | str, verify: bool) -> NativeIndex:
         out = ffi.new("vpack_index **")
         flags = lib.VPACK_OPEN_VERIFY if verify else 0
-        _check(lib.vpack_index_open(os.fsencode(path), flags, out))
+        _check(lib.vpack_index_open(_path_arg(path), flags, out))
         return cls(out[0])
 
     @classmethod
@@ -188,102 +270,144 @@ class NativeIndex(_Handle):
 
     def to_bytes(self) -> bytes:
         out = ffi.new("vpack_bytes *")
-        _check(lib.vpack_index_to_bytes(self.ptr, out))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_to_bytes(ptr, out))
+        finally:
+            self._release()
         return _take_bytes(out)
 
     def save(self, path: os.PathLike[str] | str) -> None:
-        _check(lib.vpack_index_save(self.ptr, os.fsencode(path)))
+        path_arg = _path_arg(path)
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_save(ptr, path_arg))
+        finally:
+            self._release()
 
     def verify(self) -> None:
-        _check(lib.vpack_index_verify(self.ptr))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_verify(ptr))
+        finally:
+            self._release()
 
     def __len__(self) -> int:
         out = ffi.new("size_t *")
-        _check(lib.vpack_index_len(self.ptr, out))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_len(ptr, out))
+        finally:
+            self._release()
         return int(out[0])
 
     def dimension(self) -> int:
         out = ffi.new("size_t *")
-        _check(lib.vpack_index_dimension(self.ptr, out))
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_dimension(ptr, out))
+        finally:
+            self._release()
         return int(out[0])
 
     def manifest(self) -> bytes:
         out = ffi.new("vpack_str *")
-        _check(lib.vpack_index_manifest(self.ptr, out))
-        return _borrowed(out)
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_manifest(ptr, out))
+            return _borrowed(out)  # copied while the pack is still open
+        finally:
+            self._release()
 
     def chunk(self, chunk_id: int) -> Tuple[bytes, bytes]:
         text = ffi.new("vpack_str *")
         meta = ffi.new("vpack_str *")
-        _check(lib.vpack_index_chunk(self.ptr, chunk_id, text, meta))
-        return _borrowed(text), _borrowed(meta)
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_chunk(ptr, chunk_id, text, meta))
+            return _borrowed(text), _borrowed(meta)  # copied while the pack is still open
+        finally:
+            self._release()
 
     def search(
         self, query: np.ndarray, k: int, filter_json: Optional[str] = None
     ) -> Tuple[np.ndarray, np.ndarray]:
-        ids = np.empty(k, dtype=np.uint64)
-        scores = np.empty(k, dtype=np.float32)
+        check_k(k)
+        query_arg = _f32_in(query)
+        filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
+        count = ffi.new("size_t *")
         n = ffi.new("size_t *")
-        filter_arg = ffi.NULL if filter_json is None else filter_json.encode("utf-8", "surrogatepass")
-        _check(
-            lib.vpack_index_search_filtered(
-                self.ptr,
-                _f32_in(query),
-                query.shape[0],
-                k,
-                filter_arg,
-                ffi.from_buffer("uint64_t[]", ids, require_writable=True),
-                ffi.from_buffer("float[]", scores, require_writable=True),
-                n,
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_len(ptr, count))
+            # There are never more hits than chunks: size the results for what can come.
+            k = min(k, int(count[0]))
+            ids = np.empty(k, dtype=np.uint64)
+            scores = np.empty(k, dtype=np.float32)
+            _check(
+                lib.vpack_index_search_filtered(
+                    ptr,
+                    query_arg,
+                    query.shape[0],
+                    k,
+                    filter_arg,
+                    ffi.from_buffer("uint64_t[]", ids, require_writable=True),
+                    ffi.from_buffer("float[]", scores, require_writable=True),
+                    n,
+                )
             )
-        )
+        finally:
+            self._release()
         return ids[: n[0]], scores[: n[0]]
 
 
 class NativeBuilder(_Handle):
     _free = lib.vpack_builder_free
+    _what = "builder"
 
     @classmethod
     def create(cls, options_json: str) -> NativeBuilder:
         out = ffi.new("vpack_builder **")
-        _check(lib.vpack_builder_new(options_json.encode("utf-8"), out))
+        _check(lib.vpack_builder_new(_json_arg(options_json, "builder options"), out))
         return cls(out[0])
 
     def add(self, chunks_json: bytes, vectors: np.ndarray) -> None:
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be 2-D (n, dim), got shape {vectors.shape}")
         n, dim = vectors.shape
-        _check(
-            lib.vpack_builder_add(
-                self.ptr,
-                ffi.from_buffer("uint8_t[]", chunks_json),
-                len(chunks_json),
-                _f32_in(vectors),
-                n,
-                dim,
-            )
-        )
+        chunks_arg = ffi.from_buffer("uint8_t[]", chunks_json)
+        vectors_arg = _f32_in(vectors)
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_builder_add(ptr, chunks_arg, len(chunks_json), vectors_arg, n, dim))
+        finally:
+            self._release()
 
     def finish(self, manifest_json: str) -> NativeIndex:
         out = ffi.new("vpack_index **")
+        manifest = _json_arg(manifest_json, "manifest")
         # vpack_builder_finish consumes the builder whatever it returns.
-        _check(lib.vpack_builder_finish(self._disown(), manifest_json.encode("utf-8", "surrogatepass"), out))
+        _check(lib.vpack_builder_finish(self._disown(), manifest, out))
         return NativeIndex(out[0])
 
     def finish_file(self, manifest_json: str, path: os.PathLike[str] | str) -> NativeIndex:
         out = ffi.new("vpack_index **")
+        manifest = _json_arg(manifest_json, "manifest")
+        path_arg = _path_arg(path)
         # vpack_builder_finish_file consumes the builder whatever it returns.
-        manifest = manifest_json.encode("utf-8", "surrogatepass")
-        _check(lib.vpack_builder_finish_file(self._disown(), manifest, os.fsencode(path), out))
+        _check(lib.vpack_builder_finish_file(self._disown(), manifest, path_arg, out))
         return NativeIndex(out[0])
 
 
 __all__: List[str] = [
+    "ClosedError",
     "FORMAT_VERSION",
+    "MAX_K",
     "NativeBuilder",
     "NativeEmbedder",
     "NativeIndex",
     "VERSION",
+    "check_k",
     "embedder_kinds",
     "runtime_init",
     "status_name",

@@ -9,7 +9,21 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from ._native import NativeBuilder
+from .errors import InvalidJSONError
 from .pack import Pack
+
+
+def _dumps(value: Any, what: str) -> str:
+    """JSON text for the library; a value json cannot represent (another type, a nesting
+    deeper than Python's recursion limit, NaN) raises InvalidJSONError naming ``what``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise InvalidJSONError(
+            f"{what} is nested too deeply to be serialised as JSON", InvalidJSONError.code
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidJSONError(f"{what} is not JSON-serialisable: {exc}", InvalidJSONError.code) from exc
 
 
 class PackBuilder:
@@ -31,7 +45,9 @@ class PackBuilder:
         self.metric = metric
         options: Dict[str, Any] = {"dimension": dimension, "metric": metric}
         if temp_dir is not None:
-            options["temp_dir"] = os.fspath(temp_dir)
+            options["temp_dir"] = os.fsdecode(temp_dir)
+            if "\0" in options["temp_dir"]:
+                raise ValueError(f"embedded null byte in path {options['temp_dir']!r}")
         self._native: Optional[NativeBuilder] = NativeBuilder.create(json.dumps(options))
         self._count = 0
 
@@ -53,8 +69,8 @@ class PackBuilder:
         if metadata is not None and len(metadata) != len(texts):
             raise ValueError(f"got {len(metadata)} metadata entries for {len(texts)} texts")
         metas = metadata if metadata is not None else [{}] * len(texts)
-        payload = json.dumps(
-            [{"text": t, "metadata": dict(m)} for t, m in zip(texts, metas)], ensure_ascii=False
+        payload = _dumps(
+            [{"text": t, "metadata": dict(m)} for t, m in zip(texts, metas)], "chunks (texts and metadata)"
         ).encode("utf-8", "surrogatepass")
         native.add(payload, array)
         self._count += len(texts)
@@ -66,11 +82,16 @@ class PackBuilder:
         ``output`` the pack is streamed to that file atomically and opened from it;
         otherwise it is assembled in memory. The builder cannot be used afterwards."""
         native = self._require()
-        self._native = None
-        manifest_json = json.dumps(dict(manifest or {}), ensure_ascii=False)
-        if output is not None:
-            return Pack(native.finish_file(manifest_json, output))
-        return Pack(native.finish(manifest_json))
+        manifest_json = _dumps(dict(manifest or {}), "manifest")
+        try:
+            if output is not None:
+                return Pack(native.finish_file(manifest_json, output))
+            return Pack(native.finish(manifest_json))
+        finally:
+            # The native call consumes the builder whatever it returns; a refusal before
+            # it (a bad path or manifest) leaves the builder usable.
+            if native.closed:
+                self._native = None
 
     def close(self) -> None:
         """Discards an unfinished builder."""

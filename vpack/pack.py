@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
@@ -11,11 +12,53 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 import numpy as np
 
 from . import models
-from ._native import NativeEmbedder, NativeIndex
-from .errors import DimensionMismatchError, ModelError, NotFoundError
+from ._native import ClosedError, NativeEmbedder, NativeIndex, check_k
+from .errors import CorruptPackError, DimensionMismatchError, InvalidJSONError, ModelError, NotFoundError
 from .plugins.base import Embedder
 
 Query = Union[str, np.ndarray, Sequence[float]]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _stored_json(data: bytes, what: str) -> Dict[str, Any]:
+    """Decodes a JSON object stored in the pack (canonical UTF-8 JSON). Bytes that are
+    not one are damage, reported as CorruptPackError, never as a decoding error."""
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise CorruptPackError(
+            f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start})", CorruptPackError.code
+        ) from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptPackError(f"{what} is not valid JSON ({exc})", CorruptPackError.code) from None
+    if not isinstance(value, dict):
+        raise CorruptPackError(
+            f"{what} is not a JSON object (found {type(value).__name__})", CorruptPackError.code
+        )
+    return value
+
+
+def _filter_json(filter: Optional[Mapping[str, Any]]) -> Optional[str]:  # noqa: A002
+    """The filter as JSON text for the engine; anything json cannot represent (a value of
+    another type, a nesting deeper than Python's recursion limit, NaN) is the filter's
+    fault and raised as InvalidJSONError."""
+    if filter is None:
+        return None
+    if not isinstance(filter, Mapping):
+        raise InvalidJSONError(
+            f"filter must be a mapping (a JSON object), got {type(filter).__name__}", InvalidJSONError.code
+        )
+    try:
+        return json.dumps(dict(filter), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise InvalidJSONError(
+            "filter is nested too deeply to be serialised as JSON", InvalidJSONError.code
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidJSONError(f"filter is not JSON-serialisable: {exc}", InvalidJSONError.code) from exc
 
 
 @dataclass(frozen=True)
@@ -53,6 +96,7 @@ class Pack:
         self._query_embedder = embedder
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
+        self._lock = threading.Lock()  # guards the lazy creation of _embedder
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Pack:
@@ -62,7 +106,7 @@ class Pack:
     @property
     def manifest(self) -> Dict[str, Any]:
         if self._manifest is None:
-            self._manifest = json.loads(self._index.manifest())
+            self._manifest = _stored_json(self._index.manifest(), "the manifest")
         return dict(self._manifest)
 
     @property
@@ -86,7 +130,23 @@ class Pack:
                 )
             first: np.ndarray = given[0]
             return first
-        if self._embedder is None:
+        embedder = self._native_embedder()
+        try:
+            # surrogatepass: a lone surrogate reaches the library, which names it (code 4).
+            vectors = embedder.embed([text.encode("utf-8", "surrogatepass")], self.dimension)
+        except ClosedError:
+            raise ClosedError("this pack is closed") from None
+        row: np.ndarray = vectors[0]
+        return row
+
+    def _native_embedder(self) -> NativeEmbedder:
+        """The embedder the manifest records, created on first use (once, even when
+        several threads ask at the same time; never after close)."""
+        with self._lock:
+            if self.closed:
+                raise ClosedError("this pack is closed")
+            if self._embedder is not None:
+                return self._embedder
             recorded = self.manifest.get("embedder")
             if not isinstance(recorded, dict):
                 raise NotFoundError(
@@ -104,9 +164,7 @@ class Pack:
                     f"{models.install_hint(recorded)}",
                     exc.code,
                 ) from exc
-        vectors = self._embedder.embed([text.encode("utf-8")], self.dimension)
-        row: np.ndarray = vectors[0]
-        return row
+            return self._embedder
 
     def search(self, query: Query, k: int = 10, filter: Optional[Mapping[str, Any]] = None) -> List[Hit]:  # noqa: A002
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
@@ -119,23 +177,36 @@ class Pack:
         ``$and``/``$or`` lists."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        check_k(k)  # before a text query is embedded
+        filter_json = _filter_json(filter)
         if isinstance(query, str):
             vector = self.embed_query(query)
         else:
             vector = np.asarray(query, dtype=np.float32)
             if vector.ndim != 1:
                 raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
-        filter_json = None if filter is None else json.dumps(dict(filter), ensure_ascii=False)
         ids, scores = self._index.search(vector, k, filter_json)
         return [self._hit(int(i), float(s)) for i, s in zip(ids, scores)]
 
     def chunk(self, chunk_id: int) -> Hit:
         """The chunk with this id (score 0.0)."""
+        if isinstance(chunk_id, bool) or not isinstance(chunk_id, int):
+            raise TypeError(f"chunk id must be an integer, got {chunk_id!r}")
+        if not 0 <= chunk_id < 1 << 64:
+            raise NotFoundError(f"chunk id {chunk_id} out of range", NotFoundError.code)
         return self._hit(chunk_id, 0.0)
 
     def _hit(self, chunk_id: int, score: float) -> Hit:
         text, meta = self._index.chunk(chunk_id)
-        return Hit(chunk_id, score, text.decode("utf-8"), json.loads(meta))
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptPackError(
+                f"chunk {chunk_id}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                CorruptPackError.code,
+            ) from None
+        metadata = _stored_json(meta, f"chunk {chunk_id}: metadata") if meta else {}
+        return Hit(chunk_id, score, decoded, metadata)
 
     def verify(self) -> None:
         """Checks every checksum and chunk record; raises CorruptPackError on damage."""
@@ -149,9 +220,14 @@ class Pack:
         self._index.save(path)
 
     def close(self) -> None:
-        if self._embedder is not None:
-            self._embedder.close()
+        """Releases the pack. Safe while other threads use it: it waits for the native
+        calls in flight (a search, an embedding) to return, then frees; their later calls
+        raise ValueError. Idempotent."""
         self._index.close()
+        with self._lock:  # after this, _native_embedder() sees the pack closed
+            embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()
 
     @property
     def closed(self) -> bool:
@@ -169,9 +245,10 @@ class Pack:
         self.close()
 
     def __repr__(self) -> str:
-        if self.closed:
+        try:
+            return f"<vpack.Pack chunks={len(self)} dimension={self.dimension}>"
+        except ClosedError:
             return "<vpack.Pack closed>"
-        return f"<vpack.Pack chunks={len(self)} dimension={self.dimension}>"
 
 
 def open(  # noqa: A001
