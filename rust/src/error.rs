@@ -54,6 +54,10 @@ pub enum Error {
     Corrupt(String),
     #[error("unsupported pack format version {found:#04x} (this library reads {supported:#04x})")]
     UnsupportedVersion { found: u8, supported: u8 },
+    /// A well-formed pack that uses a feature this library does not have (a section
+    /// kind from a newer writer).
+    #[error("unsupported pack feature: {0}")]
+    UnsupportedFeature(String),
     #[error("{0}")]
     Model(String),
     #[error("limit exceeded: {0}")]
@@ -76,7 +80,9 @@ impl Error {
             Error::DimensionMismatch { .. } => code::DIMENSION_MISMATCH,
             Error::Io { .. } => code::IO,
             Error::Corrupt(_) => code::CORRUPT,
-            Error::UnsupportedVersion { .. } => code::UNSUPPORTED_VERSION,
+            Error::UnsupportedVersion { .. } | Error::UnsupportedFeature(_) => {
+                code::UNSUPPORTED_VERSION
+            }
             Error::Model(_) => code::MODEL,
             Error::Limit(_) => code::LIMIT,
             Error::Panic(_) => code::PANIC,

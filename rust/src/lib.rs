@@ -587,7 +587,7 @@ pub unsafe extern "C" fn vpack_index_to_bytes(
         let out = out_ptr(out, "out")?;
         // SAFETY: per this function's contract.
         let idx = unsafe { handle(index, "index") }?;
-        let bytes = idx.inner.reader().bytes().to_vec();
+        let bytes = idx.inner.to_bytes_checked()?.to_vec();
         // SAFETY: `out` is non-NULL and writable.
         unsafe { *out = vpack_bytes::from_vec(bytes) };
         Ok(())

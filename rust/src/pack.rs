@@ -95,7 +95,7 @@ impl Pack {
             ));
         }
         let index = FlatIndex::new(
-            self.reader.vectors(),
+            self.reader.vectors()?,
             self.dimension(),
             self.reader.metric(),
         );
@@ -104,8 +104,14 @@ impl Pack {
         };
         let mut failure: Option<Error> = None;
         let mut accept = |id: u64| -> bool {
-            match self.chunk_metadata(id as usize) {
-                Ok(meta) => filter.matches(&meta),
+            if failure.is_some() {
+                return false;
+            }
+            match self
+                .chunk_metadata(id as usize)
+                .and_then(|meta| filter.matches(&meta))
+            {
+                Ok(pass) => pass,
                 Err(e) => {
                     failure.get_or_insert(e);
                     false
@@ -140,10 +146,16 @@ impl Pack {
         Ok(embedder)
     }
 
+    /// The pack's bytes, after checking all of them: a copy never carries damage on.
+    pub fn to_bytes_checked(&self) -> Result<&[u8]> {
+        self.reader.verify()?;
+        Ok(self.reader.bytes())
+    }
+
     /// Writes the pack to `path` atomically: a temporary file in the same directory,
     /// flushed to disk, then renamed over `path`. On failure `path` is untouched.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.reader.bytes();
+        let bytes = self.to_bytes_checked()?;
         crate::atomic::write_atomic(path, |out| {
             out.write_all(bytes)
                 .map_err(|e| Error::io(format!("write {}", path.display()), e))

@@ -45,9 +45,11 @@ fn registry() -> &'static Registry {
 
 /// Creates (or returns the cached) embedder for `config`, a JSON object with a `kind`.
 pub fn create(config: &Value) -> Result<Arc<dyn Embedder>> {
-    let obj = config
-        .as_object()
-        .ok_or_else(|| Error::JsonShape(format!("embedder config must be a JSON object, got {config}")))?;
+    let obj = config.as_object().ok_or_else(|| {
+        Error::JsonShape(format!(
+            "embedder config must be a JSON object, got {config}"
+        ))
+    })?;
     let kind = obj
         .get("kind")
         .and_then(Value::as_str)
@@ -130,9 +132,13 @@ mod tests {
             let err = create(&shape).err().unwrap();
             assert_eq!(err.code(), crate::error::code::INVALID_JSON, "{shape}");
         }
-        let err = create(&json!({"kind": "hash", "dimension": "8"})).err().unwrap();
+        let err = create(&json!({"kind": "hash", "dimension": "8"}))
+            .err()
+            .unwrap();
         assert_eq!(err.code(), crate::error::code::INVALID_JSON);
-        let err = create(&json!({"kind": "hash", "dimension": 0})).err().unwrap();
+        let err = create(&json!({"kind": "hash", "dimension": 0}))
+            .err()
+            .unwrap();
         assert_eq!(err.code(), crate::error::code::INVALID_ARG);
     }
 

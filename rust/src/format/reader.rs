@@ -1,9 +1,11 @@
 //! Reads a .vpack image from memory or an mmap'd file. Nothing in the file is trusted:
-//! every offset and length is bounds-checked before use. Opening checks the header,
-//! the section table and the manifest (cheap, independent of pack size); `verify`
-//! checks every section checksum and every chunk record.
+//! every offset and length is bounds-checked before use, and no byte is used before
+//! its checksum has been checked. Opening checks the header, the section table, the
+//! manifest and the checksum section (cheap, independent of pack size); the blocks of
+//! the other sections are checked on first use (see `blocks`); `verify` checks all.
 
 use super::aligned::AlignedBytes;
+use super::blocks::{self, SectionBlocks};
 use super::*;
 use crate::error::{Error, Result};
 use crate::index::Metric;
@@ -32,6 +34,7 @@ impl Storage {
 }
 
 struct Section {
+    kind: u32,
     range: Range<usize>,
     crc: u32,
 }
@@ -41,9 +44,9 @@ pub struct PackReader {
     manifest: Map<String, Value>,
     manifest_range: Range<usize>,
     sections: Vec<Section>,
-    table: Range<usize>,
-    data: Range<usize>,
-    vectors: Range<usize>,
+    table: SectionBlocks,
+    data: SectionBlocks,
+    vectors: SectionBlocks,
     dimension: usize,
     count: usize,
     metric: Metric,
@@ -93,15 +96,81 @@ fn check_gaps(b: &[u8], table_end: usize, sections: &[Section]) -> Result<()> {
     Ok(())
 }
 
+/// Stored vectors must be finite: a NaN row would silently vanish from every ranking
+/// and an infinite one would top it.
+fn finite_floats(offset: usize, bytes: &[u8]) -> Result<()> {
+    match bytes
+        .chunks_exact(4)
+        .position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+    {
+        None => Ok(()),
+        Some(i) => Err(corrupt(format!(
+            "non-finite float at byte {} of the vector section",
+            offset + 4 * i
+        ))),
+    }
+}
+
+/// Checks that `bytes` are one JSON object without building it.
+fn check_json_object(bytes: &[u8]) -> std::result::Result<(), serde_json::Error> {
+    struct ObjectOnly;
+    impl<'de> serde::Deserialize<'de> for ObjectOnly {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = ObjectOnly;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<ObjectOnly, A::Error> {
+                    use serde::de::IgnoredAny;
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(ObjectOnly)
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_slice::<ObjectOnly>(bytes).map(|_| ())
+}
+
+/// Opens `path` for reading without blocking (a FIFO would otherwise block `open`
+/// until a writer appears) and refuses anything but a regular file.
+fn open_regular(path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::io(
+            format!("open {}", path.display()),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{what}; a pack is a regular file"),
+            ),
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
 impl PackReader {
-    /// Maps the file at `path` read-only. The file must not be modified while open.
+    /// Maps the file at `path` read-only. The file must not be modified in place while
+    /// open (replace it by rename, as vpack's writers do).
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
-            .len();
+        let (file, len) = open_regular(path)?;
         if len < HEADER_LEN as u64 {
             return Err(corrupt(format!(
                 "{} is {len} bytes, shorter than a pack header",
@@ -155,7 +224,7 @@ impl PackReader {
             return Err(corrupt("section table checksum mismatch"));
         }
         let mut sections = Vec::with_capacity(n);
-        let mut by_kind: [Option<usize>; 4] = [None; 4];
+        let mut by_kind: [Option<usize>; SECTION_KINDS.len()] = [None; SECTION_KINDS.len()];
         for i in 0..n {
             let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
             let kind = u32_at(b, at);
@@ -168,70 +237,70 @@ impl PackReader {
             if (offset as usize) < table_end {
                 return Err(corrupt(format!("section {i} overlaps the header")));
             }
+            if u32_at(b, at + 4) != 0 || u32_at(b, at + 28) != 0 {
+                return Err(corrupt(format!("section {i} has non-zero reserved fields")));
+            }
+            // The table's checksum held, so an unknown kind was written on purpose.
             let slot = SECTION_KINDS
                 .iter()
                 .position(|k| *k == kind)
-                .ok_or_else(|| corrupt(format!("unknown section kind {kind}")))?;
+                .ok_or_else(|| {
+                    Error::UnsupportedFeature(format!(
+                        "section kind {kind} (written by a newer vpack?)"
+                    ))
+                })?;
             if by_kind[slot].replace(i).is_some() {
                 return Err(corrupt(format!("section kind {kind} appears twice")));
             }
             sections.push(Section {
+                kind,
                 range: offset as usize..end as usize,
                 crc: u32_at(b, at + 24),
             });
         }
         check_gaps(b, table_end, &sections)?;
-        let get = |slot: usize, name: &str| -> Result<Range<usize>> {
+        let get = |slot: usize, name: &str| -> Result<&Section> {
             by_kind[slot]
-                .map(|i| sections[i].range.clone())
+                .map(|i| &sections[i])
                 .ok_or_else(|| corrupt(format!("missing {name} section")))
         };
-        let manifest_range = get(0, "manifest")?;
-        let table = get(1, "chunk table")?;
-        let data = get(2, "chunk data")?;
-        let vectors = get(3, "vectors")?;
-
-        let manifest_crc = sections[by_kind[0].unwrap_or(0)].crc;
+        let manifest_section = get(0, "manifest")?;
+        let manifest_range = manifest_section.range.clone();
         let manifest_bytes = &b[manifest_range.clone()];
-        if crc32fast::hash(manifest_bytes) != manifest_crc {
+        if crc32fast::hash(manifest_bytes) != manifest_section.crc {
             return Err(corrupt("manifest checksum mismatch"));
         }
         let manifest: Map<String, Value> = serde_json::from_slice(manifest_bytes)
             .map_err(|e| corrupt(format!("manifest is not a JSON object: {e}")))?;
-        let dimension = manifest
-            .get("dimension")
-            .and_then(Value::as_u64)
-            .filter(|d| (1..=crate::VPACK_MAX_DIMENSION as u64).contains(d))
-            .ok_or_else(|| corrupt("manifest has no valid dimension"))?
-            as usize;
-        let count = manifest
-            .get("chunk_count")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| corrupt("manifest has no chunk_count"))?;
-        let metric = manifest
-            .get("metric")
-            .and_then(Value::as_str)
-            .ok_or_else(|| corrupt("manifest has no metric"))
-            .and_then(|m| Metric::parse(m).map_err(|_| corrupt(format!("unknown metric {m}"))))?;
-        let kind = manifest.get("index").and_then(|i| i.get("kind"));
-        if kind.and_then(Value::as_str) != Some("flat") {
-            return Err(corrupt(format!(
-                "unknown index kind {}",
-                kind.map_or("(none)".to_string(), Value::to_string)
-            )));
-        }
-        let count = usize::try_from(count).map_err(|_| corrupt("chunk_count too large"))?;
-        if count.checked_mul(CHUNK_ENTRY_LEN) != Some(table.len()) {
+        let (dimension, count, metric) = manifest_fields(&manifest)?;
+        let table = get(1, "chunk table")?;
+        let data = get(2, "chunk data")?;
+        let vectors = get(3, "vectors")?;
+        if count.checked_mul(CHUNK_ENTRY_LEN) != Some(table.range.len()) {
             return Err(corrupt("chunk table size does not match chunk_count"));
         }
-        if count.checked_mul(dimension).and_then(|v| v.checked_mul(4)) != Some(vectors.len()) {
+        if count.checked_mul(dimension).and_then(|v| v.checked_mul(4)) != Some(vectors.range.len())
+        {
             return Err(corrupt(
                 "vector section size does not match chunk_count x dimension",
             ));
         }
-        if vectors.start % ALIGN != 0 {
+        if vectors.range.start % ALIGN != 0 {
             return Err(corrupt("vector section is not 64-byte aligned"));
         }
+        let [table, data, vectors] = match by_kind[4] {
+            None => [
+                SectionBlocks::whole("chunk table", table.range.clone(), table.crc, None),
+                SectionBlocks::whole("chunk data", data.range.clone(), data.crc, None),
+                SectionBlocks::whole(
+                    "vectors",
+                    vectors.range.clone(),
+                    vectors.crc,
+                    Some(finite_floats),
+                ),
+            ],
+            Some(i) => block_checked(b, &sections, i, [table, data, vectors])?,
+        };
         Ok(PackReader {
             storage,
             manifest,
@@ -246,26 +315,22 @@ impl PackReader {
         })
     }
 
-    /// Checks every section checksum and every chunk record. O(file size).
+    /// Checks every section checksum, every block and every chunk record. O(file size).
     pub fn verify(&self) -> Result<()> {
         let b = self.storage.bytes();
         for (i, s) in self.sections.iter().enumerate() {
             if crc32fast::hash(&b[s.range.clone()]) != s.crc {
-                return Err(corrupt(format!("section {i} checksum mismatch")));
+                return Err(corrupt(format!(
+                    "section {i} (kind {}) checksum mismatch",
+                    s.kind
+                )));
             }
+        }
+        for blocks in [&self.table, &self.data, &self.vectors] {
+            blocks.ensure_all(b)?;
         }
         for id in 0..self.count {
-            let chunk = self.chunk(id)?;
-            if !chunk.metadata.is_empty() {
-                serde_json::from_slice::<Map<String, Value>>(chunk.metadata)
-                    .map_err(|e| corrupt(format!("chunk {id} metadata: {e}")))?;
-            }
-        }
-        if let Some(pos) = self.vectors().iter().position(|x| !x.is_finite()) {
-            return Err(corrupt(format!(
-                "vector {} holds a non-finite value",
-                pos / self.dimension
-            )));
+            self.chunk(id)?;
         }
         Ok(())
     }
@@ -299,16 +364,22 @@ impl PackReader {
         self.metric
     }
 
-    /// All vectors, row-major, read in place.
-    pub fn vectors(&self) -> &[f32] {
-        let bytes = &self.storage.bytes()[self.vectors.clone()];
+    /// All vectors, row-major, read in place; every block is checked first (once).
+    pub fn vectors(&self) -> Result<&[f32]> {
+        let b = self.storage.bytes();
+        self.vectors.ensure_all(b)?;
+        let bytes = &b[self.vectors_range()];
         // SAFETY: `parse` checked that the section starts on a 64-byte boundary of a
         // 64-byte aligned base (page-aligned mmap or AlignedBytes) and that its length is
         // count * dimension * 4; every bit pattern is a valid f32 and the host is
         // little-endian (compile_error above), matching the file's byte order.
         let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
         debug_assert!(head.is_empty() && tail.is_empty());
-        floats
+        Ok(floats)
+    }
+
+    fn vectors_range(&self) -> Range<usize> {
+        self.vectors.range()
     }
 
     pub fn chunk(&self, id: usize) -> Result<ChunkRef<'_>> {
@@ -319,25 +390,112 @@ impl PackReader {
             )));
         }
         let b = self.storage.bytes();
-        let at = self.table.start + id * CHUNK_ENTRY_LEN;
+        let entry = id * CHUNK_ENTRY_LEN;
+        self.table.ensure(b, entry..entry + CHUNK_ENTRY_LEN)?;
+        let at = self.table.range().start + entry;
         let offset = u64_at(b, at);
         let text_len = u32_at(b, at + 8) as u64;
         let meta_len = u32_at(b, at + 12) as u64;
-        let data_len = self.data.len() as u64;
+        let data_len = self.data.range().len() as u64;
         let end = offset
             .checked_add(text_len)
             .and_then(|e| e.checked_add(meta_len))
             .filter(|e| *e <= data_len)
             .ok_or_else(|| corrupt(format!("chunk {id} record runs past the chunk data")))?;
-        let start = self.data.start + offset as usize;
+        self.data.ensure(b, offset as usize..end as usize)?;
+        let start = self.data.range().start + offset as usize;
         let split = start + text_len as usize;
         let text = std::str::from_utf8(&b[start..split])
             .map_err(|_| corrupt(format!("chunk {id} text is not valid UTF-8")))?;
         let metadata: &[u8] = if meta_len == 0 {
             b"{}"
         } else {
-            &b[split..self.data.start + end as usize]
+            let raw = &b[split..self.data.range().start + end as usize];
+            std::str::from_utf8(raw)
+                .map_err(|_| corrupt(format!("chunk {id} metadata is not valid UTF-8")))?;
+            check_json_object(raw)
+                .map_err(|e| corrupt(format!("chunk {id} metadata is not a JSON object: {e}")))?;
+            raw
         };
         Ok(ChunkRef { text, metadata })
     }
+}
+
+/// Dimension, chunk count and metric from the manifest, each checked.
+fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metric)> {
+    let dimension = manifest
+        .get("dimension")
+        .and_then(Value::as_u64)
+        .filter(|d| (1..=crate::VPACK_MAX_DIMENSION as u64).contains(d))
+        .ok_or_else(|| corrupt("manifest has no valid dimension"))? as usize;
+    let count = manifest
+        .get("chunk_count")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| corrupt("manifest has no chunk_count"))?;
+    let metric = manifest
+        .get("metric")
+        .and_then(Value::as_str)
+        .ok_or_else(|| corrupt("manifest has no metric"))
+        .and_then(|m| Metric::parse(m).map_err(|_| corrupt(format!("unknown metric {m}"))))?;
+    let kind = manifest.get("index").and_then(|i| i.get("kind"));
+    if kind.and_then(Value::as_str) != Some("flat") {
+        return Err(corrupt(format!(
+            "unknown index kind {}",
+            kind.map_or("(none)".to_string(), Value::to_string)
+        )));
+    }
+    let count = usize::try_from(count).map_err(|_| corrupt("chunk_count too large"))?;
+    Ok((dimension, count, metric))
+}
+
+/// Block state for the chunk table, chunk data and vectors from the CHECKSUMS section
+/// (entry `checksums` of `sections`), which is checked whole here.
+fn block_checked(
+    b: &[u8],
+    sections: &[Section],
+    checksums: usize,
+    [table, data, vectors]: [&Section; 3],
+) -> Result<[SectionBlocks; 3]> {
+    let sums = &sections[checksums];
+    let bytes = &b[sums.range.clone()];
+    if crc32fast::hash(bytes) != sums.crc {
+        return Err(corrupt("checksum section checksum mismatch"));
+    }
+    // Covered: every section but the manifest and the checksums, in table order.
+    let covered: Vec<&Section> = sections
+        .iter()
+        .filter(|s| s.kind != SECTION_MANIFEST && s.kind != SECTION_CHECKSUMS)
+        .collect();
+    let lens: Vec<usize> = covered.iter().map(|s| s.range.len()).collect();
+    let (block_size, lists) = blocks::parse(bytes, &lens)?;
+    let crcs_of = |want: &Section| -> Vec<u32> {
+        covered
+            .iter()
+            .position(|s| s.kind == want.kind)
+            .map(|i| lists[i].clone())
+            .unwrap_or_default()
+    };
+    Ok([
+        SectionBlocks::new(
+            "chunk table",
+            table.range.clone(),
+            block_size,
+            crcs_of(table),
+            None,
+        ),
+        SectionBlocks::new(
+            "chunk data",
+            data.range.clone(),
+            block_size,
+            crcs_of(data),
+            None,
+        ),
+        SectionBlocks::new(
+            "vectors",
+            vectors.range.clone(),
+            block_size,
+            crcs_of(vectors),
+            Some(finite_floats),
+        ),
+    ])
 }

@@ -2,6 +2,7 @@
 //! spooled to temporary files as it arrives, so building a pack of any size holds only
 //! the current batch in memory; `finish_to_file` streams the spools into the pack.
 
+use super::blocks::{self, BlockHasher};
 use super::*;
 use crate::error::{Error, Result};
 use crate::index::{normalize, Metric};
@@ -55,6 +56,7 @@ struct Spool {
     file: BufWriter<File>,
     len: u64,
     crc: crc32fast::Hasher,
+    blocks: BlockHasher,
 }
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -79,6 +81,7 @@ impl Spool {
             file: BufWriter::with_capacity(1 << 16, file),
             len: 0,
             crc: crc32fast::Hasher::new(),
+            blocks: BlockHasher::new(blocks::BLOCK_SIZE),
         })
     }
 
@@ -87,19 +90,20 @@ impl Spool {
             .write_all(bytes)
             .map_err(|e| Error::io("write temporary file", e))?;
         self.crc.update(bytes);
+        self.blocks.update(bytes);
         self.len += bytes.len() as u64;
         Ok(())
     }
 
-    /// The written bytes, from the start, with their length and CRC-32.
-    fn into_reader(self) -> Result<(File, u64, u32)> {
+    /// The written bytes, from the start, with their length, CRC-32 and block CRCs.
+    fn into_reader(self) -> Result<(File, u64, u32, Vec<u32>)> {
         let mut file = self
             .file
             .into_inner()
             .map_err(|e| Error::io("flush temporary file", e.into_error()))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rewind temporary file", e))?;
-        Ok((file, self.len, self.crc.finalize()))
+        Ok((file, self.len, self.crc.finalize(), self.blocks.finish()))
     }
 }
 
@@ -191,8 +195,12 @@ impl PackWriter {
         }
         let mut rows = vectors.to_vec();
         if self.metric == Metric::Cosine {
-            for row in rows.chunks_exact_mut(self.dimension) {
-                normalize(row);
+            for (i, row) in rows.chunks_exact_mut(self.dimension).enumerate() {
+                if !normalize(row) {
+                    return Err(Error::InvalidArg(format!(
+                        "vector {i} has zero norm: a cosine pack cannot rank it"
+                    )));
+                }
             }
         }
         let result = self.append(&encoded, &rows);
@@ -255,14 +263,24 @@ impl PackWriter {
     }
 
     fn write_sections(self, manifest: &[u8], out: &mut dyn Write) -> Result<()> {
-        let (mut table, table_len, table_crc) = self.table.into_reader()?;
-        let (mut data, data_len, data_crc) = self.data.into_reader()?;
-        let (mut vectors, vectors_len, vectors_crc) = self.vectors.into_reader()?;
+        let (mut table, table_len, table_crc, table_blocks) = self.table.into_reader()?;
+        let (mut data, data_len, data_crc, data_blocks) = self.data.into_reader()?;
+        let (mut vectors, vectors_len, vectors_crc, vector_blocks) = self.vectors.into_reader()?;
+        // Block CRCs of the covered sections, in their section-table order.
+        let checksums = blocks::encode(
+            blocks::BLOCK_SIZE,
+            &[table_blocks, data_blocks, vector_blocks],
+        );
         let sections = [
             (
                 SECTION_MANIFEST,
                 manifest.len() as u64,
                 crc32fast::hash(manifest),
+            ),
+            (
+                SECTION_CHECKSUMS,
+                checksums.len() as u64,
+                crc32fast::hash(&checksums),
             ),
             (SECTION_CHUNK_TABLE, table_len, table_crc),
             (SECTION_CHUNK_DATA, data_len, data_crc),
@@ -272,9 +290,15 @@ impl PackWriter {
         let write_err = |e| Error::io("write pack", e);
         out.write_all(&head).map_err(write_err)?;
         let mut pos = head.len() as u64;
-        let readers: [&mut dyn Read; 3] = [&mut table, &mut data, &mut vectors];
         let mut manifest_reader: &[u8] = manifest;
-        let sources = std::iter::once(&mut manifest_reader as &mut dyn Read).chain(readers);
+        let mut checksum_reader: &[u8] = &checksums;
+        let sources: [&mut dyn Read; 5] = [
+            &mut manifest_reader,
+            &mut checksum_reader,
+            &mut table,
+            &mut data,
+            &mut vectors,
+        ];
         for ((_, len, _), (offset, source)) in sections.iter().zip(offsets.iter().zip(sources)) {
             write_zeros(out, offset - pos).map_err(write_err)?;
             let copied = std::io::copy(&mut source.take(*len), out).map_err(write_err)?;

@@ -72,11 +72,30 @@ impl Filter {
         Ok(Filter::All(parts))
     }
 
-    pub fn matches(&self, meta: &Map<String, Value>) -> bool {
+    /// Whether `meta` passes. An order comparison (`$gt`, ...) of a number with a string
+    /// is an error rather than a silent non-match: it is a mistake in the filter
+    /// (`{"n": {"$gt": "5"}}`), and no chunk could ever pass it.
+    pub fn matches(&self, meta: &Map<String, Value>) -> Result<bool> {
         match self {
-            Filter::All(fs) => fs.iter().all(|f| f.matches(meta)),
-            Filter::Any(fs) => fs.iter().any(|f| f.matches(meta)),
-            Filter::Field(path, cond) => cond.test(lookup(meta, path)),
+            Filter::All(fs) => {
+                for f in fs {
+                    if !f.matches(meta)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Filter::Any(fs) => {
+                for f in fs {
+                    if f.matches(meta)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Filter::Field(path, cond) => cond
+                .test(lookup(meta, path))
+                .map_err(|msg| bad(format!("field '{}': {msg}", path.join(".")))),
         }
     }
 }
@@ -138,33 +157,72 @@ impl Cond {
         })
     }
 
-    fn test(&self, field: Option<&Value>) -> bool {
-        match self {
+    /// Errors (a message) only for an order comparison of a number with a string.
+    fn test(&self, field: Option<&Value>) -> std::result::Result<bool, String> {
+        Ok(match self {
             Cond::Exists(want) => field.is_some() == *want,
-            Cond::Ne(v) => !Cond::Eq(v.clone()).test(field),
-            Cond::Nin(vs) => !vs.iter().any(|v| Cond::Eq(v.clone()).test(field)),
-            Cond::AnyOf(cs) => cs.iter().any(|c| c.test(field)),
-            Cond::AllOf(cs) => cs.iter().all(|c| c.test(field)),
+            Cond::Ne(v) => !Cond::Eq(v.clone()).test(field)?,
+            Cond::Nin(vs) => !vs.iter().any(|v| json_eq_field(field, v)),
+            Cond::AnyOf(cs) => {
+                for c in cs {
+                    if c.test(field)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::AllOf(cs) => {
+                for c in cs {
+                    if !c.test(field)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
             _ => match field {
                 None => false,
-                Some(Value::Array(items)) => items.iter().any(|item| self.test_scalar(item)),
-                Some(v) => self.test_scalar(v),
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        if self.test_scalar(item)? {
+                            return Ok(true);
+                        }
+                    }
+                    false
+                }
+                Some(v) => self.test_scalar(v)?,
             },
-        }
+        })
     }
 
-    fn test_scalar(&self, v: &Value) -> bool {
-        match self {
+    fn test_scalar(&self, v: &Value) -> std::result::Result<bool, String> {
+        Ok(match self {
             Cond::Glob(g) => v.as_str().is_some_and(|s| g.matches(s)),
             Cond::Eq(want) => json_eq(v, want),
             Cond::In(wants) => wants.iter().any(|w| json_eq(v, w)),
-            Cond::Cmp(dir, or_equal, bound) => match compare(v, bound) {
-                Some(Ordering::Equal) => *or_equal,
-                Some(o) => o == *dir,
-                None => false,
-            },
+            Cond::Cmp(dir, or_equal, bound) => {
+                if (v.is_number() && bound.is_string()) || (v.is_string() && bound.is_number()) {
+                    return Err(format!(
+                        "holds {v}, which cannot be ordered against {bound} \
+                         (a number and a string)"
+                    ));
+                }
+                match compare(v, bound) {
+                    Some(Ordering::Equal) => *or_equal,
+                    Some(o) => o == *dir,
+                    None => false,
+                }
+            }
             _ => false,
-        }
+        })
+    }
+}
+
+/// Whether the field (or, for a list, any element) equals `want`.
+fn json_eq_field(field: Option<&Value>, want: &Value) -> bool {
+    match field {
+        None => false,
+        Some(Value::Array(items)) => items.iter().any(|i| json_eq(i, want)),
+        Some(v) => json_eq(v, want),
     }
 }
 
@@ -271,7 +329,20 @@ mod tests {
     }
 
     fn check(filter: Value, m: Value) -> bool {
-        Filter::parse(&filter).unwrap().matches(&meta(m))
+        Filter::parse(&filter).unwrap().matches(&meta(m)).unwrap()
+    }
+
+    #[test]
+    fn ordering_a_number_against_a_string_is_an_error() {
+        let f = Filter::parse(&json!({"n": {"$gt": "abc"}})).unwrap();
+        let err = f.matches(&meta(json!({"n": 3}))).unwrap_err();
+        assert_eq!(err.code(), crate::error::code::INVALID_ARG);
+        assert!(err.to_string().contains("field 'n'"), "{err}");
+        let f = Filter::parse(&json!({"s": {"$lt": 5}})).unwrap();
+        assert!(f.matches(&meta(json!({"s": "x"}))).is_err());
+        // Missing fields and same-kind comparisons are fine.
+        assert!(!f.matches(&meta(json!({}))).unwrap());
+        assert!(check(json!({"s": {"$lt": "b"}}), json!({"s": "a"})));
     }
 
     #[test]
