@@ -49,7 +49,9 @@
 
 /*
  Flag for `vpack_index_open`: verify every checksum and chunk record while opening
- (O(file size)) instead of only the header, section table and manifest (O(1)).
+ (O(file size)). Without it opening is O(1) and nothing is left unchecked: every other
+ byte is checked against its block checksum before its first use (see
+ `vpack_index_open`).
  */
 #define VPACK_OPEN_VERIFY 1
 
@@ -70,7 +72,9 @@ typedef struct vpack_embedder vpack_embedder;
 /*
  A loaded pack (an index with its chunks and manifest). Created by `vpack_index_open`,
  `vpack_index_from_bytes` or `vpack_builder_finish`, released by `vpack_index_free`.
- Immutable and thread-safe: one handle may be searched from several threads at once.
+ Thread-safe: one handle may be searched and read from several threads at once (its
+ only mutable state, which blocks have been checked, is atomic). Freeing it while
+ another thread still uses it is undefined behaviour: join those threads first.
  */
 typedef struct vpack_index vpack_index;
 
@@ -211,12 +215,15 @@ void vpack_bytes_free(struct vpack_bytes *bytes);
  and fails with `VPACK_E_RUNTIME` (never a crash or hang) when neither names a loadable
  ONNX Runtime of version 1.24 or newer. A process holds one ONNX Runtime: calling it again
  with the same path is a no-op, with another path an error.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (path), `VPACK_E_INVALID_ARG` (empty path),
+ `VPACK_E_RUNTIME`.
  */
 vpack_status vpack_runtime_init(const char *path);
 
 /*
  Writes the embedder kinds this library can create, as a JSON array of strings
  (e.g. `["hash","onnx"]`), to `*out`. Free it with `vpack_bytes_free`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (out).
  */
 vpack_status vpack_embedder_kinds(struct vpack_bytes *out);
 
@@ -226,6 +233,11 @@ vpack_status vpack_embedder_kinds(struct vpack_bytes *out);
  "pooling":"mean","max_tokens":256}` (see README for every option).
  Embedders are cached per process by config, so creating the same one twice is cheap.
  On success writes a new handle to `*out`; free it with `vpack_embedder_free`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_UTF8`,
+ `VPACK_E_INVALID_JSON` (malformed, not an object, no string `kind`, a field of the
+ wrong JSON type, an unknown key), `VPACK_E_INVALID_ARG` (a value out of range, e.g.
+ dimension 0 or above `VPACK_MAX_DIMENSION`), `VPACK_E_MODEL` (unknown kind, missing or
+ mismatching model files), `VPACK_E_RUNTIME` (onnx without ONNX Runtime).
  */
 vpack_status vpack_embedder_new(const char *config_json, struct vpack_embedder **out);
 
@@ -236,12 +248,14 @@ void vpack_embedder_free(struct vpack_embedder *embedder);
 
 /*
  Writes the embedder's output dimension to `*out`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_embedder_dimension(const struct vpack_embedder *embedder, size_t *out);
 
 /*
  Writes the embedder's canonical description (a JSON object, the one recorded in a
  pack's manifest as "embedder") to `*out`. Free it with `vpack_bytes_free`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_embedder_describe(const struct vpack_embedder *embedder,
                                      struct vpack_bytes *out);
@@ -250,6 +264,10 @@ vpack_status vpack_embedder_describe(const struct vpack_embedder *embedder,
  Embeds `n` UTF-8 texts (`texts[i]` of `lens[i]` bytes, no NUL needed) into `out`,
  which the caller allocates with `out_len == n * dimension` floats, row-major.
  `out` is written only on success.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (embedder; texts, lens or out when their
+ count is non-zero; a texts[i] with lens[i] > 0), `VPACK_E_LIMIT` (n >
+ `VPACK_MAX_TEXTS`, checked before anything is allocated), `VPACK_E_INVALID_UTF8`,
+ `VPACK_E_DIMENSION_MISMATCH` (out_len != n * dimension), `VPACK_E_MODEL`.
  */
 vpack_status vpack_embedder_embed(const struct vpack_embedder *embedder,
                                   const uint8_t *const *texts,
@@ -262,6 +280,8 @@ vpack_status vpack_embedder_embed(const struct vpack_embedder *embedder,
  Counts the tokens of `n` UTF-8 texts (as in `vpack_embedder_embed`) before any
  truncation, in the embedder's own units (model word pieces including special tokens;
  words for `hash`), into the caller's array `counts` of `n` entries.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_LIMIT` (n > `VPACK_MAX_TEXTS`,
+ checked before anything is allocated), `VPACK_E_INVALID_UTF8`, `VPACK_E_MODEL`.
  */
 vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
                                          const uint8_t *const *texts,
@@ -276,6 +296,10 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
  unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
  builder's memory does not grow with the pack.
  On success writes a new handle to `*out`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_UTF8`,
+ `VPACK_E_INVALID_JSON` (malformed, wrong shape or unknown key), `VPACK_E_INVALID_ARG`
+ (dimension 0 or above `VPACK_MAX_DIMENSION`, unknown metric), `VPACK_E_IO` (temp_dir
+ unusable).
  */
 vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
 
@@ -283,6 +307,12 @@ vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **
  Appends `n` chunks. `chunks_json` (`chunks_json_len` bytes of UTF-8) is a JSON array of
  `n` objects `{"text": "...", "metadata": {...}}`; `vectors` holds `n * dim` floats,
  row-major, and `dim` must equal the builder's dimension. On error nothing is appended.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_DIMENSION_MISMATCH` (dim),
+ `VPACK_E_LIMIT` (n * dim overflows; a text or metadata of 4 GiB or more),
+ `VPACK_E_INVALID_UTF8`, `VPACK_E_INVALID_JSON`, `VPACK_E_INVALID_ARG` (n differs from
+ the chunk count; a NaN or infinite value; an all-zero vector in a cosine builder),
+ `VPACK_E_IO`. After an I/O failure the builder refuses further use
+ (`VPACK_E_INVALID_ARG`).
  */
 vpack_status vpack_builder_add(struct vpack_builder *builder,
                                const uint8_t *chunks_json,
@@ -300,6 +330,9 @@ vpack_status vpack_builder_add(struct vpack_builder *builder,
  pack's (`VPACK_E_INVALID_ARG` if not an object or no integer dimension,
  `VPACK_E_DIMENSION_MISMATCH` if different). Always consumes `builder` (also on error):
  do not use or free it afterwards.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_UTF8`,
+ `VPACK_E_INVALID_JSON`, `VPACK_E_INVALID_ARG`, `VPACK_E_DIMENSION_MISMATCH`,
+ `VPACK_E_IO`.
  */
 vpack_status vpack_builder_finish(struct vpack_builder *builder,
                                   const char *manifest_json,
@@ -310,6 +343,8 @@ vpack_status vpack_builder_finish(struct vpack_builder *builder,
  temporary file in the same directory, fsync, rename), streaming from the builder's
  temporary files so memory does not grow with the pack, then opens it (mmap) into
  `*out`. On error `path` is untouched. Always consumes `builder`.
+ Returns `VPACK_OK` or as `vpack_builder_finish`, plus `VPACK_E_IO` for the file (a
+ missing folder is named as such).
  */
 vpack_status vpack_builder_finish_file(struct vpack_builder *builder,
                                        const char *manifest_json,
@@ -323,26 +358,50 @@ void vpack_builder_free(struct vpack_builder *builder);
 
 /*
  Opens the pack file at `path` (NUL-terminated; any bytes on Unix) by mapping it
- read-only. `flags` is 0 or `VPACK_OPEN_VERIFY`. The file must not be modified while
- the handle is open (replacing it by rename, as vpack's writers do, is fine).
+ read-only. `flags` is 0 or `VPACK_OPEN_VERIFY`.
+
+ Verification policy: no call ever answers from bytes that were not checked. Opening
+ checks the header, the section table, the manifest and the block-checksum section
+ against their CRC-32s, in time independent of the pack's size. Every other byte (chunk
+ table, chunk data, vectors) is covered by the CRC-32 of its 64 KiB block and checked
+ before its first use, once per handle: a search checks the vector blocks (the first
+ search of a flat pack reads them all), `vpack_index_chunk` the blocks of that chunk.
+ Stored vectors must also be finite. Damage gives `VPACK_E_CORRUPT` from the call that
+ meets it, never a different answer. `VPACK_OPEN_VERIFY` (or `vpack_index_verify`)
+ checks everything up front.
+
+ The file must not be changed in place while open: replace a pack by writing a new
+ file and renaming it over the old one (as vpack's writers do). Truncating or
+ overwriting a mapped file makes later reads fault (SIGBUS), as with any mmap reader.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path, unknown
+ flags), `VPACK_E_IO` (missing, unreadable, a directory, a FIFO or any other
+ non-regular file: refused at once, never blocks), `VPACK_E_CORRUPT`,
+ `VPACK_E_UNSUPPORTED_VERSION` (another format version, or a section kind from a newer
+ writer).
  */
 vpack_status vpack_index_open(const char *path, uint32_t flags, struct vpack_index **out);
 
 /*
  Loads a pack from `len` bytes at `data` (copied; the caller keeps ownership) and
  verifies it fully. Writes a new index handle to `*out`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (data when len > 0), `VPACK_E_CORRUPT`,
+ `VPACK_E_UNSUPPORTED_VERSION`.
  */
 vpack_status vpack_index_from_bytes(const uint8_t *data, size_t len, struct vpack_index **out);
 
 /*
  Serializes the pack: writes its complete .vpack bytes to `*out`. Free them with
  `vpack_bytes_free`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT` (every checksum is checked
+ first: a copy never carries damage on).
  */
 vpack_status vpack_index_to_bytes(const struct vpack_index *index, struct vpack_bytes *out);
 
 /*
  Writes the pack to `path` atomically (temporary file in the same directory, fsync,
  rename). On error the file at `path`, if any, is unchanged.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path),
+ `VPACK_E_CORRUPT` (checked first, as for `vpack_index_to_bytes`), `VPACK_E_IO`.
  */
 vpack_status vpack_index_save(const struct vpack_index *index, const char *path);
 
@@ -354,27 +413,34 @@ void vpack_index_free(struct vpack_index *index);
 
 /*
  Verifies every checksum and chunk record of the pack (O(file size)).
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
  */
 vpack_status vpack_index_verify(const struct vpack_index *index);
 
 /*
  Writes the number of chunks to `*out`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_index_len(const struct vpack_index *index, size_t *out);
 
 /*
  Writes the vector dimension to `*out`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_index_dimension(const struct vpack_index *index, size_t *out);
 
 /*
  Borrows the manifest (canonical JSON object) into `*out`; valid while `index` lives.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_index_manifest(const struct vpack_index *index, struct vpack_str *out);
 
 /*
  Borrows chunk `id`'s UTF-8 text and metadata (a JSON object) into `*text` and
  `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND` (id >= len),
+ `VPACK_E_CORRUPT` (the chunk's bytes fail their checksum, or its text is not UTF-8 or
+ its metadata not a JSON object).
  */
 vpack_status vpack_index_chunk(const struct vpack_index *index,
                                uint64_t id,
@@ -386,6 +452,11 @@ vpack_status vpack_index_chunk(const struct vpack_index *index,
  pack's dimension). `ids` and `scores` are caller arrays of at least `k` entries; they
  receive the hits best first (higher score is better), and `*n_out` their number,
  `min(k, len)`. For the cosine metric the query is normalised here.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (index, n_out; query when dim > 0; ids and
+ scores when k > 0), `VPACK_E_DIMENSION_MISMATCH`, `VPACK_E_LIMIT` (k > `VPACK_MAX_K`),
+ `VPACK_E_INVALID_ARG` (a NaN or infinite query value; an all-zero query on a cosine
+ pack), `VPACK_E_CORRUPT` (the first search checks every vector block it has not
+ checked yet).
  */
 vpack_status vpack_index_search(const struct vpack_index *index,
                                 const float *query,
@@ -406,6 +477,9 @@ vpack_status vpack_index_search(const struct vpack_index *index,
  `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
  arrays of filters. The filter runs inside the search, on candidates best first and
  only until `k` pass. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+ Returns `VPACK_OK` or as `vpack_index_search`, plus `VPACK_E_INVALID_UTF8`,
+ `VPACK_E_INVALID_JSON` (malformed or nested deeper than 128), `VPACK_E_INVALID_ARG` (a
+ malformed filter, or an order comparison such as `$gt` between a number and a string).
  */
 vpack_status vpack_index_search_filtered(const struct vpack_index *index,
                                          const float *query,
@@ -420,6 +494,8 @@ vpack_status vpack_index_search_filtered(const struct vpack_index *index,
  Creates the embedder recorded in the pack's manifest, to embed query texts the same
  way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
  records none, `VPACK_E_MODEL` when it is not available here.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND`, `VPACK_E_MODEL`,
+ `VPACK_E_RUNTIME`.
  */
 vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);
 
