@@ -365,6 +365,10 @@ class NativeBuilder(_Handle):
     _free = lib.vpack_builder_free
     _what = "builder"
 
+    def __init__(self, ptr: Any) -> None:
+        super().__init__(ptr)
+        self._turn = threading.Lock()
+
     @classmethod
     def create(cls, options_json: str) -> NativeBuilder:
         out = ffi.new("vpack_builder **")
@@ -377,11 +381,13 @@ class NativeBuilder(_Handle):
         n, dim = vectors.shape
         chunks_arg = ffi.from_buffer("uint8_t[]", chunks_json)
         vectors_arg = _f32_in(vectors)
-        ptr = self._acquire()
-        try:
-            _check(lib.vpack_builder_add(ptr, chunks_arg, len(chunks_json), vectors_arg, n, dim))
-        finally:
-            self._release()
+        # A vpack_builder is for one thread at a time: concurrent adds take turns.
+        with self._turn:
+            ptr = self._acquire()
+            try:
+                _check(lib.vpack_builder_add(ptr, chunks_arg, len(chunks_json), vectors_arg, n, dim))
+            finally:
+                self._release()
 
     def finish(self, manifest_json: str) -> NativeIndex:
         out = ffi.new("vpack_index **")
