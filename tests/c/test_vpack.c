@@ -1137,7 +1137,12 @@ static vpack_index *test_embedder(void) {
     CHECK_EMBEDDER_NEW_FAILS("{\"kind\":\"no-such-model\",\"dimension\":64}", VPACK_E_MODEL);
     CHECK_EMBEDDER_NEW_FAILS("{\"kind\":\"hash\",", VPACK_E_INVALID_JSON);
     CHECK_EMBEDDER_NEW_FAILS("{\"kind\":\"hash\",\"dimension\":0}", VPACK_E_INVALID_ARG);
-    CHECK_EMBEDDER_NEW_FAILS("[1,2]", VPACK_E_INVALID_ARG);
+    /* Well-formed JSON of the wrong shape (not an object, a field of the wrong type, an
+     * unknown key) is INVALID_JSON; the right type with a bad value is INVALID_ARG. */
+    CHECK_EMBEDDER_NEW_FAILS("[1,2]", VPACK_E_INVALID_JSON);
+    CHECK_EMBEDDER_NEW_FAILS("{\"dimension\":64}", VPACK_E_INVALID_JSON);
+    CHECK_EMBEDDER_NEW_FAILS("{\"kind\":\"hash\",\"dimension\":\"64\"}", VPACK_E_INVALID_JSON);
+    CHECK_EMBEDDER_NEW_FAILS("{\"kind\":\"hash\",\"colour\":\"red\"}", VPACK_E_INVALID_JSON);
     CHECK_EMBEDDER_NEW_FAILS(NULL, VPACK_E_NULL_ARG);
     CHECK_STATUS(vpack_embedder_new("{\"kind\":\"hash\"}", NULL), VPACK_E_NULL_ARG);
     CHECK_STATUS(vpack_embedder_dimension(NULL, &edim), VPACK_E_NULL_ARG);
@@ -1158,6 +1163,10 @@ static vpack_index *test_embedder(void) {
         const uint8_t *bt2 = bad2;
         size_t bl2 = sizeof bad2;
         CHECK_STATUS(vpack_embedder_embed(e, &bt2, &bl2, 1, out, EMB_DIM), VPACK_E_INVALID_UTF8);
+        /* More texts than VPACK_MAX_TEXTS: LIMIT before the arrays are read. */
+        CHECK_STATUS(vpack_embedder_embed(e, bt, bl, (size_t)VPACK_MAX_TEXTS + 1, out, EMB_DIM),
+                     VPACK_E_LIMIT);
+        CHECK_STATUS(vpack_embedder_embed(e, bt, bl, SIZE_MAX, out, EMB_DIM), VPACK_E_LIMIT);
         /* Wrong output size. */
         CHECK_STATUS(vpack_embedder_embed(e, bt, bl, 1, out, EMB_DIM - 1),
                      VPACK_E_DIMENSION_MISMATCH);
@@ -1248,6 +1257,9 @@ static void test_builder_errors(void) {
                      VPACK_E_INVALID_ARG); /* 2 chunks, n == 1 */
         CHECK_STATUS(vpack_builder_add(b, (const uint8_t *)one, sizeof one - 1, nan_v, 1, DIM),
                      VPACK_E_INVALID_ARG); /* non-finite vector */
+        float zero_v[DIM] = {0};
+        CHECK_STATUS(vpack_builder_add(b, (const uint8_t *)one, sizeof one - 1, zero_v, 1, DIM),
+                     VPACK_E_INVALID_ARG); /* a cosine pack cannot rank a zero vector */
         CHECK_STATUS(vpack_builder_add(b, (const uint8_t *)one, sizeof one - 1, NULL, 1, DIM),
                      VPACK_E_NULL_ARG);
         CHECK_STATUS(vpack_builder_add(b, NULL, 5, v2, 1, DIM), VPACK_E_NULL_ARG);
@@ -1885,31 +1897,35 @@ static void test_onnx_without_runtime(void) {
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"sha256\":\"abc\"}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "sha256", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"sha256\":42}", dir);
-    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "sha256", NULL);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "sha256", NULL); /* wrong JSON type */
 
     /* A tokenizer folder missing a file: MODEL naming it. */
     CFG("{\"kind\":\"onnx\",\"model_file\":\"%s\",\"tokenizer_dir\":\"%s\"}", model, partial);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_MODEL, "config.json", NULL);
 
-    /* Option errors (here with a complete dummy model, so only the option is wrong). */
+    /* Option errors (here with a complete dummy model, so only the option is wrong): an
+     * unknown key or a wrong JSON type is INVALID_JSON, a bad value of the right type
+     * INVALID_ARG. */
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"colour\":\"red\"}", dir);
-    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "colour", NULL);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "colour", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":\"max\"}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":\"MEAN\"}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"pooling\":1}", dir);
-    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "pooling", NULL);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "pooling", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"normalize\":false}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "normalize", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"normalize\":\"true\"}", dir);
-    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "normalize", NULL);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "normalize", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"max_tokens\":0}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "max_tokens", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"batch_size\":0}", dir);
     CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "batch_size", NULL);
     CFG("{\"kind\":\"onnx\",\"model_dir\":7}");
-    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_ARG, "model_dir", NULL);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "model_dir", NULL);
+    CFG("{\"kind\":\"onnx\",\"model_dir\":\"%s\",\"max_tokens\":\"256\"}", dir);
+    CHECK_CONFIG_FAILS(cfg, VPACK_E_INVALID_JSON, "max_tokens", NULL);
 
     /* Neither model_file nor model_dir (and no VPACK_MODEL_PATH): MODEL. */
     CHECK_CONFIG_FAILS("{\"kind\":\"onnx\"}", VPACK_E_MODEL, NULL, NULL);

@@ -269,6 +269,52 @@ int main() {
         CHECK(vpack_last_error_code() == VPACK_E_CORRUPT);  // main thread's error unchanged
     }
 
+    // Embedder configs: well-formed JSON of the wrong shape (not an object, a field of the
+    // wrong type, an unknown key) is INVALID_JSON; the right type with a bad value is
+    // INVALID_ARG. No handle is written on error.
+    {
+        struct Case {
+            const char *config;
+            vpack_status want;
+        };
+        const Case cases[] = {
+            {"[1,2]", VPACK_E_INVALID_JSON},
+            {"null", VPACK_E_INVALID_JSON},
+            {R"({"kind":"hash","dimension":"8"})", VPACK_E_INVALID_JSON},
+            {R"({"kind":"hash","colour":"red"})", VPACK_E_INVALID_JSON},
+            {R"({"kind":"hash","dimension":0})", VPACK_E_INVALID_ARG},
+        };
+        for (const Case &c : cases) {
+            vpack_embedder *raw = nullptr;
+            const vpack_status s = vpack_embedder_new(c.config, &raw);
+            const std::string prefix = std::to_string(c.want) + "|";
+            const bool ok = CHECK(s == c.want) && CHECK(vpack_last_error_code() == c.want) &&
+                            CHECK(last_error().rfind(prefix, 0) == 0) && CHECK(raw == nullptr);
+            if (!ok) std::printf("  config %s: status %d\n", c.config, s);
+            vpack_embedder_free(raw);
+        }
+    }
+
+    // A cosine builder refuses a zero vector (and NaN), appending nothing.
+    {
+        vpack_builder *raw = nullptr;
+        CHECK(vpack_builder_new(R"({"dimension":4})", &raw) == VPACK_OK);
+        BuilderPtr builder(raw);
+        const std::string one = R"([{"text":"zero"}])";
+        const float zero[kDim] = {0, 0, 0, 0};
+        const float nan[kDim] = {1, std::nanf(""), 0, 0};
+        CHECK(vpack_builder_add(builder.get(), reinterpret_cast<const uint8_t *>(one.data()),
+                                one.size(), zero, 1, kDim) == VPACK_E_INVALID_ARG);
+        CHECK(vpack_builder_add(builder.get(), reinterpret_cast<const uint8_t *>(one.data()),
+                                one.size(), nan, 1, kDim) == VPACK_E_INVALID_ARG);
+        CHECK(vpack_last_error_code() == VPACK_E_INVALID_ARG);
+        vpack_index *out = nullptr;
+        CHECK(vpack_builder_finish(builder.release(), nullptr, &out) == VPACK_OK);
+        IndexPtr idx(out);
+        size_t count = 99;
+        CHECK(idx && vpack_index_len(idx.get(), &count) == VPACK_OK && count == 0);
+    }
+
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }
