@@ -28,6 +28,9 @@ pub(crate) const BLOCK_SIZE: usize = 64 * 1024;
 pub(crate) const HEAD_LEN: usize = 16;
 const MIN_BLOCK: u64 = 4 * 1024;
 const MAX_BLOCK: u64 = 16 * 1024 * 1024;
+/// Blocks per thread below which checking stays on the calling thread (256 x 64 KiB).
+const PARALLEL_MIN_BLOCKS: usize = 256;
+const MAX_THREADS: usize = 8;
 
 /// Called on a block's bytes after its CRC matched, for checks of the content itself
 /// (for example that stored vectors are finite). Gets the block's offset in the section.
@@ -97,9 +100,7 @@ impl SectionBlocks {
         }
         let first = within.start / self.block_size;
         let last = (within.end - 1) / self.block_size;
-        for block in first..=last {
-            self.ensure_block(file, block)?;
-        }
+        self.ensure_blocks(file, first..last + 1)?;
         if first == 0 && last + 1 == self.crcs.len() {
             self.all_verified.store(true, Ordering::Release);
         }
@@ -109,6 +110,37 @@ impl SectionBlocks {
     /// Checks every block of the section.
     pub(crate) fn ensure_all(&self, file: &[u8]) -> Result<()> {
         self.ensure(file, 0..self.range.len())
+    }
+
+    /// Checks `blocks`, on several threads when there are many (the first search of a
+    /// large pack checks every vector block: 1 GB takes about 0.2 s on one core).
+    fn ensure_blocks(&self, file: &[u8], blocks: Range<usize>) -> Result<()> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(blocks.len() / PARALLEL_MIN_BLOCKS)
+            .min(MAX_THREADS);
+        if threads < 2 {
+            return blocks
+                .into_iter()
+                .try_for_each(|b| self.ensure_block(file, b));
+        }
+        let per = blocks.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let start = blocks.start + t * per;
+                    let part = start..(start + per).min(blocks.end);
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .try_for_each(|b| self.ensure_block(file, b))
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Panic("block check".into())))
+            })
+        })
     }
 
     fn ensure_block(&self, file: &[u8], block: usize) -> Result<()> {
