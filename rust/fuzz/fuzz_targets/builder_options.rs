@@ -1,0 +1,4 @@
+#![no_main]
+//! See `vpack_fuzz::builder_options` (rust/fuzz/src/lib.rs) for what this target checks.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vpack_fuzz::builder_options(data));
