@@ -101,7 +101,7 @@ fn freshly_generated_seeds() {
 #[test]
 fn harness_format_helpers() {
     for (target, name, bytes) in harness::seeds() {
-        if !name.ends_with(".vpack") || target != "from_bytes" {
+        if !name.ends_with("pack.bin") || target != "from_bytes" {
             continue;
         }
         let mut repaired = bytes.clone();

@@ -1131,14 +1131,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ];
     for (name, bytes) in &packs {
         for target in ["from_bytes", "open_file"] {
-            out.push((target, format!("{name}.vpack"), bytes.clone()));
+            out.push((target, format!("{name}-pack.bin"), bytes.clone()));
         }
     }
     // The same as packs written before block checksums existed.
     for (name, bytes) in &packs[1..3] {
         let legacy = without_block_checksums(bytes).expect("a CHECKSUMS section");
         for target in ["from_bytes", "open_file"] {
-            out.push((target, format!("{name}_legacy.vpack"), legacy.clone()));
+            out.push((target, format!("{name}-legacy-pack.bin"), legacy.clone()));
         }
     }
     let mut old = packs[1].1.clone();
