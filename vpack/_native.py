@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from cffi import FFI
@@ -153,31 +153,59 @@ class _Handle:
 
     def __init__(self, ptr: Any) -> None:
         self._ptr: Optional[Any] = ffi.gc(ptr, type(self)._free)
-        self._cond = threading.Condition(threading.Lock())
+        # Reentrant: a signal handler may close the handle while its thread is in here.
+        self._cond = threading.Condition(threading.RLock())
         self._uses = 0
+        self._users: Dict[int, int] = {}  # thread id -> its calls in flight
         self._closing = False
+        self._free_on_release = False
 
     def _acquire(self) -> Any:
         """Starts one use and returns the pointer; pair with ``_release()`` in a finally."""
+        me = threading.get_ident()
         with self._cond:
             if self._closing:
                 raise ClosedError(f"this {self._what} is closed")
             self._uses += 1
+            self._users[me] = self._users.get(me, 0) + 1
             return self._ptr
 
     def _release(self) -> None:
+        me = threading.get_ident()
+        ptr = None
         with self._cond:
             self._uses -= 1
-            if self._uses == 0 and self._closing:
+            left = self._users[me] - 1
+            if left:
+                self._users[me] = left
+            else:
+                del self._users[me]
+            if self._closing:
                 self._cond.notify_all()
+                if self._uses == 0 and self._free_on_release:
+                    ptr, self._ptr = self._ptr, None
+                    self._free_on_release = False
+        if ptr is not None:
+            ffi.release(ptr)
 
-    def _take(self) -> Optional[Any]:
+    def _take(self, consume: bool) -> Optional[Any]:
         """Marks the handle closed, waits for the calls in flight and returns the pointer
-        (None when it was already taken). The caller frees or hands it on."""
+        (None when it was already taken). The caller frees or hands it on.
+
+        A close from inside one of the calling thread's own calls (a signal handler that
+        runs between a call and its release) cannot wait for that call: the pointer is
+        then freed by the last release instead."""
+        me = threading.get_ident()
         with self._cond:
+            own = self._users.get(me, 0)
+            if own and consume:
+                raise RuntimeError(f"this {self._what} cannot be handed on from inside one of its own calls")
             self._closing = True
-            while self._uses:
+            while self._uses > own:
                 self._cond.wait()
+            if own:
+                self._free_on_release = self._ptr is not None
+                return None
             ptr, self._ptr = self._ptr, None
             return ptr
 
@@ -188,13 +216,13 @@ class _Handle:
     def close(self) -> None:
         """Frees the native object once no call is using it; later calls raise
         ValueError. Idempotent; safe to call from any thread."""
-        ptr = self._take()
+        ptr = self._take(consume=False)
         if ptr is not None:
             ffi.release(ptr)
 
     def _disown(self) -> Any:
         """Hands the raw pointer to a consuming native call; no free happens here."""
-        ptr = self._take()
+        ptr = self._take(consume=True)
         if ptr is None:
             raise ClosedError(f"this {self._what} is closed")
         ffi.gc(ptr, None)  # detaches the destructor in place

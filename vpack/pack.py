@@ -96,7 +96,7 @@ class Pack:
         self._query_embedder = embedder
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
-        self._lock = threading.Lock()  # guards the lazy creation of _embedder
+        self._lock = threading.RLock()  # guards the lazy creation of _embedder
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Pack:

@@ -317,3 +317,26 @@ def test_eight_threads_give_exactly_the_serial_results(shared_pack: vpack.Pack) 
     assert failures == []
     for t in range(8):
         assert results[t] == serial
+
+
+def test_close_from_inside_the_threads_own_call_does_not_deadlock(pack_path: Path) -> None:
+    """A signal handler runs on the main thread between bytecodes, possibly while that
+    thread holds a use of the handle; a close() from there must not wait for itself: the
+    last release frees instead."""
+    pack = vpack.open(pack_path)
+    index = pack._index
+    index._acquire()  # as if interrupted inside a call
+    pack.close()  # returns at once
+    assert pack.closed
+    assert index._ptr is not None  # still in use: not freed yet
+    index._release()
+    assert index._ptr is None  # the last release freed it
+    with pytest.raises(ValueError, match="closed"):
+        len(pack)
+    b = _native.NativeBuilder.create('{"dimension": 4, "metric": "cosine"}')
+    b._acquire()
+    with pytest.raises(RuntimeError, match="from inside"):
+        b.finish("{}")
+    b._release()
+    assert not b.closed
+    b.finish("{}").close()
