@@ -1,5 +1,14 @@
 #!/usr/bin/env bash
-# Builds and runs the C and C++ consumer tests of libvpack under valgrind.
+# Builds and runs the C and C++ consumer tests of libvpack:
+#
+#   test_vpack.c (C11), test_vpack.cpp (C++17)   every function and error path
+#   test_misuse.c (C11)                          ABI misuse: NULLs, huge lengths, bad floats,
+#                                                bad UTF-8 / JSON, files that are not packs
+#   test_threads.c (C11, pthreads)               one index / one embedder from 8 threads
+#
+# each under valgrind (memcheck), plus test_misuse and test_threads built with
+# -fsanitize=address,undefined (LeakSanitizer on) and test_threads with
+# -fsanitize=thread, run natively.
 #
 #   tests/c/run.sh
 #
@@ -8,9 +17,18 @@
 # location it is built with `cargo build --release`. An existing library is used as is:
 # rebuild it yourself after changing rust/.
 #
-# Fails on any compiler warning, failed check, valgrind error or leak (definite, indirect
-# or possible). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly one thing,
-# the process-wide embedder cache; read its comment before adding to it.
+# Fails on any compiler warning, failed check, a last line other than "N passed, 0 failed",
+# a valgrind error or leak (definite, indirect or possible; in the program or in any child
+# it forks), a sanitizer report, or anything written to stderr (the library must never
+# print). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly one thing, the
+# process-wide embedder cache; read its comment before adding to it. LeakSanitizer needs
+# no suppression: it counts the cache as reachable (it follows interior pointers).
+#
+# Under valgrind test_threads runs with --quick (60 searches instead of 250, each thread
+# doing half): valgrind runs one thread at a time, ~50x slower, so there it looks for
+# memory errors in the concurrent paths; the full run is the sanitizer builds' job.
+# ThreadSanitizer sees the C side and every malloc/free, not the accesses inside the
+# (uninstrumented) Rust library.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -44,41 +62,129 @@ fi
 build=tests/c/build
 mkdir -p "$build"
 link=(-L"$libdir" -lvpack -Wl,-rpath,"$libdir")
+cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -I include)
+san=(-fsanitize=address,undefined -fno-omit-frame-pointer)
+cc=${CC:-cc}
+summary=()
 
-echo "== library: $libdir/libvpack.so"
-echo "== compile test_vpack.c (C11)"
-"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -I include \
-    tests/c/test_vpack.c -o "$build/test_vpack_c" "${link[@]}"
-echo "== compile test_vpack.cpp (C++17)"
+echo "== library: $libdir/libvpack.so ($(date -r "$libdir/libvpack.so" '+%Y-%m-%d %H:%M:%S'))"
+echo "== compile"
+"$cc" "${cflags[@]}" tests/c/test_vpack.c -o "$build/test_vpack_c" "${link[@]}"
 "${CXX:-c++}" -std=c++17 -Wall -Wextra -Werror -pedantic -g -O1 -I include \
     tests/c/test_vpack.cpp -o "$build/test_vpack_cpp" "${link[@]}" -pthread
+"$cc" "${cflags[@]}" tests/c/test_misuse.c -o "$build/test_misuse" "${link[@]}" -lm
+"$cc" "${cflags[@]}" -pthread tests/c/test_threads.c -o "$build/test_threads" "${link[@]}"
+"$cc" "${cflags[@]}" "${san[@]}" tests/c/test_misuse.c -o "$build/test_misuse_asan" \
+    "${link[@]}" -lm
+"$cc" "${cflags[@]}" "${san[@]}" -pthread tests/c/test_threads.c \
+    -o "$build/test_threads_asan" "${link[@]}"
+"$cc" "${cflags[@]}" -fsanitize=thread -pthread tests/c/test_threads.c \
+    -o "$build/test_threads_tsan" "${link[@]}"
 
-run() {
-    local name=$1 exe=$2 log=$build/$1.log
+# The program's last line is "N passed, 0 failed" and it wrote nothing to stderr.
+check_output() {
+    local name=$1 out=$2 err=$3
+    if [[ -s $err ]]; then
+        echo "run.sh: $name wrote to stderr (the library must never print):" >&2
+        head -c 4000 "$err" >&2
+        return 1
+    fi
+    if ! tail -n 1 "$out" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
+        echo "run.sh: $name did not end with 'N passed, 0 failed'" >&2
+        return 1
+    fi
+}
+
+# run_valgrind NAME EXE [ARGS...]: memcheck with one log per process (children forked by
+# test_misuse get their own), program output to stdout and $build/NAME.out, stderr to
+# $build/NAME.err.
+run_valgrind() {
+    local name=$1 exe=$2
+    shift 2
+    local logs=$build/$name.vg out=$build/$name.out err=$build/$name.err rc=0 start=$SECONDS
+    rm -rf "$logs"
+    mkdir -p "$logs"
     echo "== run $name under valgrind"
-    local rc=0
-    # Program output goes to stdout, valgrind's report to $log (shown on failure).
     "$valgrind" --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite,indirect,possible \
         --show-leak-kinds=definite,indirect,possible \
         --suppressions=tests/c/valgrind.supp \
-        --log-file="$log" "$exe" | tee "$build/$name.out" || rc=$?
-    # With pipefail, rc is valgrind's status (the program's own, or 99 on a valgrind
-    # error or leak) unless tee itself failed.
+        --log-file="$logs/%p.log" "$exe" "$@" >"$out" 2>"$err" &
+    local pid=$!
+    wait "$pid" || rc=$?
+    cat "$out"
+    local main_log=$logs/$pid.log
+    summary+=("$(printf '%-18s %-10s %s' "$name" valgrind "$(tail -n 1 "$out")")")
     if [[ $rc -ne 0 ]]; then
-        echo "run.sh: $name exited with status $rc" >&2
-        if [[ $rc -eq 99 ]]; then cat "$log" >&2; fi
+        echo "run.sh: $name exited with status $rc under valgrind" >&2
+        if [[ $rc -eq 99 && -f $main_log ]]; then cat "$main_log" >&2; fi
+        [[ -s $err ]] && head -c 4000 "$err" >&2
         return 1
     fi
-    if ! tail -n 1 "$build/$name.out" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
-        echo "run.sh: $name did not end with 'N passed, 0 failed'" >&2
+    check_output "$name" "$out" "$err" || return 1
+    local bad
+    bad=$(grep -L 'ERROR SUMMARY: 0 errors' "$logs"/*.log || true)
+    if [[ -n $bad ]]; then
+        echo "run.sh: valgrind reported errors for $name:" >&2
+        for f in $bad; do cat "$f" >&2; done
         return 1
     fi
-    echo "-- valgrind ($name):"
-    grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable|suppressed:|in use at exit|All heap blocks were freed' "$log" |
+    local nlogs
+    nlogs=$(find "$logs" -name '*.log' | wc -l)
+    echo "-- valgrind ($name, $((SECONDS - start)) s):"
+    grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable|suppressed:|in use at exit|All heap blocks were freed' "$main_log" |
         sed -e 's/^==[0-9]*== */   /'
+    if [[ $nlogs -gt 1 ]]; then
+        echo "   $((nlogs - 1)) forked children: ERROR SUMMARY 0 errors in each"
+    fi
+    summary[-1]="$(printf '%-18s %-10s %-22s %s; %s' "$name" valgrind "$(tail -n 1 "$out")" \
+        "$(grep -o 'ERROR SUMMARY: [0-9]* errors' "$main_log")" \
+        "$(grep -o 'definitely lost: [0-9,]* bytes' "$main_log" || echo 'no leaks possible')")"
 }
 
-run c "$build/test_vpack_c"
-run cpp "$build/test_vpack_cpp"
+# run_native NAME KIND EXE [ARGS...] with the sanitizer options below.
+run_native() {
+    local name=$1 kind=$2 exe=$3
+    shift 3
+    local out=$build/$name.out err=$build/$name.err rc=0 start=$SECONDS
+    echo "== run $name ($kind)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        "$exe" "$@" >"$out" 2>"$err" || rc=$?
+    cat "$out"
+    summary+=("$(printf '%-18s %-10s %s' "$name" "$kind" "$(tail -n 1 "$out")")")
+    if [[ $kind == tsan ]] && grep -q 'ThreadSanitizer: unexpected memory mapping' "$err"; then
+        echo "-- $name: ThreadSanitizer cannot run on this kernel's address layout; skipped"
+        summary[-1]="$(printf '%-18s %-10s skipped (TSan unsupported here)' "$name" "$kind")"
+        return 0
+    fi
+    if [[ $rc -ne 0 ]]; then
+        echo "run.sh: $name exited with status $rc" >&2
+        [[ -s $err ]] && head -c 8000 "$err" >&2
+        return 1
+    fi
+    check_output "$name" "$out" "$err" || return 1
+    echo "-- $name ($kind, $((SECONDS - start)) s): no sanitizer report, stderr empty"
+    summary[-1]="$(printf '%-18s %-10s %-22s %s' "$name" "$kind" "$(tail -n 1 "$out")" \
+        "no sanitizer reports, stderr empty")"
+}
+
+# Every program runs (one valgrind job at a time) even when an earlier one failed, so one
+# run shows every failure; the script fails at the end.
+failed=()
+run_valgrind test_vpack_c "$build/test_vpack_c" || failed+=(test_vpack_c)
+run_valgrind test_vpack_cpp "$build/test_vpack_cpp" || failed+=(test_vpack_cpp)
+run_valgrind test_misuse "$build/test_misuse" || failed+=(test_misuse)
+run_native test_misuse_asan asan+ubsan "$build/test_misuse_asan" || failed+=(test_misuse_asan)
+run_valgrind test_threads "$build/test_threads" --quick || failed+=(test_threads)
+run_native test_threads_asan asan+ubsan "$build/test_threads_asan" || failed+=(test_threads_asan)
+run_native test_threads_tsan tsan "$build/test_threads_tsan" || failed+=(test_threads_tsan)
+
+echo "== summary ($SECONDS s)"
+if [[ ${#summary[@]} -gt 0 ]]; then printf '   %s\n' "${summary[@]}"; fi
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "run.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
 echo "== all C/C++ consumer tests passed"
