@@ -12,13 +12,22 @@ Sizes are in characters, or in tokens when a ``token_counter`` is given: a calla
 that takes a list of texts and returns their token counts, such as an embedder's
 ``token_counts``. Chunk ends are then found by a search that measures several
 candidate windows per call, so a chunk costs O(log n) calls, each on a small batch.
+
+Chunking takes time linear in the length of the text, whatever its shape (one line
+of 50 MB without a space is no slower per character than prose), and streams: cut
+points are found as the windows advance, a span is measured without copying it (in
+characters only the whitespace at its ends is looked at; in tokens a long span is
+first counted by a bounded prefix), and chunks are yielded one at a time. Beyond the
+document itself, a chunker holds only the current window's cut points and chunk.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .base import Chunk, Document
@@ -33,6 +42,15 @@ _PROBES = 4
 # A rough number of characters per token, to guess where a window of tokens ends.
 _CHARS_PER_TOKEN = 4.0
 _WORD = re.compile(r"\S+")
+# Spans up to this many characters are measured by copying them; longer ones are
+# measured at their ends only.
+_SHORT_SPAN = 256
+# In tokens, spans longer than this many characters per token of the size (and at least
+# _MIN_PREFIX) are first measured by a prefix of that length.
+_PREFIX_CHARS_PER_TOKEN = 32
+_MIN_PREFIX = 4096
+# Spans per token-counter call when measuring the pieces a separator cuts a text into.
+_MEASURE_BATCH = 256
 
 
 def _check_sizes(size: int, overlap: int) -> None:
@@ -48,30 +66,76 @@ def _chunk_metadata(document: Document, index: int, start: int, end: int) -> Dic
     return meta
 
 
+def _first_text(text: str, start: int, end: int) -> int:
+    """The position of the first character of ``text[start:end]`` that is not whitespace
+    (``end`` if there is none). Looks at the leading whitespace only, in growing steps,
+    so the cost does not depend on the length of the span."""
+    step = 64
+    while start < end:
+        stop = min(end, start + step)
+        rest = text[start:stop].lstrip()
+        if rest:
+            return stop - len(rest)
+        start = stop
+        step *= 2
+    return end
+
+
+def _last_text(text: str, start: int, end: int) -> int:
+    """The position just after the last character of ``text[start:end]`` that is not
+    whitespace (``start`` if there is none); looks at the trailing whitespace only."""
+    step = 64
+    while start < end:
+        low = max(start, end - step)
+        rest = text[low:end].rstrip()
+        if rest:
+            return low + len(rest)
+        end = low
+        step *= 2
+    return start
+
+
 def _trim(text: str, start: int, end: int) -> Tuple[int, int]:
     """The span without its leading and trailing whitespace (empty if it is all
     whitespace)."""
-    piece = text[start:end]
-    stripped = piece.lstrip()
-    if not stripped:
+    first = _first_text(text, start, end)
+    if first == end:
         return start, start
-    start += len(piece) - len(stripped)
-    return start, start + len(stripped.rstrip())
+    return first, _last_text(text, first, end)
 
 
-def _leading_true(count: int, test: Callable[[List[int]], List[bool]], guess: int, probes: int) -> int:
-    """How many of the indices ``0 .. count-1`` pass ``test``, for a test that passes a
-    prefix of them and fails the rest. ``test`` gets a batch of up to ``probes`` indices
+def _stripped_length(text: str, start: int, end: int) -> int:
+    """``len(text[start:end].strip())``, without copying a long span."""
+    if end - start <= _SHORT_SPAN:
+        return len(text[start:end].strip())
+    first = _first_text(text, start, end)
+    return 0 if first == end else _last_text(text, first, end) - first
+
+
+def _leading_true(
+    test: Callable[[List[int]], List[bool]], guess: int, probes: int, available: Callable[[int], int]
+) -> int:
+    """How many of the indices ``0, 1, 2, ...`` pass ``test``, for a test that passes a
+    prefix of them and fails the rest. ``available(n)`` says how many of the first ``n``
+    indices exist, so the number of indices can be discovered lazily (only a few past
+    the last one tested are asked for). ``test`` gets a batch of up to ``probes`` indices
     at a time. It first gallops from ``guess`` (doubling the reach until some index
     fails), then narrows the bracket ``probes`` points at a time."""
-    lo, hi = 0, count  # indices < lo pass, indices >= hi fail
+    lo, hi = 0, -1  # indices < lo pass; indices >= hi fail or do not exist (-1: not known yet)
     reach = max(1, guess)
     bracketing = True
-    while lo < hi:
-        if hi - lo <= probes:
+    while True:
+        if hi < 0:
+            wanted = lo + max(reach, probes + 1)
+            have = available(wanted)
+            if have < wanted:
+                hi = have
+        if 0 <= hi <= lo:
+            break
+        if hi >= 0 and hi - lo <= probes:
             batch = list(range(lo, hi))
         elif bracketing:
-            top = min(lo + reach, hi)
+            top = lo + reach if hi < 0 else min(lo + reach, hi)
             batch = sorted({lo + max(0, (top - lo) * (k + 1) // probes - 1) for k in range(probes)})
         else:
             span = hi - lo
@@ -79,7 +143,7 @@ def _leading_true(count: int, test: Callable[[List[int]], List[bool]], guess: in
         failed = False
         for index, ok in zip(batch, test(batch)):
             if not ok:
-                hi = min(hi, index)
+                hi = index if hi < 0 else min(hi, index)
                 failed = True
                 break
             lo = max(lo, index + 1)
@@ -90,9 +154,70 @@ def _leading_true(count: int, test: Callable[[List[int]], List[bool]], guess: in
     return lo
 
 
+class _Cuts:
+    """Ascending cut points read lazily from an iterable of lists of them, and addressed
+    by their position in the whole sequence. Points before the current window are let go
+    (:meth:`release`), so only the points of the window being packed (and a list or so
+    past it) are held."""
+
+    def __init__(self, blocks: Iterable[Sequence[int]]) -> None:
+        self._blocks = iter(blocks)
+        self._held = array("q")
+        self._base = 0  # the index of _held[0]
+        self._done = False
+
+    def has(self, index: int) -> bool:
+        """Whether point ``index`` exists (reading up to it)."""
+        held = self._held
+        while self._base + len(held) <= index:
+            if self._done:
+                return False
+            block = next(self._blocks, None)
+            if block is None:
+                self._done = True
+                return False
+            held.extend(block)
+        return True
+
+    def __getitem__(self, index: int) -> int:
+        return self._held[index - self._base]
+
+    def available(self, lo: int, n: int) -> int:
+        """How many of the points ``lo .. lo + n - 1`` exist."""
+        if n <= 0 or self.has(lo + n - 1):
+            return max(n, 0)
+        return max(0, self._base + len(self._held) - lo)
+
+    def count_upto(self, lo: int, position: float) -> int:
+        """How many points from index ``lo`` on are at most ``position`` (reading up to
+        the first point past it)."""
+        held = self._held
+        while not self._done and (not held or held[-1] <= position):
+            self.has(self._base + len(held))
+        start = lo - self._base
+        return bisect_right(held, position, start) - start
+
+    def bisect_left(self, position: float, lo: int, hi: int) -> int:
+        """The first index in ``lo .. hi - 1`` (held points) whose point is at least
+        ``position`` (``hi`` if none is)."""
+        return self._base + bisect_left(self._held, position, lo - self._base, hi - self._base)
+
+    def release(self, index: int) -> None:
+        """Points before ``index`` will not be asked for again."""
+        drop = index - self._base
+        if drop >= 1024 and 2 * drop >= len(self._held):
+            del self._held[:drop]
+            self._base = index
+
+
 class _Packer:
     """Measures spans of text in characters or tokens, and packs runs of pieces into
-    windows that fit a size."""
+    windows that fit a size.
+
+    Measuring never copies a long span in characters (only the whitespace at its ends is
+    looked at). In tokens, a span longer than ``prefix`` characters is first measured by
+    its first ``prefix`` characters: when those alone are over the size, so is the span
+    (token counts grow with the text), and the span is not tokenized whole."""
 
     def __init__(self, size: int, counter: Optional[TokenCounter]) -> None:
         if counter is not None and not callable(counter):
@@ -101,16 +226,14 @@ class _Packer:
         self.counter = counter
         self.probes = 1 if counter is None else _PROBES
         self.chars_per_unit = 1.0 if counter is None else _CHARS_PER_TOKEN
+        self.prefix = max(size * _PREFIX_CHARS_PER_TOKEN, _MIN_PREFIX)
 
     @property
     def unit(self) -> str:
         return "chars" if self.counter is None else "tokens"
 
-    def measure(self, text: str, spans: Sequence[Tuple[int, int]]) -> List[int]:
-        """The size of each span of ``text``, leading and trailing whitespace excluded."""
-        pieces = [text[a:b].strip() for a, b in spans]
-        if self.counter is None:
-            return [len(p) for p in pieces]
+    def _count(self, pieces: List[str]) -> List[int]:
+        assert self.counter is not None
         if not pieces:
             return []
         counts = self.counter(pieces)
@@ -118,61 +241,101 @@ class _Packer:
             raise ValueError(f"token_counter returned {len(counts)} counts for {len(pieces)} texts")
         return [int(c) for c in counts]
 
-    def _fitting_ends(self, text: str, start: int, ends: Sequence[int], lo: int, hi: int) -> int:
-        """How many of ``ends[lo:hi]`` (ascending) end a span from ``start`` that fits."""
+    def measure(self, text: str, spans: Iterable[Tuple[int, int]]) -> List[int]:
+        """The size of each span of ``text``, leading and trailing whitespace excluded:
+        exact when it is at most ``size``; for a bigger span, some number above ``size``
+        (all that the chunkers compare sizes with)."""
+        if self.counter is None:
+            return [
+                len(text[a:b].strip()) if b - a <= _SHORT_SPAN else _stripped_length(text, a, b)
+                for a, b in spans
+            ]
+        pieces: List[str] = []
+        long: List[Tuple[int, int, int]] = []  # (position in spans, start, end) of long spans
+        for k, (a, b) in enumerate(spans):
+            if b - a > self.prefix:
+                a = _first_text(text, a, b)
+                if b - a > self.prefix:
+                    pieces.append(text[a : a + self.prefix].rstrip())
+                    long.append((k, a, b))
+                    continue
+            pieces.append(text[a:b].strip())
+        counts = self._count(pieces)
+        whole = [(k, a, b) for k, a, b in long if counts[k] <= self.size]
+        if whole:
+            for (k, _, _), n in zip(whole, self._count([text[a:b].strip() for _, a, b in whole])):
+                counts[k] = n
+        return counts
+
+    def _fitting_ends(self, text: str, start: int, cuts: _Cuts, lo: int) -> int:
+        """How many of the points ``cuts[lo], cuts[lo + 1], ...`` end a span from
+        ``start`` that fits."""
 
         def test(batch: List[int]) -> List[bool]:
-            sizes = self.measure(text, [(start, ends[lo + k]) for k in batch])
+            sizes = self.measure(text, [(start, cuts[lo + k]) for k in batch])
             return [n <= self.size for n in sizes]
 
-        guess = bisect_right(ends, start + self.size * self.chars_per_unit, lo, hi) - lo
-        return _leading_true(hi - lo, test, guess, self.probes)
+        guess = cuts.count_upto(lo, start + self.size * self.chars_per_unit)
+        return _leading_true(test, guess, self.probes, lambda n: cuts.available(lo, n))
 
     def _hard_cut(self, text: str, start: int, end: int) -> int:
         """A cut inside ``(start, end)``, a span too big to fit: the furthest character
         position that fits (at least one character, so a chunk always advances)."""
-        fitting = self._fitting_ends(text, start, range(start + 1, end), 0, end - start - 1)
+        count = end - start - 1
+
+        def test(batch: List[int]) -> List[bool]:
+            sizes = self.measure(text, [(start, start + 1 + k) for k in batch])
+            return [n <= self.size for n in sizes]
+
+        guess = bisect_right(range(start + 1, end), start + self.size * self.chars_per_unit)
+        fitting = _leading_true(test, guess, self.probes, lambda n: min(n, count))
         return start + max(1, fitting)
 
-    def _next_start(self, text: str, bounds: List[int], i: int, j: int, overlap: int) -> int:
-        """Where the window after ``bounds[i:j+1]`` starts: the earliest cut point inside
+    def _next_start(self, text: str, cuts: _Cuts, i: int, j: int, overlap: int) -> int:
+        """Where the window after ``cuts[i..j]`` starts: the earliest cut point inside
         it from which the repeated text fits ``overlap`` and the next piece still fits
         ``size`` (so the next window reaches further); ``j`` (no overlap) otherwise."""
-        if overlap == 0 or j - i < 2 or j + 1 >= len(bounds):
+        if overlap == 0 or j - i < 2 or not cuts.has(j + 1):
             return j
-        end, following = bounds[j], bounds[j + 1]
+        end, following = cuts[j], cuts[j + 1]
 
         def test(batch: List[int]) -> List[bool]:
             spans: List[Tuple[int, int]] = []
             for k in batch:
-                spans += [(bounds[j - 1 - k], end), (bounds[j - 1 - k], following)]
+                spans += [(cuts[j - 1 - k], end), (cuts[j - 1 - k], following)]
             sizes = self.measure(text, spans)
             return [sizes[2 * q] <= overlap and sizes[2 * q + 1] <= self.size for q in range(len(batch))]
 
-        guess = j - bisect_left(bounds, end - overlap * self.chars_per_unit, i + 1, j)
-        return j - _leading_true(j - i - 1, test, guess, self.probes)
+        guess = j - cuts.bisect_left(end - overlap * self.chars_per_unit, i + 1, j)
+        return j - _leading_true(test, guess, self.probes, lambda n: min(n, j - i - 1))
 
-    def windows(self, text: str, bounds: Sequence[int], overlap: int) -> Iterator[Tuple[int, int]]:
-        """Greedy packing of the pieces between ascending cut points ``bounds`` (the
-        first is where the run starts, the last where it ends): each window runs from a
-        cut point to the furthest later one that keeps its trimmed text within ``size``.
-        A piece too big on its own is cut between characters (a single character too big
-        is a window by itself). Yields raw (untrimmed) windows."""
-        cuts = list(bounds)
-        i = 0
-        while i < len(cuts) - 1:
-            start = cuts[i]
-            fitting = self._fitting_ends(text, start, cuts, i + 1, len(cuts))
+    def windows(self, text: str, bounds: Iterable[Sequence[int]], overlap: int) -> Iterator[Tuple[int, int]]:
+        """Greedy packing of the pieces between ascending cut points ``bounds``, given as
+        lists of them read lazily (the first point is where the run starts, the last
+        where it ends): each window
+        runs from a cut point to the furthest later one that keeps its trimmed text
+        within ``size``. A piece too big on its own is cut between characters (a single
+        character too big is a window by itself). Yields raw (untrimmed) windows."""
+        cuts = _Cuts(bounds)
+        i = 0  # the window starts at cuts[i], or after a cut inside a piece too big,
+        start = cuts[0] if cuts.has(0) else 0  # between cuts[i] and cuts[i + 1]
+        while cuts.has(i + 1):
+            fitting = self._fitting_ends(text, start, cuts, i + 1)
             if fitting == 0:
-                cut = self._hard_cut(text, start, cuts[i + 1])
-                if cut < cuts[i + 1]:
-                    cuts.insert(i + 1, cut)
+                following = cuts[i + 1]
+                cut = self._hard_cut(text, start, following)
+                if cut < following:
+                    yield start, cut
+                    start = cut
+                    continue
                 fitting = 1
             j = i + fitting
             yield start, cuts[j]
-            if j == len(cuts) - 1:
+            if not cuts.has(j + 1):
                 return
             i = self._next_start(text, cuts, i, j, overlap)
+            start = cuts[i]
+            cuts.release(i)
 
 
 Window = Tuple[int, int]
@@ -246,10 +409,11 @@ class FixedSizeChunker:
 
     def _token_chunks(self, document: Document) -> Iterator[Chunk]:
         text = document.text
-        words = [m.start() for m in _WORD.finditer(text)]
-        if not words:
+        words = _WORD.finditer(text)
+        if next(words, None) is None:
             return
-        bounds = [0, *words[1:], len(text)]
+        starts = _batched((m.start() for m in words), _MEASURE_BATCH)
+        bounds = chain(([0],), starts, ([len(text)],))
         yield from _numbered(document, _plain(self._packer.windows(text, bounds, self.overlap)))
 
 
@@ -294,47 +458,73 @@ class RecursiveChunker:
         windows = self._packer.windows(text, self._pieces(text, 0, len(text)), self.overlap)
         yield from _numbered(document, _plain(windows))
 
-    def _pieces(self, text: str, start: int, end: int, size: Optional[int] = None) -> List[int]:
+    def _pieces(self, text: str, start: int, end: int, size: Optional[int] = None) -> Iterator[List[int]]:
         """Cut points from ``start`` to ``end`` such that every piece between two of them
-        fits (except pieces that no separator splits, left for the packer to cut).
-        ``size`` is the span's size when already measured."""
-        cuts = [start]
+        fits (except pieces that no separator splits, left for the packer to cut), found
+        lazily and given in lists. ``size`` is the span's size when already measured."""
         if size is None:
             size = self._packer.measure(text, [(start, end)])[0]
         if size <= self.size:
-            cuts.append(end)
+            yield [start, end]
         else:
-            self._split(text, start, end, 0, cuts)
-        return cuts
+            yield [start]
+            yield from self._split(text, start, end, 0)
 
-    def _split(self, text: str, start: int, end: int, level: int, cuts: List[int]) -> None:
+    def _split(self, text: str, start: int, end: int, level: int) -> Iterator[List[int]]:
         for depth in range(level, len(self.separators)):
             sep = self.separators[depth]
             if not sep:
                 break
-            inner = _cut_points(text, start, end, sep)
-            if not inner:
-                continue
-            spans = list(zip([start, *inner], [*inner, end]))
-            for (a, b), n in zip(spans, self._packer.measure(text, spans)):
-                if n <= self.size:
-                    cuts.append(b)
-                else:
-                    self._split(text, a, b, depth + 1, cuts)
-            return
-        cuts.append(end)
+            piece_start = start
+            for ends in _cut_points(text, start, end, sep, _MEASURE_BATCH):
+                starts = [piece_start, *ends[:-1]]
+                fitting: List[int] = []
+                for a, b, n in zip(starts, ends, self._packer.measure(text, zip(starts, ends))):
+                    if n <= self.size:
+                        fitting.append(b)
+                        continue
+                    if fitting:
+                        yield fitting
+                        fitting = []
+                    yield from self._split(text, a, b, depth + 1)
+                if fitting:
+                    yield fitting
+                piece_start = ends[-1]
+            if piece_start != start:
+                return
+        yield [end]
 
 
-def _cut_points(text: str, start: int, end: int, sep: str) -> List[int]:
-    """Positions just after each occurrence of ``sep`` strictly inside ``(start, end)``."""
-    out: List[int] = []
+def _cut_points(text: str, start: int, end: int, sep: str, size: int) -> Iterator[List[int]]:
+    """Positions just after each occurrence of ``sep`` strictly inside ``(start, end)``,
+    then ``end``, in lists of up to ``size``; nothing when ``sep`` does not occur inside."""
+    points: List[int] = []
+    found = False
+    width = len(sep)
     at = text.find(sep, start, end)
     while at != -1:
-        cut = at + len(sep)
-        if start < cut < end:
-            out.append(cut)
+        cut = at + width
+        if cut < end:
+            points.append(cut)
+            found = True
+            if len(points) >= size:
+                yield points
+                points = []
         at = text.find(sep, cut, end)
-    return out
+    if found:
+        points.append(end)
+        yield points
+
+
+def _batched(items: Iterable[int], size: int) -> Iterator[List[int]]:
+    batch: List[int] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass
@@ -387,14 +577,18 @@ class SectionChunker:
     def _windows(self, document: Document) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
         text = document.text
         regions = _regions(document)
-        sizes = self._packer.measure(text, [(r.start, r.end) for r in regions])
+        sizes: List[int] = []
+        for lo in range(0, len(regions), _MEASURE_BATCH):
+            part = regions[lo : lo + _MEASURE_BATCH]
+            sizes += self._packer.measure(text, [(r.start, r.end) for r in part])
         i = 0
         while i < len(regions):
             if sizes[i] * 4 >= self.size:
                 region = regions[i]
+                meta = _section_meta(region)
                 cuts = self._recursive._pieces(text, region.start, region.end, sizes[i])
                 for window in self._packer.windows(text, cuts, self.overlap):
-                    yield window, _section_meta(region)
+                    yield window, meta
                 i += 1
                 continue
             # A run of tiny sections: packed whole, without overlap, each chunk
@@ -404,10 +598,10 @@ class SectionChunker:
                 j += 1
             run = regions[i:j]
             starts = [r.start for r in run]
-            for window in self._packer.windows(text, [*starts, run[-1].end], 0):
+            for window in self._packer.windows(text, [[*starts, run[-1].end]], 0):
                 lo = bisect_right(starts, window[0]) - 1
                 hi = bisect_left(starts, window[1])
-                first = next((r for r in run[lo:hi] if text[r.start : r.end].strip()), run[lo])
+                first = next((r for r in run[lo:hi] if _first_text(text, r.start, r.end) < r.end), run[lo])
                 yield window, _section_meta(first)
             i = j
 
