@@ -141,6 +141,7 @@ typedef struct {
     vpack_status code;
     int post_ok;
     int captured;
+    double elapsed; /* seconds the call itself took, measured in the child */
     size_t need;
     char msg[1024];
 } child_result;
@@ -169,7 +170,7 @@ static void release_reachable(void *p) {
     free(p);
 }
 static int g_helper_post_ok = 1;
-static double g_last_elapsed;
+static double g_last_elapsed; /* of the last isolated call, in the child */
 
 /* Records `s` and this thread's last error (call right after the vpack call). */
 static vpack_status capture(vpack_status s) {
@@ -226,7 +227,7 @@ static int isolate_finish(int fds[2], pid_t pid, vpack_status want, vpack_status
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
-    g_last_elapsed = now_seconds() - started;
+    g_last_elapsed = got == sizeof r ? r.elapsed : now_seconds() - started;
     char what[600];
     if (WIFSIGNALED(st)) {
         int sig = WTERMSIG(st);
@@ -266,7 +267,9 @@ static int isolate_finish(int fds[2], pid_t pid, vpack_status want, vpack_status
         pid_t pid_ = isolate_fork(fds_);                                                  \
         if (pid_ == 0) {                                                                  \
             alarm(seconds);                                                               \
+            double c0_ = now_seconds();                                                   \
             vpack_status s_ = (call);                                                     \
+            g_child.elapsed = now_seconds() - c0_;                                        \
             if (!g_child.captured) capture(s_);                                           \
             child_send(fds_[1], s_, (post));                                              \
         }                                                                                 \
@@ -793,12 +796,13 @@ static void test_huge_lengths(void) {
     }
 
     /* from_bytes with a length beyond the buffer (which holds a whole valid pack): the
-     * header's own length disagrees (CORRUPT) or the size is refused (LIMIT). */
+     * header's own file length disagrees, so CORRUPT (the only size-related code the
+     * header lists for it), without copying or reading `len` bytes. */
     for (size_t i = 0; i < N_HUGE && have_pack; i++) {
         size_t big = HUGE_SIZES[i];
         vpack_index *x = SENTINEL_PTR;
         printf("  from_bytes: len = %zu\n", big);
-        ISOLATED(30, VPACK_E_CORRUPT, VPACK_E_LIMIT, vpack_index_from_bytes(pack.data, big, &x),
+        ISOLATED(30, VPACK_E_CORRUPT, NO_ALT, vpack_index_from_bytes(pack.data, big, &x),
                  x == SENTINEL_PTR);
     }
 
@@ -1237,7 +1241,6 @@ static void test_wrong_shape_json(void) {
     };
     for (size_t i = 0; i < sizeof bad_filters / sizeof bad_filters[0]; i++) {
         filter_is(g_pack, bad_filters[i], VPACK_E_INVALID_JSON, NO_ALT, __LINE__);
-        filter_is(g_dot, bad_filters[i], VPACK_E_INVALID_JSON, NO_ALT, __LINE__);
     }
     /* Right types, wrong values for the data: a number compared with a string. */
     FILTER_IS("{\"n\":{\"$gt\":\"abc\"}}", VPACK_E_INVALID_ARG);
@@ -1556,16 +1559,16 @@ static void test_files_that_are_not_packs(void) {
         CHECK_STATUS(vpack_index_open(dir, fl, &x), VPACK_E_IO);
         /* A FIFO: IO at once, never a blocking open or read (alarm-guarded child). */
         ISOLATED(10, VPACK_E_IO, NO_ALT, vpack_index_open(fifo, fl, &x), x == SENTINEL_PTR);
-        if (!CHECK(g_last_elapsed < 3.0)) printf("  FIFO open took %.1f s\n", g_last_elapsed);
+        if (!CHECK(g_last_elapsed < 5.0)) printf("  FIFO open took %.1f s\n", g_last_elapsed);
         CHECK_STATUS(vpack_index_open(empty, fl, &x), VPACK_E_CORRUPT);
         CHECK_STATUS(vpack_index_open(ten, fl, &x), VPACK_E_CORRUPT);
         CHECK_STATUS(vpack_index_open(header_only, fl, &x), VPACK_E_CORRUPT);
         CHECK_STATUS(vpack_index_open(loop, fl, &x), VPACK_E_IO);
         CHECK_STATUS(vpack_index_open(missing, fl, &x), VPACK_E_IO);
-        /* Character devices: not packs (IO for "not a regular file", or CORRUPT). */
-        ISOLATED(10, VPACK_E_IO, VPACK_E_CORRUPT, vpack_index_open("/dev/null", fl, &x),
+        /* Character devices: "any other non-regular file" is IO, refused at once. */
+        ISOLATED(10, VPACK_E_IO, NO_ALT, vpack_index_open("/dev/null", fl, &x),
                  x == SENTINEL_PTR);
-        ISOLATED(10, VPACK_E_IO, VPACK_E_CORRUPT, vpack_index_open("/dev/zero", fl, &x),
+        ISOLATED(10, VPACK_E_IO, NO_ALT, vpack_index_open("/dev/zero", fl, &x),
                  x == SENTINEL_PTR);
         CHECK(x == SENTINEL_PTR);
     }
