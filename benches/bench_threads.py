@@ -8,12 +8,15 @@ much (at most the number of free cores).
 
 The pack holds random vectors (built with vpack.PackBuilder into a temporary file, then
 opened memory-mapped). Each measurement is repeated (--repeats, default 5); the medians
-are reported, since the machine may be shared.
+are reported, since the machine may be shared. As a control, each repeat also measures
+the same 1-vs-2-thread ratio for hashlib.sha256 over 8 MiB buffers (which also runs
+without the GIL): it shows how much parallel CPU the machine had to give at the time.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
@@ -61,6 +64,26 @@ def run(pack: vpack.Pack, per_thread: List[np.ndarray], k: int, flt: Optional[Di
     return sum(len(qs) for qs in per_thread) / elapsed
 
 
+def control(threads: int, rounds: int = 6) -> float:
+    """MiB/s hashing 8 MiB buffers in ``threads`` threads (hashlib drops the GIL)."""
+    data = bytes(8 << 20)
+    start = threading.Barrier(threads + 1)
+
+    def worker() -> None:
+        start.wait()
+        for _ in range(rounds):
+            hashlib.sha256(data).digest()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in pool:
+        t.join()
+    return threads * rounds * 8 / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="vectors in the pack")
@@ -87,12 +110,14 @@ def main() -> None:
             run(pack, [qs[0][:10]], args.k, flt)  # warm up: pages the vectors in
             one: List[float] = []
             two: List[float] = []
+            ctl: List[float] = []
             for r in range(args.repeats):
                 one.append(run(pack, [qs[0]], args.k, flt))
                 two.append(run(pack, qs, args.k, flt))
+                ctl.append(control(2) / control(1))
                 print(
                     f"repeat {r + 1}: 1 thread {one[-1]:8.1f} q/s   2 threads {two[-1]:8.1f} q/s   "
-                    f"ratio {two[-1] / one[-1]:.2f}"
+                    f"ratio {two[-1] / one[-1]:.2f}   (control ratio {ctl[-1]:.2f})"
                 )
             result = {
                 "n": len(pack),
@@ -104,13 +129,15 @@ def main() -> None:
                 "qps_1_thread": statistics.median(one),
                 "qps_2_threads": statistics.median(two),
                 "ratio": statistics.median(b / a for a, b in zip(one, two)),
+                "control_ratio": statistics.median(ctl),
             }
     if args.json:
         print(json.dumps(result))
     else:
         print(
             f"median of {args.repeats}: 1 thread {result['qps_1_thread']:.1f} q/s, "
-            f"2 threads {result['qps_2_threads']:.1f} q/s, 2-thread/1-thread {result['ratio']:.2f}x"
+            f"2 threads {result['qps_2_threads']:.1f} q/s, 2-thread/1-thread {result['ratio']:.2f}x "
+            f"(control, sha256 in 2 vs 1 threads: {result['control_ratio']:.2f}x)"
         )
 
 
