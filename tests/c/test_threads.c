@@ -8,9 +8,11 @@
  *
  * What runs concurrently (all threads released together by a barrier):
  *   - search: a 5,000 x 64 cosine pack (fixed seed), 200 queries at k = 10 plus 50
- *     filtered ones, each thread doing all 250 (starting at a different query), while also
- *     provoking an error of its own every few queries and checking that its thread-local
- *     last error is its own;
+ *     filtered ones, each thread doing all 250 (starting at a different query) and reading
+ *     every hit's chunk, while also provoking an error of its own every few queries and
+ *     checking that its thread-local last error is its own. Twice: first on a handle just
+ *     opened from the file without VPACK_OPEN_VERIFY, so the threads race through the
+ *     lazy first-use block checks of vectors and chunks, then on the in-memory index;
  *   - embed: one shared hash embedder handle; each thread embeds 400 texts in batches of a
  *     different size and counts their tokens; all threads also create the same new
  *     embedder config at the same moment (the process-wide cache's first-insert race);
@@ -19,7 +21,8 @@
  *
  * With the argument --quick (used under valgrind, which runs one thread at a time and
  * ~50x slower, so it checks memory errors rather than interleavings) the same runs with 48
- * queries plus 12 filtered ones, each thread doing half of them.
+ * queries plus 12 filtered ones, each thread doing half of them, and only on the freshly
+ * opened handle.
  *
  * Ends with "N passed, M failed"; exits 1 when any check failed. Checks are counted in the
  * main thread from what the workers record.
@@ -59,7 +62,8 @@ static const char *const FILTERS[] = {
 
 static float *g_vectors;  /* COUNT x DIM */
 static float *g_queries;  /* QUERIES x DIM */
-static vpack_index *g_index;
+static vpack_index *g_index;  /* built in memory: the serial reference */
+static vpack_index *g_shared; /* the handle the threads search */
 static char g_pack_path[4200];
 
 /* Serial answers. */
@@ -80,7 +84,7 @@ static pthread_barrier_t g_barrier;
 
 /* Searches in use (g_queries plain ones, then g_filtered filtered ones), and how many of
  * them each thread runs. */
-static int g_nq = QUERIES, g_nf = FILTERED, g_per_thread = SEARCHES;
+static int g_nq = QUERIES, g_nf = FILTERED, g_per_thread = SEARCHES, g_quick;
 #define N_SEARCHES (g_nq + g_nf)
 
 /* Search i: plain query i; after the g_nq plain ones, filtered ones. */
@@ -197,6 +201,18 @@ static void note(worker *w, const char *what, int i) {
     }
 }
 
+/* Chunk `id` of the test pack reads back as written. */
+static int chunk_matches(const vpack_index *idx, uint64_t id) {
+    vpack_str text = {NULL, 0}, meta = {NULL, 0};
+    char want_text[32], want_meta[96];
+    int tl = snprintf(want_text, sizeof want_text, "chunk %d", (int)id);
+    int ml = snprintf(want_meta, sizeof want_meta, "{\"g\":%d,\"i\":%d,\"t\":\"tag%d\"}",
+                      (int)id % 7, (int)id, (int)id % 3);
+    return vpack_index_chunk(idx, id, &text, &meta) == VPACK_OK && text.len == (size_t)tl &&
+           memcmp(text.data, want_text, text.len) == 0 && meta.len == (size_t)ml &&
+           memcmp(meta.data, want_meta, meta.len) == 0;
+}
+
 /* Runs search i on `idx` and compares with the serial answer; 1 when identical. */
 static int search_matches(const vpack_index *idx, int i, int *error) {
     uint64_t ids[K];
@@ -215,13 +231,25 @@ static int search_matches(const vpack_index *idx, int i, int *error) {
            memcmp(scores, g_scores[i], n * sizeof scores[0]) == 0;
 }
 
+/* search_matches, then every hit's chunk. */
+static int search_and_chunks_match(const vpack_index *idx, int i, int *error) {
+    if (!search_matches(idx, i, error)) return 0;
+    for (size_t h = 0; h < g_n[i]; h++) {
+        if (!chunk_matches(idx, g_ids[i][h])) {
+            *error = 1;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void *search_worker(void *arg) {
     worker *w = arg;
     pthread_barrier_wait(&g_barrier);
     for (int j = 0; j < g_per_thread; j++) {
         int i = (j + w->id * 31) % N_SEARCHES;
         int error = 0;
-        if (!search_matches(g_index, i, &error)) {
+        if (!search_and_chunks_match(g_shared, i, &error)) {
             if (error) {
                 w->search_errors++;
                 note(w, "search error", i);
@@ -239,7 +267,7 @@ static void *search_worker(void *arg) {
             size_t n;
             char msg[256];
             vpack_status s =
-                vpack_index_search(g_index, search_query(i), DIM - 1 - (size_t)w->id, 1, &id,
+                vpack_index_search(g_shared, search_query(i), DIM - 1 - (size_t)w->id, 1, &id,
                                    &score, &n);
             vpack_last_error_message(msg, sizeof msg);
             if (s != VPACK_E_DIMENSION_MISMATCH ||
@@ -363,7 +391,7 @@ static void test_serial(void) {
         if (filter != NULL) filtered_hits += (int)g_n[i];
         /* A second serial run is identical (determinism on one thread). */
         int error = 0;
-        if (g_per_thread == SEARCHES && !search_matches(g_index, i, &error)) ok = 0;
+        if (!g_quick && !search_and_chunks_match(g_index, i, &error)) ok = 0;
     }
     CHECK(ok);
     CHECK(filtered_hits == g_nf * K);
@@ -392,9 +420,10 @@ static void test_serial(void) {
     group_end();
 }
 
-static void test_concurrent_search(void) {
-    group_begin("8 threads searching one vpack_index");
+static void test_concurrent_search(const char *name, vpack_index *idx) {
+    group_begin(name);
     worker ws[THREADS];
+    g_shared = idx;
     run_threads(search_worker, ws);
     int searches = 0;
     for (int t = 0; t < THREADS; t++) {
@@ -409,9 +438,10 @@ static void test_concurrent_search(void) {
     CHECK(searches == THREADS * g_per_thread);
     printf("  %d concurrent searches (of %d plain and %d filtered) matched the serial results\n",
            searches, g_nq, g_nf);
-    /* The main thread's last error is untouched by the workers' errors. */
-    size_t len = 0;
-    CHECK_OK(vpack_index_len(g_index, &len));
+    /* The handle is intact afterwards: it verifies, and the main thread's last error is
+     * untouched by the workers' errors. */
+    CHECK(vpack_last_error_code() == VPACK_OK);
+    CHECK_OK(vpack_index_verify(idx));
     group_end();
 }
 
@@ -437,6 +467,7 @@ int main(int argc, char **argv) {
         g_nq = 48;
         g_nf = 12;
         g_per_thread = (g_nq + g_nf) / 2;
+        g_quick = 1;
     }
     group_begin("setup");
     int ready = CHECK(setup());
@@ -444,7 +475,17 @@ int main(int argc, char **argv) {
     if (ready) {
         test_serial();
         if (g_index != NULL && g_emb != NULL && g_small_serial.data != NULL) {
-            test_concurrent_search();
+            vpack_index *lazy = NULL;
+            group_begin("open the saved pack without VPACK_OPEN_VERIFY");
+            CHECK_OK(vpack_index_open(g_pack_path, 0, &lazy));
+            group_end();
+            if (lazy != NULL) {
+                test_concurrent_search("8 threads searching one freshly opened vpack_index", lazy);
+            }
+            vpack_index_free(lazy);
+            if (!g_quick) {
+                test_concurrent_search("8 threads searching one in-memory vpack_index", g_index);
+            }
             test_concurrent_embed();
         }
     }
