@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1611,6 +1613,118 @@ static void test_files_that_are_not_packs(void) {
     group_end();
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Writes that fail (file size limit), in a child                                       */
+/* ------------------------------------------------------------------------------------ */
+
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int file_is(const char *path, const char *want) {
+    char buf[256];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return 0;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return n == strlen(want) && memcmp(buf, want, n) == 0;
+}
+
+/* Lowers this process's file size limit (soft only, so it can be restored); writes past it
+ * fail with EFBIG instead of raising SIGXFSZ. */
+static struct rlimit g_old_fsize;
+
+static void limit_file_size(rlim_t bytes) {
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &g_old_fsize);
+    struct rlimit small = {bytes, g_old_fsize.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &small);
+}
+
+static void restore_file_size(void) {
+    setrlimit(RLIMIT_FSIZE, &g_old_fsize); /* valgrind's log of this child must be complete */
+}
+
+/* A builder whose spool writes start failing: the failing add is IO, then the builder
+ * refuses further use (INVALID_ARG), and finishing it fails without a crash. */
+static vpack_status spool_write_fails(void) {
+    enum { BATCH = 256 };
+    vpack_builder *b = new_builder("{\"dimension\":8}");
+    size_t cap = BATCH * 40 + 8, o = 0;
+    char *json = malloc(cap);
+    float *vecs = malloc(BATCH * DIM * sizeof *vecs);
+    if (b == NULL || json == NULL || vecs == NULL) return -200;
+    json[o++] = '[';
+    for (int i = 0; i < BATCH; i++) {
+        o += (size_t)snprintf(json + o, cap - o, "%s{\"text\":\"spooled text %04d\"}", i ? "," : "", i);
+    }
+    json[o++] = ']';
+    json[o] = '\0';
+    for (int i = 0; i < BATCH * DIM; i++) vecs[i] = (float)(i % 7) + 1.0f;
+    limit_file_size(32 * 1024);
+    vpack_status s = VPACK_OK;
+    for (int round = 0; round < 200 && s == VPACK_OK; round++) {
+        s = vpack_builder_add(b, (const uint8_t *)json, o, vecs, BATCH, DIM);
+    }
+    capture(s);
+    vpack_status again = vpack_builder_add(b, (const uint8_t *)ONE_CHUNK, strlen(ONE_CHUNK),
+                                           ONE_VEC, 1, DIM);
+    int refused = again == VPACK_E_INVALID_ARG && vpack_last_error_code() == VPACK_E_INVALID_ARG;
+    vpack_index *out = SENTINEL_PTR;
+    vpack_status fin = vpack_builder_finish(b, NULL, &out);
+    restore_file_size();
+    g_helper_post_ok = refused && (fin == VPACK_E_IO || fin == VPACK_E_INVALID_ARG) &&
+                       out == SENTINEL_PTR;
+    free(json);
+    free(vecs);
+    return s;
+}
+
+/* vpack_index_save / vpack_builder_finish_file over an existing file, failing for lack of
+ * room: IO, the old file unchanged, no temporary file left beside it. */
+static vpack_status save_fails(const char *dir, const char *path, int via_builder) {
+    vpack_builder *b = NULL;
+    if (via_builder) {
+        b = new_builder("{\"dimension\":8}");
+        if (b == NULL || vpack_builder_add(b, (const uint8_t *)PACK_CHUNKS, strlen(PACK_CHUNKS),
+                                           g_vecs, 5, DIM) != VPACK_OK) {
+            return -200;
+        }
+    }
+    limit_file_size(g_pack_bytes.len / 2);
+    vpack_index *out = SENTINEL_PTR;
+    vpack_status s = capture(via_builder ? vpack_builder_finish_file(b, NULL, path, &out)
+                                         : vpack_index_save(g_pack, path));
+    restore_file_size();
+    g_helper_post_ok = out == SENTINEL_PTR && file_is(path, "precious\n") &&
+                       count_entries(dir) == 1;
+    return s;
+}
+
+static void test_failing_writes(void) {
+    group_begin("writes that fail (file size limit)");
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/full", g_dir);
+    snprintf(path, sizeof path, "%s/pack.vpack", dir);
+    CHECK(mkdir(dir, 0700) == 0);
+    CHECK(write_file(path, "precious\n", 9));
+    CHECK(g_pack_bytes.len >= 512); /* the limit below is half of it */
+    ISOLATED(60, VPACK_E_IO, NO_ALT, spool_write_fails(), 1);
+    ISOLATED(60, VPACK_E_IO, NO_ALT, save_fails(dir, path, 0), 1);
+    ISOLATED(60, VPACK_E_IO, NO_ALT, save_fails(dir, path, 1), 1);
+    CHECK(file_is(path, "precious\n") && count_entries(dir) == 1);
+    CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+    group_end();
+}
+
 int main(void) {
     /* No ONNX Runtime or model lookups from the environment. */
     unsetenv("ORT_DYLIB_PATH");
@@ -1634,6 +1748,7 @@ int main(void) {
         test_onnx_config_shapes();
         test_empty_pack();
         test_files_that_are_not_packs();
+        test_failing_writes();
     }
     teardown();
     if (g_dir[0] != '\0' && rmdir(g_dir) != 0) {
