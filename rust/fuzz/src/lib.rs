@@ -174,7 +174,7 @@ pub fn filter_json(data: &[u8]) {
             }
             assert_eq!(
                 search_key(got),
-                brute_force(&fx.pack, q, k, Some(&filter)),
+                brute_force_with(&fx.pack, q, k, Some(&filter), Some(&fx.metas)),
                 "oracle: filtered search differs from brute force"
             );
         }
@@ -400,11 +400,11 @@ pub fn search_params(data: &[u8]) {
             // Valid arguments: the brute-force answer, which is an error only when the
             // filter cannot be evaluated on a chunk it visits (INVALID_ARG).
             if let Ok(hits) = &result {
-                check_hits(pack, hits, k, filter);
+                check_hits_with(pack, hits, k, filter, Some(&fx.metas));
             }
             assert_eq!(
                 search_key(result),
-                brute_force(pack, &query, k, filter),
+                brute_force_with(pack, &query, k, filter, Some(&fx.metas)),
                 "oracle: search differs from brute force (k {k}, filter {filter:?})"
             );
         }
@@ -604,6 +604,17 @@ fn exercise(pack: &Pack) {
 /// Hits must be at most k and the pack size, unique, in range, best first (higher score,
 /// then lower id; scores ordered like `f32::total_cmp`), never NaN, and pass the filter.
 fn check_hits(pack: &Pack, hits: &[Scored], k: usize, filter: Option<&Filter>) {
+    check_hits_with(pack, hits, k, filter, None)
+}
+
+/// `check_hits`, taking parsed metadata from `metas` when given.
+fn check_hits_with(
+    pack: &Pack,
+    hits: &[Scored],
+    k: usize,
+    filter: Option<&Filter>,
+    metas: Option<&[Map<String, Value>]>,
+) {
     assert!(hits.len() <= k.min(pack.len()), "oracle: too many hits");
     let mut seen = std::collections::HashSet::new();
     for h in hits {
@@ -611,10 +622,17 @@ fn check_hits(pack: &Pack, hits: &[Scored], k: usize, filter: Option<&Filter>) {
         assert!(seen.insert(h.id), "oracle: duplicate hit {}", h.id);
         assert!(!h.score.is_nan(), "oracle: NaN score");
         if let Some(f) = filter {
-            let meta = pack.chunk(h.id as usize).expect("read hit").metadata;
-            let meta: Map<String, Value> = serde_json::from_slice(meta).expect("hit metadata");
+            let parsed: Map<String, Value>;
+            let meta = match metas {
+                Some(metas) => &metas[h.id as usize],
+                None => {
+                    let raw = pack.chunk(h.id as usize).expect("read hit").metadata;
+                    parsed = serde_json::from_slice(raw).expect("hit metadata");
+                    &parsed
+                }
+            };
             assert!(
-                f.matches(&meta)
+                f.matches(meta)
                     .expect("oracle: a hit's filter verdict is an error"),
                 "oracle: hit {} fails the filter",
                 h.id
@@ -636,6 +654,18 @@ fn check_hits(pack: &Pack, hits: &[Scored], k: usize, filter: Option<&Filter>) {
 /// a chunk can be an error (INVALID_ARG): the search fails when it meets one before k
 /// chunks passed. Returns the same shape as `search_key`.
 fn brute_force(pack: &Pack, q: &[f32], k: usize, filter: Option<&Filter>) -> SearchKey {
+    brute_force_with(pack, q, k, filter, None)
+}
+
+/// `brute_force`, taking the chunks' parsed metadata from `metas` when given (the
+/// fixtures keep it, which makes `search_params` several times faster).
+fn brute_force_with(
+    pack: &Pack,
+    q: &[f32],
+    k: usize,
+    filter: Option<&Filter>,
+    metas: Option<&[Map<String, Value>]>,
+) -> SearchKey {
     let everything = pack.search(q, pack.len(), None).map_err(|e| e.code())?;
     let mut out = Vec::new();
     for h in everything {
@@ -644,12 +674,16 @@ fn brute_force(pack: &Pack, q: &[f32], k: usize, filter: Option<&Filter>) -> Sea
         }
         let pass = match filter {
             None => true,
-            Some(f) => {
-                let meta = pack.chunk(h.id as usize).map_err(|e| e.code())?.metadata;
-                let meta: Map<String, Value> =
-                    serde_json::from_slice(meta).expect("chunk metadata is an object");
-                f.matches(&meta).map_err(|e| e.code())?
+            Some(f) => match metas {
+                Some(metas) => f.matches(&metas[h.id as usize]),
+                None => {
+                    let meta = pack.chunk(h.id as usize).map_err(|e| e.code())?.metadata;
+                    let meta: Map<String, Value> =
+                        serde_json::from_slice(meta).expect("chunk metadata is an object");
+                    f.matches(&meta)
+                }
             }
+            .map_err(|e| e.code())?,
         };
         if pass {
             out.push((h.id, h.score.to_bits()));
@@ -751,6 +785,8 @@ pub struct Fixture {
     pub mapped: Pack,
     /// A query that has hits.
     pub query: Vec<f32>,
+    /// Every chunk's metadata, parsed.
+    pub metas: Vec<Map<String, Value>>,
 }
 
 /// A chunk's metadata in the fixture packs; every 7th chunk has none.
@@ -875,10 +911,12 @@ pub fn fixtures() -> &'static [Fixture] {
                 let mapped = Pack::open(&path, false).expect("open fixture");
                 let _ = std::fs::remove_file(&path);
                 let query = (0..dim).map(|j| 1.0 + j as f32 * 0.25).collect();
+                let metas = (0..n).map(chunk_metadata).collect();
                 Fixture {
                     pack,
                     mapped,
                     query,
+                    metas,
                 }
             })
             .collect()
@@ -1040,22 +1078,25 @@ fn u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// A directory under the system temp dir for this process's scratch files.
+/// The directory under the system temp dir for scratch files (shared by processes; each
+/// file is removed after use, and builder spool files are unlinked at once).
 fn sandbox_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vpack-fuzz-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("vpack-fuzz");
         std::fs::create_dir_all(&dir).expect("create fuzz sandbox dir");
         dir
     })
     .clone()
 }
 
-/// A fresh file path in the sandbox (unique per call, so parallel tests never share one).
+/// A fresh file path in the sandbox, unique per process and call (fuzzing jobs and
+/// parallel tests never share one).
 fn scratch_path(what: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     sandbox_dir().join(format!(
-        "{what}-{}.vpack",
+        "{what}-{}-{}.vpack",
+        std::process::id(),
         N.fetch_add(1, AtomicOrdering::Relaxed)
     ))
 }
