@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 import threading
 from dataclasses import dataclass, field
@@ -190,8 +191,7 @@ class Pack:
 
     def chunk(self, chunk_id: int) -> Hit:
         """The chunk with this id (score 0.0)."""
-        if isinstance(chunk_id, bool) or not isinstance(chunk_id, int):
-            raise TypeError(f"chunk id must be an integer, got {chunk_id!r}")
+        chunk_id = operator.index(chunk_id)  # any integer (numpy's too); TypeError otherwise
         if not 0 <= chunk_id < 1 << 64:
             raise NotFoundError(f"chunk id {chunk_id} out of range", NotFoundError.code)
         return self._hit(chunk_id, 0.0)

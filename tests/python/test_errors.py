@@ -241,6 +241,7 @@ def test_chunk_ids_out_of_range_are_not_found(vector_pack: vpack.Pack) -> None:
             vector_pack.chunk(bad)
     with pytest.raises(TypeError):
         vector_pack.chunk("0")  # type: ignore[arg-type]
+    assert vector_pack.chunk(np.int64(3)).text == "chunk 3"  # type: ignore[arg-type]
 
 
 def nested(depth: int, leaf: object) -> dict:
