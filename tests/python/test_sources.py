@@ -9,6 +9,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from vpack.errors import InvalidArgumentError
 from vpack.plugins import Document, Source
 from vpack.plugins.sources import CsvSource, IterableSource, JsonlSource
 
@@ -39,15 +40,17 @@ def test_jsonl_documents_ids_and_metadata(tmp_path: Path) -> None:
     assert source.skipped == []
     assert [d.id for d in docs] == [f"{path}:1", f"{path}:3"]
     assert docs[0].text == "How to install"
+    # The metadata (and so the pack) has the file's name, not where it was on this machine.
     assert docs[0].metadata == {
         "topic": "setup",
         "tags": ["a", "b"],
         "n": 1.5,
-        "path": str(path),
+        "path": "faq.jsonl",
         "line": 1,
     }
-    assert docs[1].metadata == {"topic": "search", "extra": {"k": None}, "path": str(path), "line": 3}
+    assert docs[1].metadata == {"topic": "search", "extra": {"k": None}, "path": "faq.jsonl", "line": 3}
     assert source.describe()["kind"] == "jsonl"
+    assert source.describe()["path"] == "faq.jsonl"
     assert isinstance(source, Source)
 
 
@@ -114,11 +117,11 @@ def test_jsonl_metadata_selection_and_unstorable_values(tmp_path: Path) -> None:
     everything = next(iter(JsonlSource(path, text_field="body").documents()))
     # NaN and Infinity parse but are not JSON: those values are dropped. The file's path
     # and line replace the record's own fields of those names.
-    assert everything.metadata == {"keep": 1, "drop": 2, "path": str(path), "line": 1}
+    assert everything.metadata == {"keep": 1, "drop": 2, "path": "m.jsonl", "line": 1}
     chosen = list(JsonlSource(path, text_field="body", metadata_fields=["keep", "nan", "absent"]).documents())
-    assert chosen[0].metadata == {"keep": 1, "path": str(path), "line": 1}
+    assert chosen[0].metadata == {"keep": 1, "path": "m.jsonl", "line": 1}
     none = list(JsonlSource(path, text_field="body", metadata_fields=()).documents())
-    assert none[0].metadata == {"path": str(path), "line": 1}
+    assert none[0].metadata == {"path": "m.jsonl", "line": 1}
     assert none[0].text == "the text"
 
 
@@ -157,10 +160,10 @@ def test_csv_rows_ids_and_metadata(tmp_path: Path) -> None:
     assert source.skipped == []
     assert [d.id for d in docs] == [f"{path}:2", f"{path}:3"]
     assert [d.text for d in docs] == ["Quoted, with a comma", "Two\nlines"]
-    assert docs[0].metadata == {"id": "1", "author": "ann", "path": str(path), "row": 2}
+    assert docs[0].metadata == {"id": "1", "author": "ann", "path": "notes.csv", "row": 2}
     by_id = list(CsvSource(path, id_field="id", metadata_fields=["author"]).documents())
     assert [d.id for d in by_id] == ["1", "2"]
-    assert by_id[1].metadata == {"author": "bob", "path": str(path), "row": 3}
+    assert by_id[1].metadata == {"author": "bob", "path": "notes.csv", "row": 3}
     assert CsvSource(path).describe()["kind"] == "csv"
 
 
@@ -179,7 +182,7 @@ def test_csv_bad_rows_are_skipped_with_reasons(tmp_path: Path) -> None:
     }
     # Without an id field, the short row is used; its missing cells are left out.
     short = next(d for d in CsvSource(path).documents() if d.text == "short")
-    assert short.metadata == {"path": str(path), "row": 5}
+    assert short.metadata == {"path": "bad.csv", "row": 5}
 
 
 def test_csv_delimiter_encoding_and_bom(tmp_path: Path) -> None:
@@ -219,33 +222,35 @@ def test_csv_character_split_across_read_blocks_is_fine(tmp_path: Path) -> None:
     assert source.skipped == []
 
 
-def test_csv_missing_columns_and_empty_file(tmp_path: Path) -> None:
+def test_csv_missing_columns_and_empty_file_are_errors(tmp_path: Path) -> None:
+    # Nothing in such a file can be read: an error naming the column and the columns
+    # found, not an empty pack.
     path = tmp_path / "cols.csv"
     path.write_text("body,k\nhello,v\n", encoding="utf-8")
-    source = CsvSource(path)
-    assert list(source.documents()) == []
-    assert reasons(source) == {str(path): "no column 'text' (columns: 'body', 'k')"}
-    source = CsvSource(path, text_field="body", id_field="key")
-    assert list(source.documents()) == []
-    assert reasons(source) == {str(path): "no column 'key' (columns: 'body', 'k')"}
+    with pytest.raises(InvalidArgumentError, match=r"no column 'text' for the text \(columns: 'body', 'k'\)"):
+        list(CsvSource(path).documents())
+    with pytest.raises(InvalidArgumentError, match=r"no column 'key' for the id \(columns: 'body', 'k'\)"):
+        list(CsvSource(path, text_field="body", id_field="key").documents())
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
-    source = CsvSource(empty)
-    assert list(source.documents()) == []
-    assert reasons(source) == {str(empty): "no header row"}
+    with pytest.raises(InvalidArgumentError, match="no header row") as info:
+        list(CsvSource(empty).documents())
+    assert info.value.code == 2
 
 
 def test_csv_parse_error_stops_the_file(tmp_path: Path) -> None:
-    # A field over the csv module's size limit is a parse error after which the reader
+    # A field over the maximum document size is a parse error after which the reader
     # cannot be trusted: the row is reported and the rest of the file is not read.
     path = tmp_path / "huge.csv"
-    path.write_text("text\nfine\n" + "x" * (csv.field_size_limit() + 1) + "\nnever\n", encoding="utf-8")
-    source = CsvSource(path)
+    path.write_text('text\nfine\n"' + "x\n" * 600 + '"\nnever\n', encoding="utf-8")
+    source = CsvSource(path, max_document_size=1000)
+    before = csv.field_size_limit()
     assert [d.text for d in source.documents()] == ["fine"]
     assert len(source.skipped) == 1
     assert source.skipped[0].path == f"{path}:3"
-    assert "field larger than field limit" in source.skipped[0].reason
+    assert "a field is larger than the maximum document size" in source.skipped[0].reason
     assert source.skipped[0].reason.endswith("rest of file not read")
+    assert csv.field_size_limit() == before  # the process-wide setting is restored
 
 
 # Iterables

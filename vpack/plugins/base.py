@@ -1,7 +1,10 @@
-"""The data passed between pipeline stages, and one Protocol per plugin kind."""
+"""The data passed between pipeline stages, one Protocol per plugin kind, and the limits
+every build applies to its inputs."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -13,10 +16,74 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
+    Tuple,
     runtime_checkable,
 )
 
 import numpy as np
+
+#: The largest document a build reads, by default: 64 MiB. Sizes are in bytes: a file's
+#: size, a JSON Lines line, a CSV field (in characters), or the UTF-8 text of a document
+#: from any other source. A larger document is skipped and reported, never read whole.
+DEFAULT_MAX_DOCUMENT_SIZE = 64 << 20
+#: How deeply a document's metadata may nest: the metadata object and the objects and
+#: lists inside it, 64 levels in all (the native library reads JSON up to 128 levels
+#: deep, and a chunk's metadata sits two levels down in what the builder sends it).
+MAX_METADATA_DEPTH = 64
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT_RANGE = (-(1 << 63), 1 << 64)
+
+
+def invalid_unicode(text: str) -> Optional[str]:
+    """Why ``text`` is not valid Unicode text (it holds a lone surrogate, which UTF-8
+    cannot encode), or None when it is."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"lone surrogate U+{ord(found.group()):04X} at character {found.start()}, not valid Unicode"
+
+
+def unstorable(value: Any, max_depth: int = MAX_METADATA_DEPTH) -> Optional[str]:
+    """Why ``value`` cannot be stored in a pack as JSON unchanged, or None when it can:
+    null, booleans, integers in the 64-bit range, finite floats, valid Unicode strings,
+    and lists and objects (with string keys) of those, nested at most ``max_depth``
+    levels (a list or object counts one level, a scalar none). Checked without
+    recursion, so any nesting is answered."""
+    pending: List[Tuple[Any, int, str]] = [(value, 0, "")]
+    while pending:
+        item, depth, key = pending.pop()
+        where = f"field {key!r}: " if key else ""
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not _INT_RANGE[0] <= item < _INT_RANGE[1]:
+                return f"{where}integer outside the 64-bit range"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{where}{item!r} is not a finite number"
+        elif isinstance(item, str):
+            bad = invalid_unicode(item)
+            if bad is not None:
+                return f"{where}{bad}"
+        elif isinstance(item, (list, tuple, dict)):
+            if depth >= max_depth:
+                return f"{where}nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for k, v in item.items():
+                    if not isinstance(k, str):
+                        return f"{where}key {k!r} is not a string"
+                    bad = invalid_unicode(k)
+                    if bad is not None:
+                        return f"{where}a key has a {bad}"
+                    pending.append((v, depth + 1, key or k))
+            else:
+                pending.extend((v, depth + 1, key) for v in item)
+        else:
+            return f"{where}{type(item).__name__} values are not JSON"
+    return None
 
 
 @dataclass
@@ -49,7 +116,9 @@ class Skipped:
 
 @runtime_checkable
 class Source(Protocol):
-    """Yields documents. ``skipped`` collects items it passed over, with reasons."""
+    """Yields documents. ``skipped`` collects items it passed over, with reasons. A source
+    with a ``max_document_size`` attribute (bytes) is given the build's limit there and
+    should skip (and report) larger documents without reading them whole."""
 
     skipped: List[Skipped]
 
