@@ -154,7 +154,8 @@ class _Handle:
     def __init__(self, ptr: Any) -> None:
         self._ptr: Optional[Any] = ffi.gc(ptr, type(self)._free)
         # Reentrant: a signal handler may close the handle while its thread is in here.
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._uses = 0
         self._users: Dict[int, int] = {}  # thread id -> its calls in flight
         self._closing = False
@@ -163,7 +164,7 @@ class _Handle:
     def _acquire(self) -> Any:
         """Starts one use and returns the pointer; pair with ``_release()`` in a finally."""
         me = threading.get_ident()
-        with self._cond:
+        with self._lock:
             if self._closing:
                 raise ClosedError(f"this {self._what} is closed")
             self._uses += 1
@@ -173,7 +174,7 @@ class _Handle:
     def _release(self) -> None:
         me = threading.get_ident()
         ptr = None
-        with self._cond:
+        with self._lock:
             self._uses -= 1
             left = self._users[me] - 1
             if left:
@@ -348,14 +349,21 @@ class NativeIndex(_Handle):
             self._release()
 
     def chunk(self, chunk_id: int) -> Tuple[bytes, bytes]:
+        return self.chunks([chunk_id])[0]
+
+    def chunks(self, chunk_ids: Sequence[int]) -> List[Tuple[bytes, bytes]]:
+        """Text and metadata bytes of each chunk, read under one use of the handle."""
         text = ffi.new("vpack_str *")
         meta = ffi.new("vpack_str *")
+        out: List[Tuple[bytes, bytes]] = []
         ptr = self._acquire()
         try:
-            _check(lib.vpack_index_chunk(ptr, chunk_id, text, meta))
-            return _borrowed(text), _borrowed(meta)  # copied while the pack is still open
+            for chunk_id in chunk_ids:
+                _check(lib.vpack_index_chunk(ptr, chunk_id, text, meta))
+                out.append((_borrowed(text), _borrowed(meta)))  # copied while the pack is open
         finally:
             self._release()
+        return out
 
     def search(
         self, query: np.ndarray, k: int, filter_json: Optional[str] = None

@@ -8,7 +8,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
@@ -187,17 +187,20 @@ class Pack:
             if vector.ndim != 1:
                 raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
         ids, scores = self._index.search(vector, k, filter_json)
-        return [self._hit(int(i), float(s)) for i, s in zip(ids, scores)]
+        id_list = [int(i) for i in ids]
+        records = self._index.chunks(id_list)
+        return [self._hit(i, float(s), r) for i, s, r in zip(id_list, scores, records)]
 
     def chunk(self, chunk_id: int) -> Hit:
         """The chunk with this id (score 0.0)."""
         chunk_id = operator.index(chunk_id)  # any integer (numpy's too); TypeError otherwise
         if not 0 <= chunk_id < 1 << 64:
             raise NotFoundError(f"chunk id {chunk_id} out of range", NotFoundError.code)
-        return self._hit(chunk_id, 0.0)
+        return self._hit(chunk_id, 0.0, self._index.chunk(chunk_id))
 
-    def _hit(self, chunk_id: int, score: float) -> Hit:
-        text, meta = self._index.chunk(chunk_id)
+    @staticmethod
+    def _hit(chunk_id: int, score: float, record: Tuple[bytes, bytes]) -> Hit:
+        text, meta = record
         try:
             decoded = text.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -215,6 +215,7 @@ def test_damaged_text_and_metadata_are_corrupt_pack_errors(
     ]
     for text, meta, message in cases:
         monkeypatch.setattr(vector_pack._index, "chunk", lambda i, t=text, m=meta: (t, m))
+        monkeypatch.setattr(vector_pack._index, "chunks", lambda ids, t=text, m=meta: [(t, m)] * len(ids))
         with pytest.raises(errors.CorruptPackError, match=message) as info:
             vector_pack.chunk(3)
         assert info.value.code == 7 and "chunk 3" in info.value.message
