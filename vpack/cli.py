@@ -1,17 +1,30 @@
-"""The ``vpack`` command: build | query | info | verify."""
+"""The ``vpack`` command: build | query | info | verify.
+
+Every failure is one line on stderr, ``vpack: error: <message>`` (with ``[code N]`` for
+errors that have a vpack code), and exit status 1; never a traceback (set
+``VPACK_DEBUG=1`` to see one for an unexpected error).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import config, pipeline
-from .errors import VPackError
+from .errors import InvalidJSONError, VPackError
 from .pack import open as open_pack
 from .pipeline import FOLDER_INCLUDE
+from .plugins.base import MAX_METADATA_DEPTH
+from .plugins.sources import json_depth_over
+
+#: How deeply a --filter may nest (metadata nests at most MAX_METADATA_DEPTH levels, and
+#: a filter adds an operator level and a few $and/$or levels around it).
+MAX_FILTER_DEPTH = MAX_METADATA_DEPTH + 16
 
 
 def _positive(text: str) -> int:
@@ -19,6 +32,13 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def _size(text: str) -> int:
+    try:
+        return config.parse_size(text, "the size")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +113,20 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", default=None, help="stop at the first input that would be skipped"
     )
     b.add_argument(
+        "--max-document-size",
+        type=_size,
+        metavar="SIZE",
+        help="skip larger documents (files, JSON Lines lines, CSV fields; bytes or e.g. 500KB, "
+        "64MiB, 1G; default 64MiB)",
+    )
+    b.add_argument(
+        "--record-paths",
+        action="store_true",
+        default=None,
+        help="keep this machine's paths (output, absolute source and model folders) in the "
+        "manifest's config (default: left out, so the pack does not depend on them)",
+    )
+    b.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -145,6 +179,8 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "exclude": args.exclude,
         "metric": args.metric,
         "strict": args.strict,
+        "max_document_size": args.max_document_size,
+        "record_paths": args.record_paths,
         "source": args.source_kind,
         "transformers": args.transformer,
         "chunker": args.chunker,
@@ -189,10 +225,24 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    flt: Dict[str, Any] = json.loads(args.filter) if args.filter else {}
+def _filter_json(text: str) -> Dict[str, Any]:
+    """The --filter object; anything else (invalid JSON, not an object, nested too deeply
+    to be a sensible filter) is an InvalidJSONError (code 3)."""
+    if json_depth_over(text.encode("utf-8", "surrogatepass"), MAX_FILTER_DEPTH):
+        raise InvalidJSONError(
+            f"--filter is nested deeper than {MAX_FILTER_DEPTH} levels", InvalidJSONError.code
+        )
+    try:
+        flt = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSONError(f"--filter is not valid JSON: {exc}", InvalidJSONError.code) from None
     if not isinstance(flt, dict):
-        raise ValueError("--filter must be a JSON object")
+        raise InvalidJSONError("--filter must be a JSON object", InvalidJSONError.code)
+    return flt
+
+
+def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter else {}
     for item in args.where:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -269,6 +319,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except (OSError, ValueError, LookupError, ImportError) as exc:
         print(f"vpack: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vpack: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or a plugin's failure: one line, not a traceback
+        if os.environ.get("VPACK_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"vpack: error: unexpected {type(exc).__name__}: {exc} (VPACK_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -11,6 +11,8 @@ the default values where there is one::
     metric = "cosine"             # "cosine", "dot" or "l2"
     batch_size = 256              # chunks per embedding batch in the pipeline
     strict = false                # true: a skipped document fails the build
+    max_document_size = "64MiB"   # larger documents are skipped (bytes, or 500KB, 64MiB, 1G...)
+    record_paths = false          # true: keep this machine's paths in the manifest's config
     include = ["**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst", "**/*.html", "**/*.htm"]
     exclude = []                  # globs over paths relative to the source folder
 
@@ -43,7 +45,15 @@ relative to the folder holding the file (``BuildConfig.origin``) and are kept as
 
 :func:`merge` applies command-line overrides, and :func:`effective` gives the resulting
 settings as JSON-able data for the pack's manifest; :func:`parse` reads that data (or
-any mapping shaped like the file) back.
+any mapping shaped like the file) back. The manifest gets ``effective(config,
+paths=False)`` unless ``record_paths`` is true: without ``output`` and without any
+plugin option whose value is an absolute path (such as a source ``root`` or an
+embedder ``model_dir``), so a pack does not depend on where it was written or built
+from, and does not carry this machine's paths.
+
+Sizes (``max_document_size``) are a number of bytes or a string: a number with a
+suffix ``K``, ``M``, ``G`` or ``KiB``, ``MiB``, ``GiB`` (powers of 1024) or ``KB``,
+``MB``, ``GB`` (powers of 1000), case-insensitive: ``"64MiB"``, ``"500KB"``, ``"1.5G"``.
 """
 
 from __future__ import annotations
@@ -52,11 +62,13 @@ import copy
 import datetime
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from .plugins.base import DEFAULT_MAX_DOCUMENT_SIZE
 from .plugins.sources import DEFAULT_INCLUDE
 
 if sys.version_info >= (3, 11):
@@ -72,6 +84,36 @@ FILE_NAME = "vpack.toml"
 
 class ConfigError(ValueError):
     """A configuration file or override that cannot be used, naming the key and file."""
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i?)b?|b)?\s*", re.IGNORECASE)
+_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def parse_size(value: Any, key: str = "size") -> int:
+    """A positive number of bytes from an integer or a string such as ``"64MiB"``,
+    ``"500KB"``, ``"1.5G"`` or ``"4096"``: ``K``/``M``/``G``/``T`` and ``KiB``... are
+    powers of 1024, ``KB``/``MB``... powers of 1000. Raises ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be a positive number of bytes or a size like '64MiB', got {value!r}")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and _SIZE.fullmatch(value):
+        found = _SIZE.fullmatch(value)
+        assert found is not None
+        number, unit, binary = found.groups()
+        if unit is None:
+            scale = 1
+        else:
+            power = _SIZE_POWERS[unit.lower()]
+            decimal = not binary and value.strip().lower().endswith("b")
+            scale = 1000**power if decimal else 1024**power
+        size = int(float(number) * scale) if "." in number else int(number) * scale
+    else:
+        raise ValueError(f"{key} must be a positive number of bytes or a size like '64MiB', got {value!r}")
+    if size <= 0:
+        raise ValueError(f"{key} must be positive, got {value!r}")
+    return size
 
 
 @dataclass
@@ -105,6 +147,8 @@ class BuildConfig:
     batch_size: int = DEFAULT_BATCH_SIZE
     output: Optional[str] = None
     strict: bool = False
+    max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE
+    record_paths: bool = False
     origin: Optional[Path] = field(default=None, compare=False)
 
 
@@ -226,6 +270,13 @@ def _strict(value: Any, where: str, key: str) -> bool:
     return value
 
 
+def _size(value: Any, where: str, key: str) -> int:
+    try:
+        return parse_size(value, key)
+    except ValueError:
+        raise _fail(where, key, "a positive number of bytes or a size such as '64MiB'", value) from None
+
+
 _FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
     "source": _source,
     "include": _globs,
@@ -237,6 +288,8 @@ _FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
     "batch_size": _batch_size,
     "output": _output,
     "strict": _strict,
+    "max_document_size": _size,
+    "record_paths": _strict,
 }
 _PLUGIN_FIELDS = ("source", "chunker", "embedder")
 
@@ -349,10 +402,33 @@ def _plugin_json(spec: PluginSpec) -> Dict[str, Any]:
     return {"name": spec.name, "options": _json(spec.options)}
 
 
-def effective(config: BuildConfig) -> Dict[str, Any]:
+def _machine_path(value: Any) -> bool:
+    """Whether an option value is a path that only means something on this machine: an
+    absolute path, or one from a home folder (``~``), naming more than a root."""
+    if not isinstance(value, str) or "\n" in value or not value.strip("/\\~"):
+        return False
+    return os.path.isabs(value) or value.startswith("~")
+
+
+def _without_paths(value: Any) -> Any:
+    """Options without the entries whose value is an absolute path (at any depth)."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items() if not _machine_path(v)}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value if not _machine_path(v)]
+    return value
+
+
+def effective(config: BuildConfig, paths: bool = True) -> Dict[str, Any]:
     """The settings as JSON-able data (for the pack's manifest), shaped like
-    ``vpack.toml``, so ``parse(effective(config))`` gives the same settings back."""
-    return {
+    ``vpack.toml``, so ``parse(effective(config))`` gives the same settings back.
+
+    With ``paths=False`` (what the manifest gets unless ``record_paths`` is set) the
+    settings that name places on this machine are left out: ``output`` (None), and
+    every plugin option whose value is an absolute path (``/...``, ``~...``), such as
+    a source ``root`` or an embedder ``model_dir``; relative paths, which mean the same
+    wherever the project is, are kept."""
+    data: Dict[str, Any] = {
         "source": {"kind": config.source.kind, **_json(config.source.options)},
         "include": list(config.include),
         "exclude": list(config.exclude),
@@ -363,7 +439,14 @@ def effective(config: BuildConfig) -> Dict[str, Any]:
         "batch_size": config.batch_size,
         "output": config.output,
         "strict": config.strict,
+        "max_document_size": config.max_document_size,
+        "record_paths": config.record_paths,
     }
+    if not paths:
+        data["output"] = None
+        for key in ("source", "transformers", "chunker", "embedder"):
+            data[key] = _without_paths(data[key])
+    return data
 
 
 __all__ = [
@@ -378,4 +461,5 @@ __all__ = [
     "load_config",
     "merge",
     "parse",
+    "parse_size",
 ]

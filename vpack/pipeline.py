@@ -1,5 +1,11 @@
 """The build pipeline: source -> transformers -> chunker -> embed -> pack, streamed in
-fixed-size batches so memory on the Python side does not grow with the corpus."""
+fixed-size batches so memory on the Python side does not grow with the corpus, and
+within one document bounded by ``max_document_size`` (chunks are streamed too).
+
+No single input can stop a build: a document that is too large, whose text is not
+valid Unicode, whose metadata cannot be stored as JSON, or that a transformer fails on
+is skipped and listed in the report (``strict`` makes the first one fatal instead).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,25 @@ from . import registry
 from ._native import VERSION
 from .builder import PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
-from .config import BuildConfig, effective
+from .config import BuildConfig, effective, parse_size
+from .errors import InvalidArgumentError
 from .pack import Pack
-from .plugins.base import Chunk, Chunker, Document, Embedder, Output, Skipped, Source, Transformer
+from .plugins.base import (
+    DEFAULT_MAX_DOCUMENT_SIZE,
+    Chunk,
+    Chunker,
+    Document,
+    Embedder,
+    Output,
+    Skipped,
+    Source,
+    Transformer,
+    invalid_unicode,
+    unstorable,
+)
 from .plugins.embedders import HashEmbedder, OnnxEmbedder
 from .plugins.outputs import FileOutput
-from .plugins.sources import DEFAULT_INCLUDE, DirectorySource, IterableSource
+from .plugins.sources import DEFAULT_INCLUDE, DirectorySource, IterableSource, too_large
 from .plugins.transformers import HtmlToText, MarkdownToText, NormalizeWhitespace
 from .progress import Progress
 
@@ -88,26 +107,70 @@ class _Timer:
         self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + elapsed
 
 
-class StrictBuildError(ValueError):
-    """Raised by a ``strict`` build at the first input it would otherwise skip."""
+class StrictBuildError(InvalidArgumentError):
+    """Raised by a ``strict`` build at the first input it would otherwise skip (an
+    :class:`~vpack.errors.InvalidArgumentError`, code 2, and so a ValueError)."""
 
     def __init__(self, skipped: Skipped) -> None:
-        super().__init__(f"{skipped.path}: {skipped.reason} (strict build)")
+        super().__init__(f"{skipped.path}: {skipped.reason} (strict build)", InvalidArgumentError.code)
         self.skipped = skipped
+
+
+def _text_too_large(text: str, limit: int) -> Optional[str]:
+    """Why ``text`` is over ``limit`` bytes as UTF-8, or None; encodes it only when its
+    length alone cannot tell."""
+    if len(text) > limit:
+        return too_large(len(text), limit, at_least=not text.isascii())
+    if text.isascii() or len(text) * 4 <= limit:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return too_large(size, limit) if size > limit else None
+
+
+def _unusable_text(doc: Document, limit: int) -> Optional[str]:
+    """Why a document from a source cannot be used as it is, or None."""
+    if not isinstance(doc.text, str):
+        return f"text is not a string ({type(doc.text).__name__})"
+    reason = _text_too_large(doc.text, limit)
+    if reason is None:
+        bad = invalid_unicode(doc.text)
+        reason = None if bad is None else f"text has a {bad}"
+    return reason
 
 
 class _Stages:
     """The document and chunk streams of one build, with its report, skip handling
     (collected, or fatal when strict) and progress display."""
 
-    def __init__(self, source: Source, report: BuildReport, strict: bool, progress: Progress) -> None:
+    def __init__(
+        self, source: Source, report: BuildReport, strict: bool, progress: Progress, max_document_size: int
+    ) -> None:
         self.source, self.report, self.strict, self.progress = source, report, strict, progress
+        self.max_document_size = max_document_size
         self.dropped: List[Skipped] = []
         self.embedded = 0
 
     def _check_skips(self) -> None:
         if self.strict and (self.source.skipped or self.dropped):
             raise StrictBuildError((self.source.skipped + self.dropped)[0])
+
+    def _transformed(self, doc: Document, transformers: Sequence[Transformer]) -> Union[Document, str]:
+        """The document after the transformers, or why it was dropped."""
+        for t in transformers:
+            name = type(t).__name__
+            try:
+                out = t.transform(doc)
+            except MemoryError:
+                raise
+            except Exception as exc:  # one document a plugin cannot handle is skipped, not fatal
+                return f"{name} failed: {type(exc).__name__}: {exc}"
+            if out is None:
+                return f"no text left after {name}"
+            doc = out
+        bad = unstorable(doc.metadata) if isinstance(doc.metadata, dict) else "metadata is not a dict"
+        if bad is not None:
+            return f"metadata cannot be stored: {bad}"
+        return doc
 
     def documents(self, transformers: Sequence[Transformer]) -> Iterator[Document]:
         docs = iter(self.source.documents())
@@ -117,23 +180,29 @@ class _Stages:
             self._check_skips()
             if doc is None:
                 return
-            original = doc
-            with _Timer(self.report.seconds, "transform"):
-                for t in transformers:
-                    doc = t.transform(doc)
-                    if doc is None:
-                        self.dropped.append(Skipped(original.id, f"no text left after {type(t).__name__}"))
-                        break
-            self._check_skips()
-            if doc is not None:
-                self.report.documents += 1
-                yield doc
+            result: Union[Document, str, None] = _unusable_text(doc, self.max_document_size)
+            if result is None:
+                with _Timer(self.report.seconds, "transform"):
+                    result = self._transformed(doc, transformers)
+            if isinstance(result, str):
+                self.dropped.append(Skipped(str(doc.id), result))
+                self._check_skips()
+                continue
+            del doc  # hold one copy of a document's text, not two
+            self.report.documents += 1
+            yield result
 
     def chunks(self, docs: Iterable[Document], chunker: Chunker) -> Iterator[Chunk]:
+        """Every document's chunks, streamed: a document's chunks are never all held."""
+        seconds = self.report.seconds
         for doc in docs:
-            with _Timer(self.report.seconds, "chunk"):
-                pieces = list(chunker.chunks(doc))
-            for c in pieces:
+            pieces = iter(chunker.chunks(doc))
+            while True:
+                started = time.perf_counter()
+                c = next(pieces, None)
+                seconds["chunk"] = seconds.get("chunk", 0.0) + time.perf_counter() - started
+                if c is None:
+                    break
                 self.report.chunks += 1
                 self.report.characters += len(c.text)
                 yield c
@@ -153,6 +222,7 @@ def run(
     strict: bool = False,
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
+    max_document_size: Union[int, str, None] = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
     close it when done). ``output`` is a path (the pack is streamed into that file
@@ -161,14 +231,17 @@ def run(
     that cannot be used are listed in the report, or with ``strict`` stop the build
     (:class:`StrictBuildError`). ``progress`` draws a progress line on a terminal (None:
     when stderr is one). ``config`` (the effective build configuration) is stored in the
-    manifest."""
+    manifest. ``max_document_size`` (bytes, or a size such as ``"64MiB"``) skips larger
+    documents; it is handed to the source when the source has that attribute (so it
+    does not read them at all). None: the source's own limit, else 64 MiB."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    limit = _document_limit(source, max_document_size)
     report = BuildReport()
     started = time.perf_counter()
     estimate = getattr(source, "estimate", None)
     meter = Progress(estimate() if callable(estimate) and progress is not False else None, enabled=progress)
-    stages = _Stages(source, report, strict, meter)
+    stages = _Stages(source, report, strict, meter, limit)
     builder = PackBuilder(embedder.dimension, metric)
     count_tokens = getattr(embedder, "token_counts", None)
     report.max_tokens = getattr(embedder, "max_tokens", None)
@@ -222,6 +295,20 @@ def run(
         report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
     return BuildResult(report=report, pack=pack)
+
+
+def _document_limit(source: Source, given: Union[int, str, None]) -> int:
+    """The build's maximum document size: ``given``, else the source's own, else the
+    default; handed to the source when it has the attribute."""
+    if given is None:
+        own = getattr(source, "max_document_size", None)
+        if isinstance(own, int) and not isinstance(own, bool) and own > 0:
+            return own
+        return DEFAULT_MAX_DOCUMENT_SIZE
+    limit = parse_size(given, "max_document_size")
+    if hasattr(source, "max_document_size"):
+        setattr(source, "max_document_size", limit)  # noqa: B010 (not in the Source protocol)
+    return limit
 
 
 def _describe(plugin: object) -> Dict[str, Any]:
@@ -328,6 +415,7 @@ def build(
     strict: bool = False,
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
+    max_document_size: Union[int, str, None] = None,
 ) -> BuildResult:
     """Builds a pack from a folder, any Source, or an iterable of documents (Document
     objects, ``{"text", "id"?, "metadata"?}`` dicts, or strings).
@@ -341,6 +429,8 @@ def build(
     default folder (:func:`vpack.cache.default_cache_dir`), False for none; None
     (default) means the default folder for model embedders and none for ``hash`` (which
     is faster than a cache lookup). ``strict`` stops at the first unusable input.
+    ``max_document_size`` (bytes, or a size such as ``"64MiB"``; default 64 MiB)
+    skips larger documents and lists them in the report; files are not read at all.
     Returns the report and the pack, open (use ``with``)."""
     src: Source
     if isinstance(source, Source):
@@ -369,6 +459,7 @@ def build(
             strict=strict,
             progress=progress,
             config=config,
+            max_document_size=max_document_size,
         )
     finally:
         if store is not None:
@@ -386,7 +477,9 @@ def build_from_config(
 ) -> BuildResult:
     """Builds what a :class:`~vpack.config.BuildConfig` describes (a ``vpack.toml`` merged
     with command-line flags). ``source`` is the folder or file to read when the config's
-    source names none. The effective configuration is stored in the pack's manifest."""
+    source names none. The effective configuration is stored in the pack's manifest,
+    without the paths of this machine (output, source folder or file, model folder)
+    unless ``record_paths`` is set (see :func:`vpack.config.effective`)."""
     options = dict(cfg.source.options)
     if cfg.source.kind == "directory":
         root = options.pop("root", None) or source
@@ -420,7 +513,8 @@ def build_from_config(
             cache=cache,
             strict=cfg.strict,
             progress=progress,
-            config=effective(cfg),
+            config=effective(cfg, paths=cfg.record_paths),
+            max_document_size=cfg.max_document_size,
         )
     finally:
         close = getattr(emb, "close", None)

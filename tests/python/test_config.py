@@ -248,6 +248,8 @@ def test_effective_is_json_and_parses_back(tmp_path: Path) -> None:
         "batch_size": 64,
         "output": "docs.vpack",
         "strict": True,
+        "max_document_size": 64 << 20,
+        "record_paths": False,
     }
     assert config.parse(data) == loaded
     defaults = config.effective(BuildConfig())
@@ -285,3 +287,61 @@ def test_module_docstring_example_is_a_valid_config(tmp_path: Path) -> None:
     assert [t.name for t in loaded.transformers] == ["html", "normalize"]
     assert loaded.chunker == PluginSpec("section", {"size": 1000, "overlap": 200})
     assert loaded.output == "docs.vpack"
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [
+        (4096, 4096),
+        ("4096", 4096),
+        ("64MiB", 64 << 20),
+        ("64M", 64 << 20),
+        ("64 mib", 64 << 20),
+        ("500KB", 500_000),
+        ("500kb", 500_000),
+        ("2G", 2 << 30),
+        ("1.5GiB", 3 << 29),
+        ("1GB", 10**9),
+        ("10b", 10),
+    ],
+)
+def test_sizes(given: object, size: int) -> None:
+    assert config.parse_size(given) == size
+
+
+@pytest.mark.parametrize("given", [0, -1, "0", "", "lots", "64 XB", "1e6", True, 2.5, None])
+def test_bad_sizes(given: object) -> None:
+    with pytest.raises(ValueError):
+        config.parse_size(given)
+
+
+def test_max_document_size_and_record_paths_keys(tmp_path: Path) -> None:
+    write(tmp_path, "vpack.toml", 'max_document_size = "1MiB"\nrecord_paths = true\n')
+    loaded = config.load_config(tmp_path)
+    assert loaded is not None
+    assert (loaded.max_document_size, loaded.record_paths) == (1 << 20, True)
+    assert BuildConfig().max_document_size == 64 << 20 and BuildConfig().record_paths is False
+    merged = config.merge(loaded, {"max_document_size": "2K", "record_paths": False})
+    assert (merged.max_document_size, merged.record_paths) == (2048, False)
+    write(tmp_path, "vpack.toml", 'max_document_size = "big"\n')
+    with pytest.raises(ConfigError, match="'max_document_size' must be a positive number of bytes"):
+        config.load_config(tmp_path)
+
+
+def test_effective_without_paths_keeps_no_machine_path() -> None:
+    cfg = BuildConfig(
+        source=SourceSpec("jsonl", {"path": "/home/someone/private/data.jsonl", "text_field": "body"}),
+        embedder=PluginSpec("model", {"model_dir": "~/models/mine", "pooling": "cls"}),
+        chunker=PluginSpec("recursive", {"separators": ["\n\n", "/", "//", " "], "size": 100}),
+        output="/home/someone/private/x.vpack",
+    )
+    data = config.effective(cfg, paths=False)
+    assert "/home/someone" not in json.dumps(data) and "~/models" not in json.dumps(data)
+    assert data["output"] is None
+    assert data["source"] == {"kind": "jsonl", "text_field": "body"}
+    assert data["embedder"] == {"name": "model", "options": {"pooling": "cls"}}
+    assert data["chunker"]["options"]["separators"] == ["\n\n", "/", "//", " "]
+    relative = BuildConfig(source=SourceSpec("directory", {"root": "docs"}), output="docs.vpack")
+    kept = config.effective(relative, paths=False)
+    assert kept["source"] == {"kind": "directory", "root": "docs"} and kept["output"] is None
+    assert config.effective(cfg)["output"] == "/home/someone/private/x.vpack"  # paths=True: everything

@@ -442,7 +442,7 @@ _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _OPENERS = frozenset(b"[{")
 
 
-def _json_depth_over(raw: bytes, limit: int) -> bool:
+def json_depth_over(raw: bytes, limit: int) -> bool:
     """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``,
     found without parsing it (so a hostile nesting never reaches a recursive parser)."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
@@ -522,7 +522,7 @@ class JsonlSource(_RecordFile):
                     continue
                 if not line or line.isspace():
                     continue
-                if _json_depth_over(raw, MAX_JSON_DEPTH):
+                if json_depth_over(raw, MAX_JSON_DEPTH):
                     self.skipped.append(Skipped(where, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"))
                     continue
                 try:
