@@ -193,7 +193,11 @@ struct Sec {
 
 /// The section table of a well-formed image.
 fn sections(b: &[u8]) -> Vec<Sec> {
-    let n = u32_at(b, 12) as usize;
+    sections_n(b, u32_at(b, 12) as usize)
+}
+
+/// The first `n` section-table entries (the caller checks they are in bounds).
+fn sections_n(b: &[u8], n: usize) -> Vec<Sec> {
     (0..n)
         .map(|i| {
             let entry = HEADER_LEN + i * SECTION_ENTRY_LEN;
@@ -268,16 +272,7 @@ fn reseal(b: &mut [u8]) {
 /// Rewrites the block CRCs in the checksum section (when it and every covered section
 /// are in bounds and the counts fit), so edits elsewhere keep valid block checksums.
 fn reseal_blocks(b: &mut [u8], n: usize) {
-    let secs: Vec<Sec> = (0..n)
-        .map(|i| {
-            let entry = HEADER_LEN + i * SECTION_ENTRY_LEN;
-            Sec {
-                kind: u32_at(b, entry),
-                offset: u64_at(b, entry + 8) as usize,
-                len: u64_at(b, entry + 16) as usize,
-            }
-        })
-        .collect();
+    let secs = sections_n(b, n);
     let Some(sums) = secs.iter().find(|s| s.kind == KIND_CHECKSUMS) else {
         return;
     };
