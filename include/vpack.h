@@ -43,6 +43,13 @@
 #define VPACK_MAX_TEXTS 65536
 
 /*
+ Largest text passed to an embedder (`lens[i]`) and largest `chunks_json_len` for
+ `vpack_builder_add`, in bytes (4 GiB - 1; `VPACK_E_LIMIT` above it, checked before the
+ bytes are read).
+ */
+#define VPACK_MAX_INPUT_BYTES 4294967295
+
+/*
  Largest vector dimension of a pack or embedder (`VPACK_E_INVALID_ARG` above it).
  */
 #define VPACK_MAX_DIMENSION 65536

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// and records the message as this thread's last error.
 pub fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
     error::clear_last_error();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match quietly(f) {
         Ok(Ok(())) => code::OK,
         Ok(Err(e)) => error::set_last_error(&e),
         Err(payload) => {
@@ -24,9 +24,32 @@ pub fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
     }
 }
 
+thread_local! {
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic. A caught panic becomes the call's error message; the
+/// default hook would also print it to the host's stderr, so inside a guard the hook
+/// stays silent (elsewhere, e.g. in Rust tests, it prints as usual).
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUARD.with(|g| g.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    result
+}
+
 /// Like [`guard`] for functions that cannot fail: a panic yields `fallback`.
 pub fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+    quietly(f).unwrap_or(fallback)
 }
 
 /// # Safety
@@ -80,12 +103,24 @@ pub unsafe fn c_path(p: *const c_char, what: &'static str) -> Result<PathBuf> {
     }
 }
 
+/// No Rust slice may span more than `isize::MAX` bytes; a larger length cannot describe
+/// a real buffer, so it is refused before the pointer is looked at.
+fn check_span<T>(len: usize, what: &'static str) -> Result<()> {
+    match len.checked_mul(std::mem::size_of::<T>()) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::Limit(format!(
+            "{what}: length {len} is larger than any buffer"
+        ))),
+    }
+}
+
 /// # Safety
 /// When `len > 0`, `p` is NULL or points to `len` initialised `T`s live for `'a`.
 pub unsafe fn slice<'a, T>(p: *const T, len: usize, what: &'static str) -> Result<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
+    check_span::<T>(len, what)?;
     if p.is_null() {
         return Err(Error::NullArg(what));
     }
@@ -99,6 +134,7 @@ pub unsafe fn slice_mut<'a, T>(p: *mut T, len: usize, what: &'static str) -> Res
     if len == 0 {
         return Ok(&mut []);
     }
+    check_span::<T>(len, what)?;
     if p.is_null() {
         return Err(Error::NullArg(what));
     }

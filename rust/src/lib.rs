@@ -70,6 +70,10 @@ pub const VPACK_MAX_K: usize = 1_048_576;
 /// Most texts one `vpack_embedder_embed` or `vpack_embedder_token_counts` call takes
 /// (`VPACK_E_LIMIT` above it, checked before anything is allocated); batch above it.
 pub const VPACK_MAX_TEXTS: usize = 65_536;
+/// Largest text passed to an embedder (`lens[i]`) and largest `chunks_json_len` for
+/// `vpack_builder_add`, in bytes (4 GiB - 1; `VPACK_E_LIMIT` above it, checked before the
+/// bytes are read).
+pub const VPACK_MAX_INPUT_BYTES: usize = 4_294_967_295;
 /// Largest vector dimension of a pack or embedder (`VPACK_E_INVALID_ARG` above it).
 pub const VPACK_MAX_DIMENSION: usize = 65_536;
 
@@ -130,6 +134,12 @@ impl vpack_bytes {
 /// # Safety
 /// Each `ptrs[i]` points to `lens[i]` readable bytes (or is anything when `lens[i] == 0`).
 unsafe fn texts_from_raw<'a>(ptrs: &[*const u8], lens: &[usize]) -> error::Result<Vec<&'a str>> {
+    if let Some(i) = lens.iter().position(|&l| l > VPACK_MAX_INPUT_BYTES) {
+        return Err(Error::Limit(format!(
+            "texts[{i}] is {} bytes (at most {VPACK_MAX_INPUT_BYTES})",
+            lens[i]
+        )));
+    }
     let mut strs = Vec::with_capacity(ptrs.len());
     for (i, (p, len)) in ptrs.iter().zip(lens).enumerate() {
         // SAFETY: per this function's contract.
@@ -473,6 +483,11 @@ pub unsafe extern "C" fn vpack_builder_add(
     guard(|| {
         // SAFETY (all three): per this function's contract.
         let b = unsafe { handle_mut(builder, "builder") }?;
+        if chunks_json_len > VPACK_MAX_INPUT_BYTES {
+            return Err(Error::Limit(format!(
+                "chunks_json_len {chunks_json_len} (at most {VPACK_MAX_INPUT_BYTES})"
+            )));
+        }
         let json = unsafe { slice(chunks_json, chunks_json_len, "chunks_json") }?;
         if dim != b.inner.dimension() {
             return Err(Error::DimensionMismatch {

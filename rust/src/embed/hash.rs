@@ -45,6 +45,9 @@ impl HashEmbedder {
                 )));
             }
         }
+        if obj.get("model_id").is_some_and(|v| !v.is_string()) {
+            return Err(Error::JsonShape("'model_id' must be a string".into()));
+        }
         let dimension = usize_field(obj, "dimension", DEFAULT_DIMENSION)?;
         let char_ngram = usize_field(obj, "char_ngram", 3)?;
         HashEmbedder::new(dimension, char_ngram)

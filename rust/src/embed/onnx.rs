@@ -69,6 +69,24 @@ fn read(path: &Path, what: &str, model_id: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// Every option's JSON type, checked before anything is loaded, so a config of the
+/// wrong shape is `INVALID_JSON` whatever else is wrong with it.
+fn check_types(obj: &Map<String, Value>) -> Result<()> {
+    for (key, v) in obj {
+        let ok = match key.as_str() {
+            "dimension" | "max_tokens" | "batch_size" | "threads" => v.is_u64(),
+            "normalize" => v.is_boolean(),
+            _ => v.is_string(),
+        };
+        if !ok {
+            return Err(Error::JsonShape(format!(
+                "onnx embedder option '{key}' has the wrong type: {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
     match obj.get(key) {
         None => Ok(None),
@@ -128,6 +146,7 @@ impl OnnxEmbedder {
                 "unknown onnx embedder option '{key}'"
             )));
         }
+        check_types(obj)?;
         let model_id = str_field(obj, "model_id")?
             .unwrap_or("unnamed-onnx-model")
             .to_string();

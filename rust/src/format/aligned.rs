@@ -11,15 +11,25 @@ pub struct AlignedBytes {
 }
 
 impl AlignedBytes {
-    pub fn copy_from(bytes: &[u8]) -> Self {
-        let mut blocks = vec![Block([0; 64]); bytes.len().div_ceil(64)];
+    /// A copy of `bytes`, or a `Limit` error when the memory cannot be had (instead of
+    /// aborting the host process).
+    pub fn copy_from(bytes: &[u8]) -> crate::error::Result<Self> {
+        let n = bytes.len().div_ceil(64);
+        let mut blocks = Vec::new();
+        blocks.try_reserve_exact(n).map_err(|_| {
+            crate::error::Error::Limit(format!(
+                "cannot allocate {} bytes for the pack",
+                bytes.len()
+            ))
+        })?;
+        blocks.resize(n, Block([0; 64]));
         for (block, src) in blocks.iter_mut().zip(bytes.chunks(64)) {
             block.0[..src.len()].copy_from_slice(src);
         }
-        AlignedBytes {
+        Ok(AlignedBytes {
             blocks,
             len: bytes.len(),
-        }
+        })
     }
 
     pub fn as_slice(&self) -> &[u8] {
@@ -36,9 +46,9 @@ mod tests {
     #[test]
     fn keeps_bytes_and_alignment() {
         let data: Vec<u8> = (0..=200).collect();
-        let a = AlignedBytes::copy_from(&data);
+        let a = AlignedBytes::copy_from(&data).unwrap();
         assert_eq!(a.as_slice(), &data[..]);
         assert_eq!(a.as_slice().as_ptr() as usize % 64, 0);
-        assert!(AlignedBytes::copy_from(&[]).as_slice().is_empty());
+        assert!(AlignedBytes::copy_from(&[]).unwrap().as_slice().is_empty());
     }
 }

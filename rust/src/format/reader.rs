@@ -188,7 +188,7 @@ impl PackReader {
 
     /// Copies `bytes` into an aligned buffer, then parses and fully verifies them.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let reader = Self::parse(Storage::Owned(AlignedBytes::copy_from(bytes)))?;
+        let reader = Self::parse(Storage::Owned(AlignedBytes::copy_from(bytes)?))?;
         reader.verify()?;
         Ok(reader)
     }

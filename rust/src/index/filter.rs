@@ -37,8 +37,10 @@ pub enum Cond {
     AllOf(Vec<Cond>),
 }
 
+/// A filter of the wrong shape (not an object, an unknown operator, an operand of the
+/// wrong JSON type) is `INVALID_JSON`, like any other JSON argument of the wrong shape.
 fn bad(msg: impl Into<String>) -> Error {
-    Error::InvalidArg(format!("filter: {}", msg.into()))
+    Error::JsonShape(format!("filter: {}", msg.into()))
 }
 
 impl Filter {
@@ -93,9 +95,9 @@ impl Filter {
                 }
                 Ok(false)
             }
-            Filter::Field(path, cond) => cond
-                .test(lookup(meta, path))
-                .map_err(|msg| bad(format!("field '{}': {msg}", path.join(".")))),
+            Filter::Field(path, cond) => cond.test(lookup(meta, path)).map_err(|msg| {
+                Error::InvalidArg(format!("filter: field '{}' {msg}", path.join(".")))
+            }),
         }
     }
 }
@@ -400,7 +402,7 @@ mod tests {
             json!({"n": {"$exists": 1}}),
         ] {
             let err = Filter::parse(&f).unwrap_err();
-            assert_eq!(err.code(), crate::error::code::INVALID_ARG, "{f}");
+            assert_eq!(err.code(), crate::error::code::INVALID_JSON, "{f}");
         }
     }
 }
