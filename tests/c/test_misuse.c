@@ -53,6 +53,13 @@
 static const size_t HUGE_SIZES[] = {P40, P61, SIZE_MAX};
 #define N_HUGE (sizeof HUGE_SIZES / sizeof HUGE_SIZES[0])
 
+/* `count` elements of `size` bytes span more than PTRDIFF_MAX bytes: no C object can be
+ * that large, so the library refuses such a length as VPACK_E_LIMIT before it looks at
+ * the pointer, whatever the function's more specific check would have said. */
+static int beyond_any_buffer(size_t count, size_t size) {
+    return count > (size_t)PTRDIFF_MAX / size;
+}
+
 /* A pointer value that is never a real handle: out-parameters are preset to it and must
  * still hold it after a failing call. */
 static char g_sentinel_byte;
@@ -768,16 +775,21 @@ static void test_huge_lengths(void) {
                  vpack_embedder_token_counts(g_emb, texts, lens, nt, counts),
                  counts[0] == SENTINEL_SIZE);
     }
-    /* out_len that is not n * dimension: DIMENSION_MISMATCH, nothing written. */
+    /* out_len that is not n * dimension: DIMENSION_MISMATCH (or LIMIT for a length no
+     * buffer can have), nothing written. */
     for (size_t i = 0; i < N_HUGE; i++) {
         size_t ol = HUGE_SIZES[i];
-        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, NO_ALT,
+        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH,
+                 beyond_any_buffer(ol, sizeof(float)) ? VPACK_E_LIMIT : NO_ALT,
                  vpack_embedder_embed(g_emb, texts, lens, 1, out, ol), OUT_UNTOUCHED);
     }
-    /* A text length far beyond the buffer: LIMIT (no documented maximum text length
-     * exists; see the report), never a read past the 3 bytes. */
-    for (size_t i = 0; i < N_HUGE && have_text; i++) {
-        size_t big[1] = {HUGE_SIZES[i]};
+    /* A text length far beyond the buffer: above VPACK_MAX_INPUT_BYTES, so LIMIT, never a
+     * read past the 3 bytes. */
+    size_t input_sizes[1 + N_HUGE];
+    input_sizes[0] = (size_t)VPACK_MAX_INPUT_BYTES + 1;
+    for (size_t i = 0; i < N_HUGE; i++) input_sizes[1 + i] = HUGE_SIZES[i];
+    for (size_t i = 0; i < 1 + N_HUGE && have_text; i++) {
+        size_t big[1] = {input_sizes[i]};
         printf("  lens[0] = %zu\n", big[0]);
         ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
                  vpack_embedder_embed(g_emb, texts, big, 1, out, EMB_DIM), OUT_UNTOUCHED);
@@ -786,11 +798,15 @@ static void test_huge_lengths(void) {
                  counts[0] == SENTINEL_SIZE);
     }
 
-    /* builder_add: JSON lengths, counts and dimensions. */
+    /* builder_add: JSON lengths above VPACK_MAX_INPUT_BYTES, counts and dimensions. */
+    for (size_t i = 0; i < 1 + N_HUGE && have_json; i++) {
+        printf("  builder_add: chunks_json_len = %zu\n", input_sizes[i]);
+        ISOLATED(30, VPACK_E_LIMIT, NO_ALT, add_with_lengths(json.data, input_sizes[i], 1, DIM),
+                 1);
+    }
     for (size_t i = 0; i < N_HUGE && have_json; i++) {
         size_t big = HUGE_SIZES[i];
-        printf("  builder_add: len/n/dim = %zu\n", big);
-        ISOLATED(30, VPACK_E_LIMIT, NO_ALT, add_with_lengths(json.data, big, 1, DIM), 1);
+        printf("  builder_add: n/dim = %zu\n", big);
         /* n larger than the batch: LIMIT when n * dim overflows, else the documented
          * chunk-count mismatch (INVALID_ARG); the vectors are never read. */
         ISOLATED(30, VPACK_E_LIMIT, VPACK_E_INVALID_ARG,
@@ -800,14 +816,16 @@ static void test_huge_lengths(void) {
     }
 
     /* from_bytes with a length beyond the buffer (which holds a whole valid pack): the
-     * header's own file length disagrees, so CORRUPT (the only size-related code the
-     * header lists for it), without copying or reading `len` bytes. */
+     * pack's own header states its length, so CORRUPT (the codes vpack.h lists for
+     * from_bytes are NULL_ARG, CORRUPT, UNSUPPORTED_VERSION), found from the first 64
+     * bytes without allocating, copying or reading `len` bytes; LIMIT only for a length
+     * no buffer can have. */
     for (size_t i = 0; i < N_HUGE && have_pack; i++) {
         size_t big = HUGE_SIZES[i];
         vpack_index *x = SENTINEL_PTR;
         printf("  from_bytes: len = %zu\n", big);
-        ISOLATED(30, VPACK_E_CORRUPT, NO_ALT, vpack_index_from_bytes(pack.data, big, &x),
-                 x == SENTINEL_PTR);
+        ISOLATED(30, VPACK_E_CORRUPT, beyond_any_buffer(big, 1) ? VPACK_E_LIMIT : NO_ALT,
+                 vpack_index_from_bytes(pack.data, big, &x), x == SENTINEL_PTR);
     }
 
     /* search: k above VPACK_MAX_K (LIMIT) and huge dims (DIMENSION_MISMATCH), with
@@ -832,11 +850,12 @@ static void test_huge_lengths(void) {
     }
     for (size_t i = 0; i < N_HUGE; i++) {
         size_t d = HUGE_SIZES[i];
+        vpack_status alt = beyond_any_buffer(d, sizeof(float)) ? VPACK_E_LIMIT : NO_ALT;
         printf("  search: dim = %zu\n", d);
-        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, NO_ALT,
+        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, alt,
                  vpack_index_search(g_pack, g_vecs, d, 4, ids, scores, &n),
                  n == SENTINEL_SIZE && ids[0] == 77);
-        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, NO_ALT,
+        ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, alt,
                  vpack_index_search_filtered(g_pack, g_vecs, d, 4, NULL, ids, scores, &n),
                  n == SENTINEL_SIZE && ids[0] == 77);
     }
