@@ -195,5 +195,8 @@ def test_filtered_search_runs_in_the_engine() -> None:
         hits = pack.search(q, k=100, filter={"n": {"$gte": 10, "$lt": 20}, "tags": "3"})
         assert sorted(h.id for h in hits) == [13, 18]
         assert pack.search(q, k=5, filter={"path": "nowhere/*"}) == []
-        with pytest.raises(vpack.InvalidArgumentError, match="unknown operator"):
+        with pytest.raises(vpack.InvalidJSONError, match="unknown operator"):
             pack.search(q, k=5, filter={"n": {"$regex": "x"}})
+        # Ordering a number against a string is a mistake in the filter, not "no hits".
+        with pytest.raises(vpack.InvalidArgumentError, match="field 'n'"):
+            pack.search(q, k=5, filter={"n": {"$gt": "abc"}})
