@@ -158,7 +158,9 @@ typedef struct vpack_str {
 #define VPACK_E_MODEL 9
 
 /*
- A size limit was exceeded (batch size, k, chunk size).
+ A size limit was exceeded (batch size, k, chunk size). Any length or count whose
+ buffer would exceed `PTRDIFF_MAX` bytes is refused with this code by every function,
+ before the pointer is read.
  */
 #define VPACK_E_LIMIT 10
 
@@ -391,8 +393,9 @@ vpack_status vpack_index_open(const char *path, uint32_t flags, struct vpack_ind
 /*
  Loads a pack from `len` bytes at `data` (copied; the caller keeps ownership) and
  verifies it fully. Writes a new index handle to `*out`.
- Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (data when len > 0), `VPACK_E_CORRUPT`,
- `VPACK_E_UNSUPPORTED_VERSION`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (data when len > 0), `VPACK_E_CORRUPT` (also
+ when `len` differs from the file length in the pack's header, checked before anything
+ is copied), `VPACK_E_UNSUPPORTED_VERSION`, `VPACK_E_LIMIT` (no memory for the copy).
  */
 vpack_status vpack_index_from_bytes(const uint8_t *data, size_t len, struct vpack_index **out);
 
@@ -483,10 +486,11 @@ vpack_status vpack_index_search(const struct vpack_index *index,
  object holds operators `$eq $ne $in $nin $gt $gte $lt $lte $glob $exists`, as in
  `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
  arrays of filters. The filter runs inside the search, on candidates best first and
- only until `k` pass. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+ only until `k` pass. A filter that is not valid JSON or has the wrong shape (not an
+ object, an unknown operator, an operand of the wrong type) is `VPACK_E_INVALID_JSON`.
  Returns `VPACK_OK` or as `vpack_index_search`, plus `VPACK_E_INVALID_UTF8`,
- `VPACK_E_INVALID_JSON` (malformed or nested deeper than 128), `VPACK_E_INVALID_ARG` (a
- malformed filter, or an order comparison such as `$gt` between a number and a string).
+ `VPACK_E_INVALID_JSON` (malformed, wrong shape, or nested deeper than 128),
+ `VPACK_E_INVALID_ARG` (an order comparison such as `$gt` between a number and a string).
  */
 vpack_status vpack_index_search_filtered(const struct vpack_index *index,
                                          const float *query,

@@ -45,7 +45,9 @@ pub const VPACK_E_CORRUPT: vpack_status = 7;
 pub const VPACK_E_UNSUPPORTED_VERSION: vpack_status = 8;
 /// An embedding model is unknown, missing or failed.
 pub const VPACK_E_MODEL: vpack_status = 9;
-/// A size limit was exceeded (batch size, k, chunk size).
+/// A size limit was exceeded (batch size, k, chunk size). Any length or count whose
+/// buffer would exceed `PTRDIFF_MAX` bytes is refused with this code by every function,
+/// before the pointer is read.
 pub const VPACK_E_LIMIT: vpack_status = 10;
 /// A panic inside vpack was caught at the boundary (a bug; please report it).
 pub const VPACK_E_PANIC: vpack_status = 11;
@@ -627,8 +629,9 @@ pub unsafe extern "C" fn vpack_index_open(
 
 /// Loads a pack from `len` bytes at `data` (copied; the caller keeps ownership) and
 /// verifies it fully. Writes a new index handle to `*out`.
-/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (data when len > 0), `VPACK_E_CORRUPT`,
-/// `VPACK_E_UNSUPPORTED_VERSION`.
+/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (data when len > 0), `VPACK_E_CORRUPT` (also
+/// when `len` differs from the file length in the pack's header, checked before anything
+/// is copied), `VPACK_E_UNSUPPORTED_VERSION`, `VPACK_E_LIMIT` (no memory for the copy).
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_from_bytes(
     data: *const u8,
@@ -819,10 +822,11 @@ pub unsafe extern "C" fn vpack_index_search(
 /// object holds operators `$eq $ne $in $nin $gt $gte $lt $lte $glob $exists`, as in
 /// `{"n": {"$gte": 2, "$lt": 5}}`. Dotted keys reach nested fields; `$and` and `$or` take
 /// arrays of filters. The filter runs inside the search, on candidates best first and
-/// only until `k` pass. A malformed filter is `VPACK_E_INVALID_JSON` or `VPACK_E_INVALID_ARG`.
+/// only until `k` pass. A filter that is not valid JSON or has the wrong shape (not an
+/// object, an unknown operator, an operand of the wrong type) is `VPACK_E_INVALID_JSON`.
 /// Returns `VPACK_OK` or as `vpack_index_search`, plus `VPACK_E_INVALID_UTF8`,
-/// `VPACK_E_INVALID_JSON` (malformed or nested deeper than 128), `VPACK_E_INVALID_ARG` (a
-/// malformed filter, or an order comparison such as `$gt` between a number and a string).
+/// `VPACK_E_INVALID_JSON` (malformed, wrong shape, or nested deeper than 128),
+/// `VPACK_E_INVALID_ARG` (an order comparison such as `$gt` between a number and a string).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn vpack_index_search_filtered(

@@ -186,8 +186,10 @@ impl PackReader {
         Self::parse(Storage::Mapped(map))
     }
 
-    /// Copies `bytes` into an aligned buffer, then parses and fully verifies them.
+    /// Copies `bytes` into an aligned buffer, then parses and fully verifies them. The
+    /// header is checked first, in place, so a wrong length is refused before any copy.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        check_header(bytes)?;
         let reader = Self::parse(Storage::Owned(AlignedBytes::copy_from(bytes)?))?;
         reader.verify()?;
         Ok(reader)
@@ -195,25 +197,7 @@ impl PackReader {
 
     fn parse(storage: Storage) -> Result<Self> {
         let b = storage.bytes();
-        if b.len() < HEADER_LEN || b[..8] != MAGIC {
-            return Err(corrupt("not a vpack file (bad magic bytes)"));
-        }
-        if b[8] != VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: b[8],
-                supported: VERSION,
-            });
-        }
-        if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
-            return Err(corrupt("header checksum mismatch"));
-        }
-        let file_len = u64_at(b, 16);
-        if file_len != b.len() as u64 {
-            return Err(corrupt(format!(
-                "header says {file_len} bytes, file has {} (truncated or extended)",
-                b.len()
-            )));
-        }
+        check_header(b)?;
         let n = u32_at(b, 12) as usize;
         let table_end = n
             .checked_mul(SECTION_ENTRY_LEN)
@@ -419,6 +403,30 @@ impl PackReader {
         };
         Ok(ChunkRef { text, metadata })
     }
+}
+
+/// Magic, version, header checksum and the file length the header records.
+fn check_header(b: &[u8]) -> Result<()> {
+    if b.len() < HEADER_LEN || b[..8] != MAGIC {
+        return Err(corrupt("not a vpack file (bad magic bytes)"));
+    }
+    if b[8] != VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: b[8],
+            supported: VERSION,
+        });
+    }
+    if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
+        return Err(corrupt("header checksum mismatch"));
+    }
+    let file_len = u64_at(b, 16);
+    if file_len != b.len() as u64 {
+        return Err(corrupt(format!(
+            "header says {file_len} bytes, file has {} (truncated or extended)",
+            b.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Dimension, chunk count and metric from the manifest, each checked.
