@@ -167,7 +167,8 @@ class _Stages:
             if out is None:
                 return f"no text left after {name}"
             doc = out
-        bad = unstorable(doc.metadata) if isinstance(doc.metadata, dict) else "metadata is not a dict"
+        meta = doc.metadata
+        bad = unstorable(dict(meta)) if isinstance(meta, Mapping) else "metadata is not a mapping"
         if bad is not None:
             return f"metadata cannot be stored: {bad}"
         return doc
