@@ -63,6 +63,22 @@
 #define VPACK_OPEN_VERIFY 1
 
 /*
+ `auto` builds an HNSW graph from this many chunks on: below it an exact scan takes a
+ few milliseconds at most and needs no build time.
+ */
+#define AUTO_HNSW_MIN_CHUNKS 50000
+
+#define DEFAULT_M 16
+
+#define DEFAULT_EF_CONSTRUCTION 200
+
+#define DEFAULT_EF_SEARCH 64
+
+#define MAX_M 256
+
+#define MAX_EF (1 << 16)
+
+/*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
  consumed by `vpack_builder_finish` or released by `vpack_builder_free`.
  Not thread-safe: use one builder from one thread at a time.
@@ -300,8 +316,13 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
 
 /*
  Starts a new pack. `options_json`:
- `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path"}`; metric defaults
- to cosine (stored vectors are L2-normalised when added). Added chunks are spooled to
+ `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path", "index": {...}}`;
+ metric defaults to cosine (stored vectors are L2-normalised when added). `index` picks
+ the search structure: `{"kind": "flat"}` (exact scan; the default), `{"kind": "hnsw",
+ "m": 16, "ef_construction": 200, "ef_search": 64, "threads": N}` (an HNSW graph built
+ at finish on `threads` threads, default all cores; the bytes do not depend on
+ `threads`; m in 2..=256, ef_* in 1..=65536), or `{"kind": "auto"}` (hnsw from 50,000
+ chunks on, else flat). The manifest's `index` records the kind and parameters. Added chunks are spooled to
  unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
  builder's memory does not grow with the pack.
  On success writes a new handle to `*out`.
@@ -310,7 +331,8 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
  (dimension 0 or above `VPACK_MAX_DIMENSION`, unknown metric), `VPACK_E_IO` (temp_dir
  unusable).
  */
-vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
+vpack_status vpack_builder_new(const char *options_json,
+                               struct vpack_builder **out);
 
 /*
  Appends `n` chunks. `chunks_json` (`chunks_json_len` bytes of UTF-8) is a JSON array of
@@ -500,6 +522,27 @@ vpack_status vpack_index_search_filtered(const struct vpack_index *index,
                                          uint64_t *ids,
                                          float *scores,
                                          size_t *n_out);
+
+/*
+ Like `vpack_index_search_filtered`, with the search effort `ef`: for a pack with an
+ HNSW index, the size of the candidate list on the graph's bottom level (larger is
+ slower and finds more of the true nearest chunks); 0 means the `ef_search` recorded
+ in the pack's manifest (`index.ef_search`). Flat packs are exact and ignore it.
+ With a filter on an HNSW pack the walk gathers `4 * max(ef, k)` candidates; when fewer
+ than `k` of them pass, the search falls back to an exact filtered scan, so `k` hits
+ come back whenever `k` chunks match.
+ Returns `VPACK_OK` or as `vpack_index_search_filtered`, plus `VPACK_E_INVALID_ARG`
+ (`ef` above 65536).
+ */
+vpack_status vpack_index_search_ef(const struct vpack_index *index,
+                                   const float *query,
+                                   size_t dim,
+                                   size_t k,
+                                   const char *filter_json,
+                                   size_t ef,
+                                   uint64_t *ids,
+                                   float *scores,
+                                   size_t *n_out);
 
 /*
  Creates the embedder recorded in the pack's manifest, to embed query texts the same

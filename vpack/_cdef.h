@@ -20,6 +20,18 @@
 
 #define VPACK_OPEN_VERIFY 1
 
+#define AUTO_HNSW_MIN_CHUNKS 50000
+
+#define DEFAULT_M 16
+
+#define DEFAULT_EF_CONSTRUCTION 200
+
+#define DEFAULT_EF_SEARCH 64
+
+#define MAX_M 256
+
+#define MAX_EF (1 << 16)
+
 typedef struct vpack_builder vpack_builder;
 
 typedef struct vpack_embedder vpack_embedder;
@@ -163,5 +175,15 @@ vpack_status vpack_index_search_filtered(const struct vpack_index *index,
                                          uint64_t *ids,
                                          float *scores,
                                          size_t *n_out);
+
+vpack_status vpack_index_search_ef(const struct vpack_index *index,
+                                   const float *query,
+                                   size_t dim,
+                                   size_t k,
+                                   const char *filter_json,
+                                   size_t ef,
+                                   uint64_t *ids,
+                                   float *scores,
+                                   size_t *n_out);
 
 vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);

@@ -438,8 +438,13 @@ pub unsafe extern "C" fn vpack_embedder_token_counts(
 }
 
 /// Starts a new pack. `options_json`:
-/// `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path"}`; metric defaults
-/// to cosine (stored vectors are L2-normalised when added). Added chunks are spooled to
+/// `{"dimension": N, "metric": "cosine"|"dot"|"l2", "temp_dir": "/path", "index": {...}}`;
+/// metric defaults to cosine (stored vectors are L2-normalised when added). `index` picks
+/// the search structure: `{"kind": "flat"}` (exact scan; the default), `{"kind": "hnsw",
+/// "m": 16, "ef_construction": 200, "ef_search": 64, "threads": N}` (an HNSW graph built
+/// at finish on `threads` threads, default all cores; the bytes do not depend on
+/// `threads`; m in 2..=256, ef_* in 1..=65536), or `{"kind": "auto"}` (hnsw from 50,000
+/// chunks on, else flat). The manifest's `index` records the kind and parameters. Added chunks are spooled to
 /// unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
 /// builder's memory does not grow with the pack.
 /// On success writes a new handle to `*out`.
@@ -839,6 +844,32 @@ pub unsafe extern "C" fn vpack_index_search_filtered(
     scores: *mut f32,
     n_out: *mut usize,
 ) -> vpack_status {
+    // SAFETY: the same contract, with the pack's default search effort.
+    unsafe { vpack_index_search_ef(index, query, dim, k, filter_json, 0, ids, scores, n_out) }
+}
+
+/// Like `vpack_index_search_filtered`, with the search effort `ef`: for a pack with an
+/// HNSW index, the size of the candidate list on the graph's bottom level (larger is
+/// slower and finds more of the true nearest chunks); 0 means the `ef_search` recorded
+/// in the pack's manifest (`index.ef_search`). Flat packs are exact and ignore it.
+/// With a filter on an HNSW pack the walk gathers `4 * max(ef, k)` candidates; when fewer
+/// than `k` of them pass, the search falls back to an exact filtered scan, so `k` hits
+/// come back whenever `k` chunks match.
+/// Returns `VPACK_OK` or as `vpack_index_search_filtered`, plus `VPACK_E_INVALID_ARG`
+/// (`ef` above 65536).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn vpack_index_search_ef(
+    index: *const vpack_index,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    filter_json: *const c_char,
+    ef: usize,
+    ids: *mut u64,
+    scores: *mut f32,
+    n_out: *mut usize,
+) -> vpack_status {
     guard(|| {
         let n_out = out_ptr(n_out, "n_out")?;
         // SAFETY (all four): per this function's contract.
@@ -854,7 +885,8 @@ pub unsafe extern "C" fn vpack_index_search_filtered(
             let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
             Some(index::filter::Filter::parse(&value)?)
         };
-        let hits = idx.inner.search(query, k, filter.as_ref())?;
+        let ef = (ef != 0).then_some(ef);
+        let hits = idx.inner.search_with(query, k, filter.as_ref(), ef)?;
         for (i, hit) in hits.iter().enumerate() {
             ids[i] = hit.id;
             scores[i] = hit.score;

@@ -2,10 +2,11 @@
 
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
-use crate::format::reader::{ChunkRef, PackReader};
+use crate::format::reader::{ChunkRef, IndexKind, PackReader};
 use crate::format::writer::PackWriter;
 use crate::index::filter::Filter;
 use crate::index::flat::FlatIndex;
+use crate::index::hnsw::{self, GraphView, HnswSection};
 use crate::index::{normalize, Index, Metric, Scored};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -16,6 +17,30 @@ pub(crate) const MAX_K: usize = crate::VPACK_MAX_K;
 
 pub struct Pack {
     reader: PackReader,
+}
+
+/// An HNSW graph section with the pack's vectors: what `hnsw::search` walks.
+struct PackGraph<'a> {
+    graph: HnswSection<'a>,
+    reader: &'a PackReader,
+}
+
+impl GraphView for PackGraph<'_> {
+    fn nodes(&self) -> usize {
+        self.graph.len()
+    }
+
+    fn entry(&self) -> Option<(u32, usize)> {
+        self.graph.entry()
+    }
+
+    fn links(&self, node: u32, level: usize) -> Result<&[u32]> {
+        self.graph.links(node, level)
+    }
+
+    fn vector(&self, node: u32) -> Result<&[f32]> {
+        self.reader.vector_row(node as usize)
+    }
 }
 
 impl Pack {
@@ -72,8 +97,25 @@ impl Pack {
     }
 
     /// The best `k` chunks for `query`, best first, among those whose metadata passes
-    /// `filter` (all when None).
+    /// `filter` (all when None), with the pack's default search effort.
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
+        self.search_with(query, k, filter, None)
+    }
+
+    /// As `search`; `ef` is the HNSW candidate-list size (None: the pack's recorded
+    /// `ef_search`; ignored by flat packs). Larger is slower and more accurate.
+    ///
+    /// With a filter on an HNSW pack, the walk gathers `4 * max(ef, k)` candidates and
+    /// keeps those that pass; when fewer than `k` pass (a selective filter), the search
+    /// falls back to an exact filtered scan, so `k` hits come back whenever `k` chunks
+    /// match.
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+    ) -> Result<Vec<Scored>> {
         if query.len() != self.dimension() {
             return Err(Error::DimensionMismatch {
                 expected: self.dimension(),
@@ -82,6 +124,14 @@ impl Pack {
         }
         if k > MAX_K {
             return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
+        }
+        if let Some(ef) = ef {
+            if !(1..=hnsw::MAX_EF).contains(&ef) {
+                return Err(Error::InvalidArg(format!(
+                    "ef must be in 1..={}, got {ef}",
+                    hnsw::MAX_EF
+                )));
+            }
         }
         if query.iter().any(|x| !x.is_finite()) {
             return Err(Error::InvalidArg(
@@ -94,13 +144,55 @@ impl Pack {
                 "query vector has zero norm (an empty query text?)".into(),
             ));
         }
+        if let IndexKind::Hnsw { ef_search } = self.reader.index_kind() {
+            let ef = ef.unwrap_or(ef_search);
+            if let Some(hits) = self.search_hnsw(&q, k, filter, ef)? {
+                return Ok(hits);
+            }
+        }
+        self.search_flat(&q, k, filter)
+    }
+
+    /// HNSW search; None when a filter let fewer than `k` candidates through.
+    fn search_hnsw(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef: usize,
+    ) -> Result<Option<Vec<Scored>>> {
+        let Some(graph) = self.reader.hnsw()? else {
+            return Ok(None);
+        };
+        let view = PackGraph {
+            graph,
+            reader: &self.reader,
+        };
+        let metric = self.reader.metric();
+        let Some(filter) = filter else {
+            return hnsw::search(&view, metric, q, k, ef).map(Some);
+        };
+        let wide = (4 * ef.max(k)).min(hnsw::MAX_EF.max(k));
+        let mut hits = Vec::with_capacity(k);
+        for hit in hnsw::search(&view, metric, q, wide, wide)? {
+            if hits.len() == k {
+                break;
+            }
+            if filter.matches(&self.chunk_metadata(hit.id as usize)?)? {
+                hits.push(hit);
+            }
+        }
+        Ok((hits.len() == k.min(self.len())).then_some(hits))
+    }
+
+    fn search_flat(&self, q: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
         let index = FlatIndex::new(
             self.reader.vectors()?,
             self.dimension(),
             self.reader.metric(),
         );
         let Some(filter) = filter else {
-            return Ok(index.search(&q, k, None));
+            return Ok(index.search(q, k, None));
         };
         let mut failure: Option<Error> = None;
         let mut accept = |id: u64| -> bool {
@@ -118,7 +210,7 @@ impl Pack {
                 }
             }
         };
-        let hits = index.search(&q, k, Some(&mut accept));
+        let hits = index.search(q, k, Some(&mut accept));
         match failure {
             Some(e) => Err(e),
             None => Ok(hits),

@@ -24,6 +24,8 @@
 //! - `VECTORS` (4): `count * dimension` f32, row-major.
 //! - `CHECKSUMS` (5): the CRC-32 of every 64 KiB block of every other section except the
 //!   manifest (see `blocks`). Optional: packs written before it existed lack it.
+//! - `HNSW` (6): the approximate-search graph of a pack whose manifest `index.kind` is
+//!   `hnsw` (layout in `index::hnsw`); absent from flat packs.
 //!
 //! The writer orders them manifest, checksums, chunk table, chunk data, vectors, so that
 //! everything an open reads sits together at the front of the file.
@@ -54,12 +56,14 @@ pub(crate) const SECTION_CHUNK_TABLE: u32 = 2;
 pub(crate) const SECTION_CHUNK_DATA: u32 = 3;
 pub(crate) const SECTION_VECTORS: u32 = 4;
 pub(crate) const SECTION_CHECKSUMS: u32 = 5;
-pub(crate) const SECTION_KINDS: [u32; 5] = [
+pub(crate) const SECTION_HNSW: u32 = 6;
+pub(crate) const SECTION_KINDS: [u32; 6] = [
     SECTION_MANIFEST,
     SECTION_CHUNK_TABLE,
     SECTION_CHUNK_DATA,
     SECTION_VECTORS,
     SECTION_CHECKSUMS,
+    SECTION_HNSW,
 ];
 
 pub fn align_up(n: usize) -> usize {

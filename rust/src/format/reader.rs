@@ -5,9 +5,10 @@
 //! the other sections are checked on first use (see `blocks`); `verify` checks all.
 
 use super::aligned::AlignedBytes;
-use super::blocks::{self, SectionBlocks};
+use super::blocks::{self, ContentCheck, SectionBlocks};
 use super::*;
 use crate::error::{Error, Result};
+use crate::index::hnsw::HnswSection;
 use crate::index::Metric;
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -47,6 +48,8 @@ pub struct PackReader {
     table: SectionBlocks,
     data: SectionBlocks,
     vectors: SectionBlocks,
+    graph: Option<SectionBlocks>,
+    index: IndexKind,
     dimension: usize,
     count: usize,
     metric: Metric,
@@ -256,7 +259,7 @@ impl PackReader {
         }
         let manifest: Map<String, Value> = serde_json::from_slice(manifest_bytes)
             .map_err(|e| corrupt(format!("manifest is not a JSON object: {e}")))?;
-        let (dimension, count, metric) = manifest_fields(&manifest)?;
+        let (dimension, count, metric, index) = manifest_fields(&manifest)?;
         let table = get(1, "chunk table")?;
         let data = get(2, "chunk data")?;
         let vectors = get(3, "vectors")?;
@@ -272,19 +275,30 @@ impl PackReader {
         if vectors.range.start % ALIGN != 0 {
             return Err(corrupt("vector section is not 64-byte aligned"));
         }
-        let [table, data, vectors] = match by_kind[4] {
-            None => [
-                SectionBlocks::whole("chunk table", table.range.clone(), table.crc, None),
-                SectionBlocks::whole("chunk data", data.range.clone(), data.crc, None),
-                SectionBlocks::whole(
-                    "vectors",
-                    vectors.range.clone(),
-                    vectors.crc,
-                    Some(finite_floats),
-                ),
-            ],
-            Some(i) => block_checked(b, &sections, i, [table, data, vectors])?,
+        let graph = match (index, by_kind[5]) {
+            (IndexKind::Hnsw { .. }, Some(i)) => {
+                let g = &sections[i];
+                if g.range.start % ALIGN != 0 || g.range.len() % 4 != 0 {
+                    return Err(corrupt("hnsw section is misaligned"));
+                }
+                Some(g)
+            }
+            (IndexKind::Hnsw { .. }, None) => return Err(corrupt("missing hnsw section")),
+            (IndexKind::Flat, Some(_)) => return Err(corrupt("hnsw section in a flat pack")),
+            (IndexKind::Flat, None) => None,
         };
+        let mut wanted: Vec<(&Section, &'static str, Option<ContentCheck>)> = vec![
+            (table, "chunk table", None),
+            (data, "chunk data", None),
+            (vectors, "vectors", Some(finite_floats)),
+        ];
+        if let Some(g) = graph {
+            wanted.push((g, "hnsw graph", None));
+        }
+        let mut blocks = section_blocks(b, &sections, by_kind[4], &wanted)?.into_iter();
+        let mut next = || blocks.next().ok_or_else(|| corrupt("section state"));
+        let (table, data, vectors) = (next()?, next()?, next()?);
+        let graph = if graph.is_some() { Some(next()?) } else { None };
         Ok(PackReader {
             storage,
             manifest,
@@ -293,6 +307,8 @@ impl PackReader {
             table,
             data,
             vectors,
+            graph,
+            index,
             dimension,
             count,
             metric,
@@ -310,8 +326,14 @@ impl PackReader {
                 )));
             }
         }
-        for blocks in [&self.table, &self.data, &self.vectors] {
+        for blocks in [&self.table, &self.data, &self.vectors]
+            .into_iter()
+            .chain(self.graph.as_ref())
+        {
             blocks.ensure_all(b)?;
+        }
+        if let Some(graph) = self.hnsw()? {
+            graph.check_all()?;
         }
         for id in 0..self.count {
             self.chunk(id)?;
@@ -364,6 +386,45 @@ impl PackReader {
 
     fn vectors_range(&self) -> Range<usize> {
         self.vectors.range()
+    }
+
+    /// Row `id` of the vectors, its blocks checked first (once); for random access.
+    pub fn vector_row(&self, id: usize) -> Result<&[f32]> {
+        let b = self.storage.bytes();
+        let row = self.dimension * 4;
+        let start = id
+            .checked_mul(row)
+            .filter(|s| s + row <= self.vectors_range().len())
+            .ok_or_else(|| corrupt(format!("vector row {id} out of range")))?;
+        self.vectors.ensure(b, start..start + row)?;
+        let bytes = &b[self.vectors_range().start + start..][..row];
+        // SAFETY: as in `vectors`: a 4-byte aligned run of little-endian f32s (the section
+        // is 64-byte aligned and the row offset a multiple of 4).
+        let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+        debug_assert!(head.is_empty() && tail.is_empty());
+        Ok(floats)
+    }
+
+    /// The index the pack holds.
+    pub fn index_kind(&self) -> IndexKind {
+        self.index
+    }
+
+    /// The pack's HNSW graph, read in place (None for flat packs). The whole graph
+    /// section is checked on first use (it is a small part of the pack: about 1/10th at
+    /// 384 dimensions); each link list is checked again for range as it is read.
+    pub fn hnsw(&self) -> Result<Option<HnswSection<'_>>> {
+        let Some(blocks) = &self.graph else {
+            return Ok(None);
+        };
+        let b = self.storage.bytes();
+        blocks.ensure_all(b)?;
+        let bytes = &b[blocks.range()];
+        // SAFETY: `parse` checked the section is 64-byte aligned in a 64-byte aligned image
+        // and a multiple of 4 bytes long; any bytes are valid u32s, little-endian host.
+        let (head, words, tail) = unsafe { bytes.align_to::<u32>() };
+        debug_assert!(head.is_empty() && tail.is_empty());
+        HnswSection::parse(words, self.count).map(Some)
     }
 
     pub fn chunk(&self, id: usize) -> Result<ChunkRef<'_>> {
@@ -429,8 +490,8 @@ fn check_header(b: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Dimension, chunk count and metric from the manifest, each checked.
-fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metric)> {
+/// Dimension, chunk count, metric and index from the manifest, each checked.
+fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metric, IndexKind)> {
     let dimension = manifest
         .get("dimension")
         .and_then(Value::as_u64)
@@ -445,25 +506,46 @@ fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metri
         .and_then(Value::as_str)
         .ok_or_else(|| corrupt("manifest has no metric"))
         .and_then(|m| Metric::parse(m).map_err(|_| corrupt(format!("unknown metric {m}"))))?;
-    let kind = manifest.get("index").and_then(|i| i.get("kind"));
-    if kind.and_then(Value::as_str) != Some("flat") {
-        return Err(corrupt(format!(
-            "unknown index kind {}",
-            kind.map_or("(none)".to_string(), Value::to_string)
-        )));
-    }
+    let index = manifest.get("index");
+    let kind = index.and_then(|i| i.get("kind"));
+    let index = match kind.and_then(Value::as_str) {
+        Some("flat") => IndexKind::Flat,
+        Some("hnsw") => {
+            let ef_search = index
+                .and_then(|i| i.get("ef_search"))
+                .and_then(Value::as_u64)
+                .filter(|e| (1..=crate::index::hnsw::MAX_EF as u64).contains(e))
+                .ok_or_else(|| corrupt("hnsw index has no valid ef_search"))?;
+            IndexKind::Hnsw {
+                ef_search: ef_search as usize,
+            }
+        }
+        _ => {
+            return Err(corrupt(format!(
+                "unknown index kind {}",
+                kind.map_or("(none)".to_string(), Value::to_string)
+            )))
+        }
+    };
     let count = usize::try_from(count).map_err(|_| corrupt("chunk_count too large"))?;
-    Ok((dimension, count, metric))
+    Ok((dimension, count, metric, index))
 }
 
-/// Block state for the chunk table, chunk data and vectors from the CHECKSUMS section
-/// (entry `checksums` of `sections`), which is checked whole here.
-fn block_checked(
+/// Block state for each wanted section: from the CHECKSUMS section (entry `checksums`
+/// of `sections`, checked whole here) when there is one, else each section whole against
+/// the section table (packs written before block checksums).
+fn section_blocks(
     b: &[u8],
     sections: &[Section],
-    checksums: usize,
-    [table, data, vectors]: [&Section; 3],
-) -> Result<[SectionBlocks; 3]> {
+    checksums: Option<usize>,
+    wanted: &[(&Section, &'static str, Option<ContentCheck>)],
+) -> Result<Vec<SectionBlocks>> {
+    let Some(checksums) = checksums else {
+        return Ok(wanted
+            .iter()
+            .map(|(s, name, check)| SectionBlocks::whole(name, s.range.clone(), s.crc, *check))
+            .collect());
+    };
     let sums = &sections[checksums];
     let bytes = &b[sums.range.clone()];
     if crc32fast::hash(bytes) != sums.crc {
@@ -476,34 +558,22 @@ fn block_checked(
         .collect();
     let lens: Vec<usize> = covered.iter().map(|s| s.range.len()).collect();
     let (block_size, lists) = blocks::parse(bytes, &lens)?;
-    let crcs_of = |want: &Section| -> Vec<u32> {
-        covered
-            .iter()
-            .position(|s| s.kind == want.kind)
-            .map(|i| lists[i].clone())
-            .unwrap_or_default()
-    };
-    Ok([
-        SectionBlocks::new(
-            "chunk table",
-            table.range.clone(),
-            block_size,
-            crcs_of(table),
-            None,
-        ),
-        SectionBlocks::new(
-            "chunk data",
-            data.range.clone(),
-            block_size,
-            crcs_of(data),
-            None,
-        ),
-        SectionBlocks::new(
-            "vectors",
-            vectors.range.clone(),
-            block_size,
-            crcs_of(vectors),
-            Some(finite_floats),
-        ),
-    ])
+    Ok(wanted
+        .iter()
+        .map(|(want, name, check)| {
+            let crcs = covered
+                .iter()
+                .position(|s| s.kind == want.kind)
+                .map(|i| lists[i].clone())
+                .unwrap_or_default();
+            SectionBlocks::new(name, want.range.clone(), block_size, crcs, *check)
+        })
+        .collect())
+}
+
+/// The index a pack holds, from its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    Flat,
+    Hnsw { ef_search: usize },
 }

@@ -5,6 +5,7 @@
 use super::blocks::{self, BlockHasher};
 use super::*;
 use crate::error::{Error, Result};
+use crate::index::hnsw::{self, HnswBuilder, HnswParams};
 use crate::index::{normalize, Metric};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -44,6 +45,88 @@ pub struct BuilderOptions {
     pub metric: String,
     #[serde(default)]
     pub temp_dir: Option<String>,
+    #[serde(default)]
+    pub index: IndexOptions,
+}
+
+/// Which index the pack holds: `{"kind": "flat"}` (exact; the default), `{"kind": "hnsw",
+/// "m": 16, "ef_construction": 200, "ef_search": 64, "threads": N}`, or `{"kind": "auto"}`
+/// (hnsw from `AUTO_HNSW_MIN_CHUNKS` chunks on, else flat; the manifest records the choice).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexOptions {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub m: Option<usize>,
+    #[serde(default)]
+    pub ef_construction: Option<usize>,
+    #[serde(default)]
+    pub ef_search: Option<usize>,
+    /// Build threads (default: all cores). Does not change the bytes written.
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+/// `auto` builds an HNSW graph from this many chunks on: below it an exact scan takes a
+/// few milliseconds at most and needs no build time.
+pub const AUTO_HNSW_MIN_CHUNKS: u64 = 50_000;
+
+/// The resolved index of a pack being finished.
+#[derive(Debug, Clone, Copy)]
+enum IndexPlan {
+    Flat,
+    Hnsw {
+        params: HnswParams,
+        ef_search: usize,
+    },
+}
+
+impl IndexOptions {
+    fn check(&self) -> Result<()> {
+        match self.kind.as_deref().unwrap_or("flat") {
+            "flat" | "hnsw" | "auto" => {}
+            other => {
+                return Err(Error::InvalidArg(format!(
+                    "index kind must be flat, hnsw or auto, got '{other}'"
+                )))
+            }
+        }
+        self.hnsw_params()?.check()?;
+        let ef = self.ef_search.unwrap_or(hnsw::DEFAULT_EF_SEARCH);
+        if !(1..=hnsw::MAX_EF).contains(&ef) {
+            return Err(Error::InvalidArg(format!(
+                "ef_search must be in 1..={}, got {ef}",
+                hnsw::MAX_EF
+            )));
+        }
+        Ok(())
+    }
+
+    fn hnsw_params(&self) -> Result<HnswParams> {
+        Ok(HnswParams {
+            m: self.m.unwrap_or(hnsw::DEFAULT_M),
+            ef_construction: self
+                .ef_construction
+                .unwrap_or(hnsw::DEFAULT_EF_CONSTRUCTION),
+        })
+    }
+
+    fn plan(&self, count: u64) -> Result<IndexPlan> {
+        let hnsw = match self.kind.as_deref().unwrap_or("flat") {
+            "hnsw" => true,
+            "auto" => count >= AUTO_HNSW_MIN_CHUNKS,
+            _ => false,
+        };
+        Ok(if hnsw {
+            IndexPlan::Hnsw {
+                params: self.hnsw_params()?,
+                ef_search: self.ef_search.unwrap_or(hnsw::DEFAULT_EF_SEARCH),
+            }
+        } else {
+            IndexPlan::Flat
+        })
+    }
 }
 
 fn default_metric() -> String {
@@ -109,6 +192,7 @@ impl Spool {
 
 pub struct PackWriter {
     dimension: usize,
+    index: IndexOptions,
     metric: Metric,
     table: Spool,
     data: Spool,
@@ -127,12 +211,15 @@ impl PackWriter {
             )));
         }
         let metric = Metric::parse(&options.metric)?;
+        options.index.check()?;
+        let index = options.index.clone();
         let dir = options
             .temp_dir
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
         Ok(PackWriter {
             dimension: options.dimension,
+            index,
             metric,
             table: Spool::new(&dir)?,
             data: Spool::new(&dir)?,
@@ -258,20 +345,54 @@ impl PackWriter {
         manifest.insert("dimension".into(), Value::from(self.dimension));
         manifest.insert("metric".into(), Value::from(self.metric.name()));
         manifest.insert("chunk_count".into(), Value::from(self.count));
-        manifest.insert("index".into(), serde_json::json!({"kind": "flat"}));
+        let index = match self.index.plan(self.count)? {
+            IndexPlan::Flat => serde_json::json!({"kind": "flat"}),
+            IndexPlan::Hnsw { params, ef_search } => serde_json::json!({
+                "kind": "hnsw",
+                "m": params.m,
+                "ef_construction": params.ef_construction,
+                "ef_search": ef_search,
+            }),
+        };
+        let mut index = index;
+        if self.index.kind.as_deref() == Some("auto") {
+            index["chosen_by"] = Value::from(format!(
+                "auto ({AUTO_HNSW_MIN_CHUNKS} chunks or more: hnsw)"
+            ));
+        }
+        manifest.insert("index".into(), index);
         serde_json::to_vec(&Value::Object(manifest)).map_err(|e| Error::json("manifest", e))
     }
 
     fn write_sections(self, manifest: &[u8], out: &mut dyn Write) -> Result<()> {
+        let plan = self.index.plan(self.count)?;
+        let threads = self.index.threads;
+        let (dimension, metric) = (self.dimension, self.metric);
         let (mut table, table_len, table_crc, table_blocks) = self.table.into_reader()?;
         let (mut data, data_len, data_crc, data_blocks) = self.data.into_reader()?;
         let (mut vectors, vectors_len, vectors_crc, vector_blocks) = self.vectors.into_reader()?;
+        let graph = match plan {
+            IndexPlan::Flat => None,
+            IndexPlan::Hnsw { params, .. } => {
+                let rows = read_floats(&mut vectors, vectors_len)?;
+                let threads = threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let graph = HnswBuilder::new(&rows, dimension, metric, params)?.build(threads)?;
+                vectors
+                    .seek(SeekFrom::Start(0))
+                    .map_err(|e| Error::io("rewind temporary file", e))?;
+                Some(graph.encode())
+            }
+        };
         // Block CRCs of the covered sections, in their section-table order.
-        let checksums = blocks::encode(
-            blocks::BLOCK_SIZE,
-            &[table_blocks, data_blocks, vector_blocks],
-        );
-        let sections = [
+        let mut lists = vec![table_blocks, data_blocks, vector_blocks];
+        if let Some(g) = &graph {
+            let mut h = BlockHasher::new(blocks::BLOCK_SIZE);
+            h.update(g);
+            lists.push(h.finish());
+        }
+        let checksums = blocks::encode(blocks::BLOCK_SIZE, &lists);
+        let mut sections = vec![
             (
                 SECTION_MANIFEST,
                 manifest.len() as u64,
@@ -286,18 +407,23 @@ impl PackWriter {
             (SECTION_CHUNK_DATA, data_len, data_crc),
             (SECTION_VECTORS, vectors_len, vectors_crc),
         ];
+        if let Some(g) = &graph {
+            sections.push((SECTION_HNSW, g.len() as u64, crc32fast::hash(g)));
+        }
         let (head, offsets, file_len) = layout_head(&sections);
         let write_err = |e| Error::io("write pack", e);
         out.write_all(&head).map_err(write_err)?;
         let mut pos = head.len() as u64;
         let mut manifest_reader: &[u8] = manifest;
         let mut checksum_reader: &[u8] = &checksums;
-        let sources: [&mut dyn Read; 5] = [
+        let mut graph_reader: &[u8] = graph.as_deref().unwrap_or_default();
+        let sources: [&mut dyn Read; 6] = [
             &mut manifest_reader,
             &mut checksum_reader,
             &mut table,
             &mut data,
             &mut vectors,
+            &mut graph_reader,
         ];
         for ((_, len, _), (offset, source)) in sections.iter().zip(offsets.iter().zip(sources)) {
             write_zeros(out, offset - pos).map_err(write_err)?;
@@ -313,6 +439,24 @@ impl PackWriter {
         write_zeros(out, file_len - pos).map_err(write_err)?;
         Ok(())
     }
+}
+
+/// Reads a spooled vector section back as floats (to build a graph over them), straight
+/// into the float buffer so the vectors are held once.
+fn read_floats(file: &mut File, len: u64) -> Result<Vec<f32>> {
+    let n =
+        usize::try_from(len / 4).map_err(|_| Error::Limit("vector section too large".into()))?;
+    let mut floats: Vec<f32> = Vec::new();
+    floats
+        .try_reserve_exact(n)
+        .map_err(|_| Error::Limit(format!("cannot allocate {len} bytes to build the graph")))?;
+    floats.resize(n, 0.0);
+    // SAFETY: the buffer holds `n` initialised f32s, i.e. `4 * n` bytes, and any bytes
+    // form a valid f32; the host is little-endian like the file (reader.rs refuses others).
+    let bytes = unsafe { std::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), 4 * n) };
+    file.read_exact(bytes)
+        .map_err(|e| Error::io("read temporary file", e))?;
+    Ok(floats)
 }
 
 fn write_zeros(out: &mut dyn Write, n: u64) -> std::io::Result<()> {

@@ -4,6 +4,7 @@
 pub mod distance;
 pub mod filter;
 pub mod flat;
+pub mod hnsw;
 pub mod topk;
 
 use crate::error::{Error, Result};
