@@ -545,6 +545,41 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
                                    size_t *n_out);
 
 /*
+ Searches `n` queries at once on up to `threads` threads (0: all cores). `queries`
+ holds `n * dim` floats, row-major; `ids` and `scores` are caller arrays of `n * k`
+ entries and `counts` of `n`: query `i`'s hits, best first, go to `ids[i * k]` ...
+ and their number to `counts[i]` (`min(k, len)`, or fewer with a filter). `filter_json`
+ (or NULL) and `ef` (0: the pack's default) apply to every query, as in
+ `vpack_index_search_ef`; the results equal `n` calls of it. On error no output is
+ defined.
+ Returns `VPACK_OK` or as `vpack_index_search_ef`, plus `VPACK_E_LIMIT` (`n * k` or
+ `n * dim` overflows).
+ */
+vpack_status vpack_index_search_batch(const struct vpack_index *index,
+                                      const float *queries,
+                                      size_t n,
+                                      size_t dim,
+                                      size_t k,
+                                      const char *filter_json,
+                                      size_t ef,
+                                      size_t threads,
+                                      uint64_t *ids,
+                                      float *scores,
+                                      size_t *counts);
+
+/*
+ Borrows the stored vectors, read in place: `*data` points to `*count * *dim` floats,
+ row-major (row `i` is chunk `i`; for cosine packs each row is L2-normalised), valid
+ while `index` lives. Every vector block is checked first (once per handle), so this
+ costs a pass over the vectors the first time.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
+ */
+vpack_status vpack_index_vectors(const struct vpack_index *index,
+                                 const float **data,
+                                 size_t *count,
+                                 size_t *dim);
+
+/*
  Creates the embedder recorded in the pack's manifest, to embed query texts the same
  way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
  records none, `VPACK_E_MODEL` when it is not available here.

@@ -186,4 +186,21 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
                                    float *scores,
                                    size_t *n_out);
 
+vpack_status vpack_index_search_batch(const struct vpack_index *index,
+                                      const float *queries,
+                                      size_t n,
+                                      size_t dim,
+                                      size_t k,
+                                      const char *filter_json,
+                                      size_t ef,
+                                      size_t threads,
+                                      uint64_t *ids,
+                                      float *scores,
+                                      size_t *counts);
+
+vpack_status vpack_index_vectors(const struct vpack_index *index,
+                                 const float **data,
+                                 size_t *count,
+                                 size_t *dim);
+
 vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);

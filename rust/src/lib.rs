@@ -897,6 +897,105 @@ pub unsafe extern "C" fn vpack_index_search_ef(
     })
 }
 
+/// Searches `n` queries at once on up to `threads` threads (0: all cores). `queries`
+/// holds `n * dim` floats, row-major; `ids` and `scores` are caller arrays of `n * k`
+/// entries and `counts` of `n`: query `i`'s hits, best first, go to `ids[i * k]` ...
+/// and their number to `counts[i]` (`min(k, len)`, or fewer with a filter). `filter_json`
+/// (or NULL) and `ef` (0: the pack's default) apply to every query, as in
+/// `vpack_index_search_ef`; the results equal `n` calls of it. On error no output is
+/// defined.
+/// Returns `VPACK_OK` or as `vpack_index_search_ef`, plus `VPACK_E_LIMIT` (`n * k` or
+/// `n * dim` overflows).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn vpack_index_search_batch(
+    index: *const vpack_index,
+    queries: *const f32,
+    n: usize,
+    dim: usize,
+    k: usize,
+    filter_json: *const c_char,
+    ef: usize,
+    threads: usize,
+    ids: *mut u64,
+    scores: *mut f32,
+    counts: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (all): per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        if dim != idx.inner.dimension() {
+            return Err(Error::DimensionMismatch {
+                expected: idx.inner.dimension(),
+                got: dim,
+            });
+        }
+        if k > VPACK_MAX_K {
+            return Err(Error::Limit(format!("k = {k} (at most {VPACK_MAX_K})")));
+        }
+        let overflow = || Error::Limit("n * k or n * dim overflows".into());
+        let q_len = n.checked_mul(dim).ok_or_else(overflow)?;
+        let out_len = n.checked_mul(k).ok_or_else(overflow)?;
+        let queries = unsafe { slice(queries, q_len, "queries") }?;
+        let ids = unsafe { slice_mut(ids, out_len, "ids") }?;
+        let scores = unsafe { slice_mut(scores, out_len, "scores") }?;
+        let counts = unsafe { slice_mut(counts, n, "counts") }?;
+        let filter = if filter_json.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated per the contract.
+            let text = unsafe { c_str(filter_json, "filter_json") }?;
+            let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
+            Some(index::filter::Filter::parse(&value)?)
+        };
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |t| t.get())
+        } else {
+            threads
+        };
+        let ef = (ef != 0).then_some(ef);
+        idx.inner.search_batch(
+            queries,
+            k,
+            filter.as_ref(),
+            ef,
+            threads,
+            ids,
+            scores,
+            counts,
+        )
+    })
+}
+
+/// Borrows the stored vectors, read in place: `*data` points to `*count * *dim` floats,
+/// row-major (row `i` is chunk `i`; for cosine packs each row is L2-normalised), valid
+/// while `index` lives. Every vector block is checked first (once per handle), so this
+/// costs a pass over the vectors the first time.
+/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_vectors(
+    index: *const vpack_index,
+    data: *mut *const f32,
+    count: *mut usize,
+    dim: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let data = out_ptr(data, "data")?;
+        let count = out_ptr(count, "count")?;
+        let dim = out_ptr(dim, "dim")?;
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let rows = idx.inner.reader().vectors()?;
+        // SAFETY: the three out-pointers are non-NULL and writable.
+        unsafe {
+            *data = rows.as_ptr();
+            *count = idx.inner.len();
+            *dim = idx.inner.dimension();
+        }
+        Ok(())
+    })
+}
+
 /// Creates the embedder recorded in the pack's manifest, to embed query texts the same
 /// way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
 /// records none, `VPACK_E_MODEL` when it is not available here.

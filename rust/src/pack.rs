@@ -217,6 +217,67 @@ impl Pack {
         }
     }
 
+    /// Searches `queries` (`n * dimension` floats, row-major) on up to `threads` threads;
+    /// row `i`'s hits go to `ids[i * k..]` / `scores[i * k..]` and their number to
+    /// `counts[i]`. The results equal `n` calls of `search_with`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+        threads: usize,
+        ids: &mut [u64],
+        scores: &mut [f32],
+        counts: &mut [usize],
+    ) -> Result<()> {
+        let dim = self.dimension();
+        let n = counts.len();
+        if queries.len() != n * dim || ids.len() != n * k || scores.len() != n * k {
+            return Err(Error::DimensionMismatch {
+                expected: n * dim,
+                got: queries.len(),
+            });
+        }
+        if n == 0 || k == 0 {
+            counts.iter_mut().for_each(|c| *c = 0);
+            return Ok(());
+        }
+        // The first touch of every block happens here, once, before the threads start.
+        if self.reader.index_kind() == IndexKind::Flat {
+            self.reader.vectors()?;
+        }
+        let threads = threads.clamp(1, 64).min(n);
+        let per = n.div_ceil(threads);
+        let work = queries
+            .chunks(per * dim)
+            .zip(ids.chunks_mut(per * k.max(1)))
+            .zip(scores.chunks_mut(per * k.max(1)))
+            .zip(counts.chunks_mut(per));
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = work
+                .map(|(((qs, ids), scores), counts)| {
+                    scope.spawn(move || -> Result<()> {
+                        for (i, q) in qs.chunks_exact(dim).enumerate() {
+                            let hits = self.search_with(q, k, filter, ef)?;
+                            for (j, h) in hits.iter().enumerate() {
+                                ids[i * k + j] = h.id;
+                                scores[i * k + j] = h.score;
+                            }
+                            counts[i] = hits.len();
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Panic("batch search worker".into())))
+            })
+        })
+    }
+
     fn chunk_metadata(&self, id: usize) -> Result<Map<String, Value>> {
         let raw = self.reader.chunk(id)?.metadata;
         serde_json::from_slice(raw)

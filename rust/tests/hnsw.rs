@@ -182,3 +182,40 @@ fn a_damaged_graph_is_an_error_never_a_different_answer() {
     }
     let _ = std::fs::remove_file(good_path);
 }
+
+#[test]
+fn batch_search_equals_one_query_at_a_time() {
+    let v = vectors(3000, 21);
+    let queries = vectors(37, 4);
+    let filter = Filter::parse(&json!({"i": {"$lt": 1500}})).unwrap();
+    for index in [json!({"kind": "flat"}), json!({"kind": "hnsw", "m": 8})] {
+        let pack = Pack::from_bytes(&pack_bytes(index.clone(), &v)).unwrap();
+        for (k, f, threads) in [
+            (10, None, 1),
+            (10, Some(&filter), 2),
+            (3, None, 8),
+            (0, None, 2),
+        ] {
+            let n = queries.len() / DIM;
+            let (mut ids, mut scores, mut counts) = (vec![0; n * k], vec![0.0; n * k], vec![9; n]);
+            pack.search_batch(
+                &queries,
+                k,
+                f,
+                None,
+                threads,
+                &mut ids,
+                &mut scores,
+                &mut counts,
+            )
+            .unwrap();
+            for (i, q) in queries.chunks_exact(DIM).enumerate() {
+                let one = pack.search(q, k, f).unwrap();
+                assert_eq!(counts[i], one.len(), "{index} k={k}");
+                for (j, h) in one.iter().enumerate() {
+                    assert_eq!((ids[i * k + j], scores[i * k + j]), (h.id, h.score));
+                }
+            }
+        }
+    }
+}
