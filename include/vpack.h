@@ -63,22 +63,6 @@
 #define VPACK_OPEN_VERIFY 1
 
 /*
- `auto` builds an HNSW graph from this many chunks on: below it an exact scan takes a
- few milliseconds at most and needs no build time.
- */
-#define AUTO_HNSW_MIN_CHUNKS 50000
-
-#define DEFAULT_M 16
-
-#define DEFAULT_EF_CONSTRUCTION 200
-
-#define DEFAULT_EF_SEARCH 64
-
-#define MAX_M 256
-
-#define MAX_EF (1 << 16)
-
-/*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
  consumed by `vpack_builder_finish` or released by `vpack_builder_free`.
  Not thread-safe: use one builder from one thread at a time.

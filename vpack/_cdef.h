@@ -20,18 +20,6 @@
 
 #define VPACK_OPEN_VERIFY 1
 
-#define AUTO_HNSW_MIN_CHUNKS 50000
-
-#define DEFAULT_M 16
-
-#define DEFAULT_EF_CONSTRUCTION 200
-
-#define DEFAULT_EF_SEARCH 64
-
-#define MAX_M 256
-
-#define MAX_EF (1 << 16)
-
 typedef struct vpack_builder vpack_builder;
 
 typedef struct vpack_embedder vpack_embedder;

@@ -41,3 +41,16 @@ fn public_header_is_current() {
 fn cffi_header_is_current() {
     check("cbindgen-cffi.toml", "../vpack/_cdef.h");
 }
+
+/// Only the ABI's own names reach the header, and every constant is a plain integer
+/// (cffi's cdef parses nothing else): a `pub const` elsewhere in the crate would leak.
+#[test]
+fn header_defines_only_vpack_integer_constants() {
+    let fresh = render("cbindgen-cffi.toml");
+    for line in fresh.lines().filter(|l| l.starts_with("#define")) {
+        let mut parts = line.split_whitespace().skip(1);
+        let (name, value) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        assert!(name.starts_with("VPACK_"), "foreign constant in the header: {line}");
+        assert!(value.parse::<u64>().is_ok(), "not a plain integer: {line}");
+    }
+}

@@ -70,7 +70,7 @@ pub struct IndexOptions {
 
 /// `auto` builds an HNSW graph from this many chunks on: below it an exact scan takes a
 /// few milliseconds at most and needs no build time.
-pub const AUTO_HNSW_MIN_CHUNKS: u64 = 50_000;
+pub(crate) const AUTO_HNSW_MIN_CHUNKS: u64 = 50_000;
 
 /// The resolved index of a pack being finished.
 #[derive(Debug, Clone, Copy)]

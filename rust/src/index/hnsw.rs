@@ -37,10 +37,13 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-pub const DEFAULT_M: usize = 16;
-pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
-pub const DEFAULT_EF_SEARCH: usize = 64;
-pub const MAX_M: usize = 256;
+pub(crate) const DEFAULT_M: usize = 16;
+pub(crate) const DEFAULT_EF_CONSTRUCTION: usize = 200;
+pub(crate) const DEFAULT_EF_SEARCH: usize = 64;
+pub(crate) const MAX_M: usize = 256;
+/// Largest `ef` (construction or search).
+///
+/// cbindgen:ignore
 pub const MAX_EF: usize = 1 << 16;
 const MAX_LEVEL: usize = 31;
 const HEAD_WORDS: usize = 16;
