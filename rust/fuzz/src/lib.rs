@@ -15,8 +15,10 @@
 //! - a pack the writer finished always reads back, with the same texts, metadata and
 //!   manifest entries;
 //! - search returns an error exactly when its arguments are invalid, with the documented
-//!   code, and otherwise hits that are sorted, unique, in range, pass the filter, and
-//!   equal a brute-force ranking (filtered search included).
+//!   code, and otherwise hits that are sorted, unique, in range and pass the filter; on a
+//!   flat pack they equal a brute-force ranking (filtered search included); on an HNSW
+//!   pack every hit carries its exact score, and a filtered search returns
+//!   min(k, matching chunks) hits; `search_batch` equals one `search_with` per row.
 
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
@@ -24,10 +26,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::OnceLock;
 use vpack::error::Error;
-use vpack::format::reader::PackReader;
+use vpack::format::reader::{IndexKind, PackReader};
 use vpack::format::writer::{BuilderOptions, ChunkIn, PackWriter};
 use vpack::index::filter::Filter;
-use vpack::index::{Metric, Scored};
+use vpack::index::hnsw::MAX_EF;
+use vpack::index::{distance, normalize, Metric, Scored};
 use vpack::pack::Pack;
 
 // Layout of format version 0x02 (documented in rust/src/format/mod.rs), used only to
@@ -39,6 +42,8 @@ const KIND_MANIFEST: u32 = 1;
 const KIND_CHECKSUMS: u32 = 5;
 
 const MAX_K: usize = vpack::VPACK_MAX_K;
+/// Index in `fixtures()` of the first HNSW pack (the same chunks as fixture 0).
+const FIRST_HNSW_FIXTURE: usize = 7;
 
 // ---------------------------------------------------------------------------------------
 // Targets
@@ -164,53 +169,37 @@ pub fn filter_json(data: &[u8]) {
             );
         }
     }
-    let fx = &fixtures()[0];
-    let row = fx.pack.reader().vectors().expect("fixture vectors")[..fx.pack.dimension()].to_vec();
-    for q in [&fx.query, &row] {
-        for k in [1, 7] {
-            let got = fx.pack.search(q, k, Some(&filter));
-            if let Ok(hits) = &got {
-                check_hits(&fx.pack, hits, k, Some(&filter));
+    // A flat and an HNSW fixture with the same chunks.
+    for fx in [&fixtures()[0], &fixtures()[FIRST_HNSW_FIXTURE]] {
+        let dim = fx.pack.dimension();
+        let row = fx.pack.reader().vectors().expect("fixture vectors")[..dim].to_vec();
+        for q in [&fx.query, &row] {
+            for k in [1, 7] {
+                let got = fx.pack.search(q, k, Some(&filter));
+                check_answer(&fx.pack, q, k, Some(&filter), Some(&fx.metas), got);
             }
-            assert_eq!(
-                search_key(got),
-                brute_force_with(&fx.pack, q, k, Some(&filter), Some(&fx.metas)),
-                "oracle: filtered search differs from brute force"
-            );
         }
     }
 }
 
-/// `builder_options`: the input split at NUL bytes into builder options JSON, manifest
-/// JSON, chunks JSON (`[{"text", "metadata"}]`) and raw little-endian f32 vector values.
-/// Options that `PackWriter::new` accepts get the chunks (default: two) added and are
-/// finished in memory or to a file; a finished pack must read back exactly.
+/// `builder_options`: the input split at NUL bytes into builder options JSON (including
+/// `index`: flat, hnsw or auto, m, ef_construction, ef_search, threads), manifest JSON,
+/// chunks JSON (`[{"text", "metadata"}]`), and a tail: u16 chunk count (the chunks are
+/// repeated up to it) then raw little-endian f32 vector values. Options that
+/// `PackWriter::new` accepts get the chunks (default: two) added and are finished in
+/// memory or to a file; a finished pack must read back exactly, and an HNSW pack built
+/// with another thread count must be byte-identical.
 pub fn builder_options(data: &[u8]) {
     let mut parts = data.splitn(4, |&b| b == 0);
     let options_part = parts.next().unwrap_or_default();
     let manifest_part = parts.next();
     let chunks_part = parts.next();
-    let floats_part = parts.next();
-    let Ok(mut options) = serde_json::from_slice::<BuilderOptions>(options_part) else {
+    let mut tail = Cursor(parts.next().unwrap_or_default());
+    let Some(options) = sandboxed_options(options_part) else {
         return;
     };
-    // The fuzzer must not create files in arbitrary directories: any temp_dir becomes
-    // the sandbox or a name under it (which usually does not exist: the error path).
-    let sandbox = sandbox_dir();
-    if let Some(dir) = &options.temp_dir {
-        let name: String = dir
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .take(32)
-            .collect();
-        let dir = if name.is_empty() {
-            sandbox.clone()
-        } else {
-            sandbox.join(name)
-        };
-        options.temp_dir = Some(dir.to_string_lossy().into_owned());
-    }
     let metric = options.metric.clone();
+    let index = options.index.clone();
     let Ok(mut writer) = PackWriter::new(options) else {
         return;
     };
@@ -222,7 +211,7 @@ pub fn builder_options(data: &[u8]) {
             m.insert("name".into(), json!("fuzz"));
             m
         });
-    let mut chunks: Vec<ChunkIn> = chunks_part
+    let given: Vec<ChunkIn> = chunks_part
         .and_then(|p| serde_json::from_slice(p).ok())
         .unwrap_or_else(|| {
             vec![
@@ -230,30 +219,34 @@ pub fn builder_options(data: &[u8]) {
                 chunk("second chunk ünï", json!({})),
             ]
         });
-    // Bound the work per input: at most 64 chunks and 2^18 floats.
-    chunks.truncate(64.min((1 << 18) / dim).max(1));
-    let expected: Vec<(String, Map<String, Value>)> = chunks
-        .iter()
-        .map(|c| (c.text.clone(), c.metadata.clone()))
-        .collect();
-    let values: Vec<f32> = floats_part
-        .map(|p| {
-            p.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
-        .unwrap_or_default();
-    let vectors: Vec<f32> = (0..chunks.len() * dim)
+    let given: Vec<(String, Map<String, Value>)> =
+        given.into_iter().map(|c| (c.text, c.metadata)).collect();
+    // Bound the work per input: at most 1024 chunks and 2^16 floats.
+    let count = (tail.u16() as usize)
+        .max(given.len())
+        .min(1024.min((1 << 16) / dim).max(1));
+    let expected: Vec<(String, Map<String, Value>)> =
+        given.iter().cycle().take(count).cloned().collect();
+    let values: Vec<f32> = tail.rest().chunks_exact(4).map(f32_le).collect();
+    let vectors: Vec<f32> = (0..expected.len() * dim)
         .map(|i| match values.len() {
             0 => ((i * 31 + i / dim * 17) % 13) as f32 - 6.0,
             n => values[i % n],
         })
         .collect();
+    let to_chunks = |list: &[(String, Map<String, Value>)]| -> Vec<ChunkIn> {
+        list.iter()
+            .map(|(text, metadata)| ChunkIn {
+                text: text.clone(),
+                metadata: metadata.clone(),
+            })
+            .collect()
+    };
     // A wrong-length add must fail and add nothing.
     assert!(writer.add(vec![chunk("x", json!({}))], &[]).is_err());
     assert_eq!(writer.len(), 0, "oracle: a rejected add appended chunks");
-    let n = chunks.len();
-    if writer.add(chunks, &vectors).is_err() {
+    let n = expected.len();
+    if writer.add(to_chunks(&expected), &vectors).is_err() {
         assert!(writer.is_empty(), "oracle: a rejected add appended chunks");
         return;
     }
@@ -262,6 +255,22 @@ pub fn builder_options(data: &[u8]) {
         let Ok(bytes) = writer.finish(manifest.clone()) else {
             return;
         };
+        if index.kind.as_deref() == Some("hnsw") {
+            // The graph build is parallel; the bytes must not depend on the thread count.
+            let mut again = sandboxed_options(options_part).expect("options parsed before");
+            again.index.threads = Some(if index.threads == Some(1) { 3 } else { 1 });
+            let mut other = PackWriter::new(again).expect("options accepted before");
+            other
+                .add(to_chunks(&expected), &vectors)
+                .expect("add accepted before");
+            let other = other
+                .finish(manifest.clone())
+                .expect("finish accepted before");
+            assert!(
+                other == bytes,
+                "oracle: another build thread count changed the pack bytes"
+            );
+        }
         Pack::from_bytes(&bytes).expect("oracle: the writer's output does not read back")
     } else {
         let path = scratch_path("built");
@@ -276,6 +285,14 @@ pub fn builder_options(data: &[u8]) {
     assert_eq!(pack.len(), n);
     assert_eq!(pack.dimension(), dim);
     assert_eq!(pack.reader().metric().name(), metric);
+    let hnsw = matches!(pack.reader().index_kind(), IndexKind::Hnsw { .. });
+    assert_eq!(
+        hnsw,
+        index.kind.as_deref() == Some("hnsw"),
+        "oracle: index kind {:?} gave a pack with {:?}",
+        index.kind,
+        pack.reader().index_kind()
+    );
     for (id, (text, meta)) in expected.iter().enumerate() {
         let got = pack.chunk(id).expect("read back chunk");
         assert_eq!(got.text, text, "oracle: chunk {id} text changed");
@@ -294,9 +311,31 @@ pub fn builder_options(data: &[u8]) {
     exercise(&pack);
 }
 
+/// Builder options from JSON, with `temp_dir` confined: the fuzzer must not create files
+/// in arbitrary directories, so any temp_dir becomes the sandbox or a name under it
+/// (which usually does not exist: the error path).
+fn sandboxed_options(json: &[u8]) -> Option<BuilderOptions> {
+    let mut options = serde_json::from_slice::<BuilderOptions>(json).ok()?;
+    if let Some(dir) = &options.temp_dir {
+        let name: String = dir
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(32)
+            .collect();
+        let dir = if name.is_empty() {
+            sandbox_dir()
+        } else {
+            sandbox_dir().join(name)
+        };
+        options.temp_dir = Some(dir.to_string_lossy().into_owned());
+    }
+    Some(options)
+}
+
 /// `search_params`: a search of one of the fixture packs (built once with the real
-/// writer) with a fuzzed query vector (any f32 bits: NaN, infinities, zeros, huge), `k`
-/// (any usize), query length and filter. Input layout (missing bytes read as 0):
+/// writer; flat and HNSW) with a fuzzed query vector (any f32 bits: NaN, infinities,
+/// zeros, huge), `k` (any usize), query length, filter and HNSW `ef`, alone or as a
+/// `search_batch` of several rows. Input layout (missing bytes read as 0):
 ///
 /// ```text
 /// 0     fixture index (low 7 bits); bit 7: use the mmap'd copy of the fixture
@@ -305,7 +344,10 @@ pub fn builder_options(data: &[u8]) {
 /// 2     length mode: 0 dimension, 1 dimension - 1, 2 dimension + 1, 3 zero,
 ///       4 next u16 (at most 70000), otherwise dimension
 /// 3     filter: 0 none, 1 `{}`, 255 JSON of length next u16, otherwise a canned filter
-/// 4     fill: 0 raw f32 values from the rest, cycled; 1 zeros then raw values as
+/// 4     ef: 0 none, 1 next u16, 2 MAX_EF, 3 MAX_EF + 1, 4 zero, 5 usize::MAX, else none
+/// 5     batch: 0 a single search; otherwise `search_batch` of (byte % 5) copies of the
+///       query on (next u8) threads, when k <= 4096
+/// 6     fill: 0 raw f32 values from the rest, cycled; 1 zeros then raw values as
 ///       (u16 index, f32 value) patches; 2 a stored row (next u16) then patches;
 ///       otherwise ones then patches
 /// ...   the rest
@@ -354,6 +396,18 @@ pub fn search_params(data: &[u8]) {
         }
         b => Some(&canned_filters()[b as usize % canned_filters().len()]),
     };
+    let ef = match cur.u8() {
+        1 => Some(cur.u16() as usize),
+        2 => Some(MAX_EF),
+        3 => Some(MAX_EF + 1),
+        4 => Some(0),
+        5 => Some(usize::MAX),
+        _ => None,
+    };
+    let batch = match cur.u8() {
+        0 => None,
+        b => Some((b as usize % 5, cur.u8() as usize)),
+    };
     let mut query = vec![0.0f32; len];
     let fill = cur.u8();
     match fill {
@@ -382,7 +436,7 @@ pub fn search_params(data: &[u8]) {
             }
         }
     }
-    let result = pack.search(&query, k, filter);
+    let result = pack.search_with(&query, k, filter, ef);
     let finite = query.iter().all(|x| x.is_finite());
     let zero = query.iter().all(|&x| x == 0.0);
     let cosine = pack.reader().metric() == Metric::Cosine;
@@ -390,26 +444,79 @@ pub fn search_params(data: &[u8]) {
         Some(vpack::VPACK_E_DIMENSION_MISMATCH)
     } else if k > MAX_K {
         Some(vpack::VPACK_E_LIMIT)
-    } else if !finite || (cosine && zero) {
+    } else if ef.is_some_and(|e| !(1..=MAX_EF).contains(&e)) || !finite || (cosine && zero) {
         Some(vpack::VPACK_E_INVALID_ARG)
     } else {
         None
     };
-    match (result, expected_code) {
-        (result, None) => {
-            // Valid arguments: the brute-force answer, which is an error only when the
-            // filter cannot be evaluated on a chunk it visits (INVALID_ARG).
-            if let Ok(hits) = &result {
-                check_hits_with(pack, hits, k, filter, Some(&fx.metas));
-            }
-            assert_eq!(
-                search_key(result),
-                brute_force_with(pack, &query, k, filter, Some(&fx.metas)),
-                "oracle: search differs from brute force (k {k}, filter {filter:?})"
-            );
+    let single = key_of(&result);
+    match expected_code {
+        Some(code) => assert_eq!(
+            single.as_ref().err(),
+            Some(&code),
+            "oracle: expected error code {code}, got {single:?}"
+        ),
+        None => check_answer(pack, &query, k, filter, Some(&fx.metas), result),
+    }
+    if let Some((rows, threads)) = batch.filter(|_| k <= 4096) {
+        check_batch(pack, &query, rows, k, filter, ef, threads, &single);
+    }
+}
+
+/// `search_batch` of `rows` copies of `query` must equal one `search_with` per row
+/// (`single`). With no rows or k = 0 it succeeds with no hits whatever the query (see the
+/// report: `search_with` rejects a bad query even with k = 0).
+#[allow(clippy::too_many_arguments)]
+fn check_batch(
+    pack: &Pack,
+    query: &[f32],
+    rows: usize,
+    k: usize,
+    filter: Option<&Filter>,
+    ef: Option<usize>,
+    threads: usize,
+    single: &SearchKey,
+) {
+    let queries: Vec<f32> = query
+        .iter()
+        .copied()
+        .cycle()
+        .take(query.len() * rows)
+        .collect();
+    let mut ids = vec![u64::MAX; rows * k];
+    let mut scores = vec![f32::NAN; rows * k];
+    let mut counts = vec![usize::MAX; rows];
+    let got = pack.search_batch(
+        &queries,
+        k,
+        filter,
+        ef,
+        threads,
+        &mut ids,
+        &mut scores,
+        &mut counts,
+    );
+    if rows == 0 || k == 0 {
+        if query.len() == pack.dimension() || rows == 0 {
+            got.expect("oracle: an empty batch fails");
+            assert!(counts.iter().all(|&c| c == 0), "oracle: empty batch counts");
         }
-        (Err(e), Some(code)) => assert_eq!(e.code(), code, "oracle: wrong error code: {e}"),
-        (Ok(_), Some(code)) => panic!("oracle: search succeeded, expected error code {code}"),
+        return;
+    }
+    match (got, single) {
+        (Ok(()), Ok(want)) => {
+            for r in 0..rows {
+                let row: Vec<(u64, u32)> = (0..counts[r])
+                    .map(|j| (ids[r * k + j], scores[r * k + j].to_bits()))
+                    .collect();
+                assert_eq!(&row, want, "oracle: batch row {r} differs from search_with");
+            }
+        }
+        (Err(e), Err(code)) => assert_eq!(e.code(), *code, "oracle: batch error code: {e}"),
+        (got, want) => panic!(
+            "oracle: batch gave {:?}, search_with {want:?}",
+            got.map_err(|e| e.to_string())
+        ),
     }
 }
 
@@ -423,8 +530,8 @@ pub fn search_params(data: &[u8]) {
 /// Input layout (missing bytes read as 0):
 ///
 /// ```text
-/// 0       base pack: 0 multi-block, 1 multi-block without CHECKSUMS, 2 small,
-///         3 small without CHECKSUMS (modulo 4)
+/// 0       base pack (modulo 6): 0 multi-block, 2 small, 4 HNSW; odd: the one before
+///         without its CHECKSUMS section
 /// 1       number of edits (modulo 17)
 /// 5 each  edit: u32 position (modulo the length), u8 value to xor in (0: set to zero)
 /// 3 each  probe (at most 32; none given: a default set): kind, a, b
@@ -542,9 +649,9 @@ pub fn damaged_pack(data: &[u8]) {
 // Shared checks
 // ---------------------------------------------------------------------------------------
 
-/// For a pack that verifies: reads every chunk, searches with several queries, k and
-/// filters and compares each answer with brute force, and checks the documented errors
-/// of bad arguments.
+/// For a pack that verifies: reads every chunk, searches with several queries, k, filters
+/// and (HNSW) ef, checks each answer (`check_answer`) and a batch of them, and checks the
+/// documented errors of bad arguments.
 fn exercise(pack: &Pack) {
     let n = pack.len();
     let dim = pack.dimension();
@@ -568,20 +675,25 @@ fn exercise(pack: &Pack) {
             qs.push(q);
         }
     }
+    let hnsw = matches!(pack.reader().index_kind(), IndexKind::Hnsw { .. });
+    let efs: &[Option<usize>] = if hnsw {
+        &[None, Some(1), Some(5), Some(MAX_EF)]
+    } else {
+        &[None]
+    };
     for q in &qs {
         for k in [0, 1, 3, n + 1] {
             for filter in [None, Some(all_filter()), Some(some_filter())] {
-                let got = pack.search(q, k, filter);
-                if let Ok(hits) = &got {
-                    check_hits(pack, hits, k, filter);
+                for &ef in efs {
+                    let got = pack.search_with(q, k, filter, ef);
+                    check_answer(pack, q, k, filter, None, got);
                 }
-                assert_eq!(
-                    search_key(got),
-                    brute_force(pack, q, k, filter),
-                    "oracle: search differs from brute force"
-                );
             }
         }
+    }
+    if qs.len() >= 2 {
+        let single = key_of(&pack.search(&qs[1], 2, Some(some_filter())));
+        check_batch(pack, &qs[1], 3, 2, Some(some_filter()), None, 2, &single);
     }
     let q = vec![1.0; dim];
     let code = |r: Result<Vec<Scored>, Error>| r.err().map(|e| e.code());
@@ -599,15 +711,119 @@ fn exercise(pack: &Pack) {
         code(pack.search(&nan, 1, None)),
         Some(vpack::VPACK_E_INVALID_ARG)
     );
+    for bad_ef in [0, MAX_EF + 1] {
+        assert_eq!(
+            code(pack.search_with(&q, 1, None, Some(bad_ef))),
+            Some(vpack::VPACK_E_INVALID_ARG)
+        );
+    }
+}
+
+/// Checks `got`, the answer to a search of a valid pack with valid arguments (query
+/// length, k, ef and finiteness; a zero cosine query may still be refused). Hits are
+/// checked by `check_hits`. A flat pack must give exactly the brute-force answer. An HNSW
+/// pack is approximate: every hit must carry its exact score (the same kernel on the
+/// stored row), a filtered search must return min(k, matching chunks) hits, and it may
+/// fail only where brute force fails (a zero cosine query, or a chunk the filter cannot
+/// judge).
+fn check_answer(
+    pack: &Pack,
+    q: &[f32],
+    k: usize,
+    filter: Option<&Filter>,
+    metas: Option<&[Map<String, Value>]>,
+    got: Result<Vec<Scored>, Error>,
+) {
+    if let Ok(hits) = &got {
+        check_hits_with(pack, hits, k, filter, metas);
+    }
+    if pack.reader().index_kind() == IndexKind::Flat {
+        assert_eq!(
+            search_key(got),
+            brute_force_with(pack, q, k, filter, metas),
+            "oracle: search differs from brute force (k {k}, filter {filter:?})"
+        );
+        return;
+    }
+    let Some(prepared) = prepare(pack, q) else {
+        assert_eq!(
+            got.err().map(|e| e.code()),
+            Some(vpack::VPACK_E_INVALID_ARG),
+            "oracle: zero cosine query accepted"
+        );
+        return;
+    };
+    let verdicts: Vec<Result<bool, i32>> = match filter {
+        None => Vec::new(),
+        Some(f) => (0..pack.len())
+            .map(|id| with_meta(pack, id, metas, |m| f.matches(m).map_err(|e| e.code())))
+            .collect(),
+    };
+    match got {
+        Err(e) => assert!(
+            k > 0 && e.code() == vpack::VPACK_E_INVALID_ARG && verdicts.iter().any(|v| v.is_err()),
+            "oracle: HNSW search of valid arguments failed: {e}"
+        ),
+        Ok(hits) => {
+            for h in &hits {
+                let want = exact_score(pack, &prepared, h.id as usize);
+                assert_eq!(
+                    h.score.to_bits(),
+                    want.to_bits(),
+                    "oracle: HNSW hit {} scored {}, its exact score is {want}",
+                    h.id,
+                    h.score
+                );
+            }
+            if filter.is_some() {
+                let matching = verdicts.iter().filter(|v| **v == Ok(true)).count();
+                assert_eq!(
+                    hits.len(),
+                    k.min(matching),
+                    "oracle: filtered HNSW search (k {k}) found {} of {matching} matching chunks",
+                    hits.len()
+                );
+            }
+        }
+    }
+}
+
+/// The query as search prepares it (normalised for cosine); None for a zero cosine query.
+fn prepare(pack: &Pack, q: &[f32]) -> Option<Vec<f32>> {
+    let mut v = q.to_vec();
+    if pack.reader().metric() == Metric::Cosine && !normalize(&mut v) {
+        return None;
+    }
+    Some(v)
+}
+
+/// The score of row `id` for a prepared query, with the kernels search uses.
+fn exact_score(pack: &Pack, prepared: &[f32], id: usize) -> f32 {
+    let row = pack.reader().vector_row(id).expect("a row of a valid pack");
+    match pack.reader().metric() {
+        Metric::L2 => -distance::l2sq(prepared, row),
+        Metric::Cosine | Metric::Dot => distance::dot(prepared, row),
+    }
+}
+
+/// Runs `f` on chunk `id`'s parsed metadata (from `metas` when given).
+fn with_meta<T>(
+    pack: &Pack,
+    id: usize,
+    metas: Option<&[Map<String, Value>]>,
+    f: impl FnOnce(&Map<String, Value>) -> T,
+) -> T {
+    match metas {
+        Some(metas) => f(&metas[id]),
+        None => {
+            let raw = pack.chunk(id).expect("a chunk of a valid pack").metadata;
+            f(&serde_json::from_slice(raw).expect("chunk metadata is an object"))
+        }
+    }
 }
 
 /// Hits must be at most k and the pack size, unique, in range, best first (higher score,
 /// then lower id; scores ordered like `f32::total_cmp`), never NaN, and pass the filter.
-fn check_hits(pack: &Pack, hits: &[Scored], k: usize, filter: Option<&Filter>) {
-    check_hits_with(pack, hits, k, filter, None)
-}
-
-/// `check_hits`, taking parsed metadata from `metas` when given.
 fn check_hits_with(
     pack: &Pack,
     hits: &[Scored],
@@ -622,18 +838,9 @@ fn check_hits_with(
         assert!(seen.insert(h.id), "oracle: duplicate hit {}", h.id);
         assert!(!h.score.is_nan(), "oracle: NaN score");
         if let Some(f) = filter {
-            let parsed: Map<String, Value>;
-            let meta = match metas {
-                Some(metas) => &metas[h.id as usize],
-                None => {
-                    let raw = pack.chunk(h.id as usize).expect("read hit").metadata;
-                    parsed = serde_json::from_slice(raw).expect("hit metadata");
-                    &parsed
-                }
-            };
+            let pass = with_meta(pack, h.id as usize, metas, |m| f.matches(m));
             assert!(
-                f.matches(meta)
-                    .expect("oracle: a hit's filter verdict is an error"),
+                pass.expect("oracle: a hit's filter verdict is an error"),
                 "oracle: hit {} fails the filter",
                 h.id
             );
@@ -649,16 +856,11 @@ fn check_hits_with(
     }
 }
 
-/// The answer by definition: every chunk ranked by an unfiltered search with k = all,
-/// then, best first, the ones that pass the filter until k have. The filter's verdict on
-/// a chunk can be an error (INVALID_ARG): the search fails when it meets one before k
-/// chunks passed. Returns the same shape as `search_key`.
-fn brute_force(pack: &Pack, q: &[f32], k: usize, filter: Option<&Filter>) -> SearchKey {
-    brute_force_with(pack, q, k, filter, None)
-}
-
-/// `brute_force`, taking the chunks' parsed metadata from `metas` when given (the
-/// fixtures keep it, which makes `search_params` several times faster).
+/// The answer by definition, for a flat pack: every chunk ranked by an unfiltered search
+/// with k = all, then, best first, the ones that pass the filter until k have. The
+/// filter's verdict on a chunk can be an error (INVALID_ARG): the search fails when it
+/// meets one before k chunks passed. Chunk metadata comes from `metas` when given (the
+/// fixtures keep it parsed, which makes `search_params` several times faster).
 fn brute_force_with(
     pack: &Pack,
     q: &[f32],
@@ -674,16 +876,9 @@ fn brute_force_with(
         }
         let pass = match filter {
             None => true,
-            Some(f) => match metas {
-                Some(metas) => f.matches(&metas[h.id as usize]),
-                None => {
-                    let meta = pack.chunk(h.id as usize).map_err(|e| e.code())?.metadata;
-                    let meta: Map<String, Value> =
-                        serde_json::from_slice(meta).expect("chunk metadata is an object");
-                    f.matches(&meta)
-                }
+            Some(f) => {
+                with_meta(pack, h.id as usize, metas, |m| f.matches(m)).map_err(|e| e.code())?
             }
-            .map_err(|e| e.code())?,
         };
         if pass {
             out.push((h.id, h.score.to_bits()));
@@ -695,6 +890,14 @@ fn brute_force_with(
 type SearchKey = Result<Vec<(u64, u32)>, i32>;
 
 /// Results compared bit for bit (ids and score bits), errors by code.
+fn key_of(r: &Result<Vec<Scored>, Error>) -> SearchKey {
+    match r {
+        Ok(hits) => Ok(hits.iter().map(|h| (h.id, h.score.to_bits())).collect()),
+        Err(e) => Err(e.code()),
+    }
+}
+
+/// `key_of`, by value.
 fn search_key(r: Result<Vec<Scored>, Error>) -> SearchKey {
     r.map(|hits| hits.iter().map(|h| (h.id, h.score.to_bits())).collect())
         .map_err(|e| e.code())
@@ -834,18 +1037,18 @@ fn lcg_values(seed: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// A pack image built with the real writer: `n` chunks of dimension `dim`, vectors from
-/// `values` (or pseudo-random), metadata from `chunk_metadata` when `with_meta`.
+/// A pack image built with the real writer from builder `options` (JSON): `n` chunks,
+/// vectors from `values` (or pseudo-random), metadata from `chunk_metadata` when
+/// `with_meta`.
 pub fn build_pack(
-    metric: &str,
-    dim: usize,
+    options: Value,
     n: usize,
     with_meta: bool,
     values: Option<Vec<f32>>,
     manifest: Value,
 ) -> Vec<u8> {
-    let options: BuilderOptions =
-        serde_json::from_value(json!({"dimension": dim, "metric": metric})).expect("options");
+    let options: BuilderOptions = serde_json::from_value(options).expect("options");
+    let dim = options.dimension;
     let mut writer = PackWriter::new(options).expect("writer");
     let chunks: Vec<ChunkIn> = (0..n)
         .map(|i| ChunkIn {
@@ -891,20 +1094,34 @@ pub fn fixtures() -> &'static [Fixture] {
             })
             .collect();
         let ties: Vec<f32> = (0..30 * 4).map(|i| ((i / 4) % 3) as f32).collect();
-        let specs: Vec<(&str, usize, usize, Option<Vec<f32>>)> = vec![
-            ("cosine", 8, 300, None),
-            ("dot", 3, 20, Some(extreme)),
-            ("l2", 17, 40, None),
-            ("cosine", 5, 0, None),
-            ("cosine", 1, 5, Some(vec![1.0, -1.0, 1e-30, 2.0, -0.5])),
-            ("dot", 4, 30, Some(ties)),
-            ("l2", 33, 3, None),
+        let hnsw = |m: usize, ef_search: usize| {
+            json!({"kind": "hnsw", "m": m, "ef_construction": 24, "ef_search": ef_search})
+        };
+        let flat = json!({"kind": "flat"});
+        // The first HNSW one (FIRST_HNSW_FIXTURE) has the same chunks as the first.
+        // (metric, dimension, chunks, vectors (None: pseudo-random), index options)
+        type Spec = (&'static str, usize, usize, Option<Vec<f32>>, Value);
+        let specs: Vec<Spec> = vec![
+            ("cosine", 8, 300, None, flat.clone()),
+            ("dot", 3, 20, Some(extreme.clone()), flat.clone()),
+            ("l2", 17, 40, None, flat.clone()),
+            ("cosine", 5, 0, None, flat.clone()),
+            ("cosine", 1, 5, Some(vec![1.0, -1.0, 1e-30, 2.0, -0.5]), flat.clone()),
+            ("dot", 4, 30, Some(ties.clone()), flat),
+            ("l2", 33, 3, None, json!({"kind": "auto"})),
+            ("cosine", 8, 300, None, hnsw(4, 8)),
+            ("l2", 5, 120, None, hnsw(2, 1)),
+            ("dot", 3, 20, Some(extreme), hnsw(3, 2)),
+            ("dot", 4, 30, Some(ties), hnsw(2, 4)),
+            ("cosine", 5, 0, None, hnsw(16, 64)),
+            ("cosine", 2, 1, None, hnsw(2, 1)),
         ];
         specs
             .into_iter()
             .enumerate()
-            .map(|(i, (metric, dim, n, values))| {
-                let bytes = build_pack(metric, dim, n, true, values, json!({"fixture": i}));
+            .map(|(i, (metric, dim, n, values, index))| {
+                let options = json!({"dimension": dim, "metric": metric, "index": index});
+                let bytes = build_pack(options, n, true, values, json!({"fixture": i}));
                 let pack = Pack::from_bytes(&bytes).expect("fixture pack");
                 let path = scratch_path("fixture");
                 std::fs::write(&path, &bytes).expect("write fixture");
@@ -924,14 +1141,22 @@ pub fn fixtures() -> &'static [Fixture] {
 }
 
 /// Packs for `damaged_pack`, with their bytes: one whose chunk data and vectors span
-/// two 64 KiB blocks each, a small one, and each of them without block checksums.
+/// two 64 KiB blocks each, a small one, an HNSW one, and each of them without block
+/// checksums.
 fn damage_bases() -> &'static [(Vec<u8>, Pack)] {
     static BASES: OnceLock<Vec<(Vec<u8>, Pack)>> = OnceLock::new();
     BASES.get_or_init(|| {
-        let big = build_pack("cosine", 64, 300, true, None, json!({"fixture": "big"}));
-        let small = build_pack("dot", 8, 12, true, None, json!({"fixture": "small"}));
+        let options = |metric: &str, dim: usize, index: Value| {
+            json!({"dimension": dim, "metric": metric, "index": index})
+        };
+        let flat = json!({"kind": "flat"});
+        let hnsw = json!({"kind": "hnsw", "m": 6, "ef_construction": 32, "ef_search": 8});
+        let big = options("cosine", 64, flat.clone());
+        let big = build_pack(big, 300, true, None, json!({"fixture": "big"}));
+        let small = build_pack(options("dot", 8, flat), 12, true, None, json!({}));
+        let graph = build_pack(options("l2", 6, hnsw), 200, true, None, json!({}));
         let mut out = Vec::new();
-        for bytes in [big, small] {
+        for bytes in [big, small, graph] {
             let legacy = without_block_checksums(&bytes).expect("a CHECKSUMS section");
             out.push(bytes);
             out.push(legacy);
@@ -1148,27 +1373,28 @@ impl<'a> Cursor<'a> {
 /// other targets.
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut out = Vec::new();
+    let opts = |metric: &str, dim: usize| json!({"dimension": dim, "metric": metric});
+    let hnsw = json!({"dimension": 4, "metric": "l2",
+        "index": {"kind": "hnsw", "m": 2, "ef_construction": 8, "ef_search": 4}});
+    let embedder = json!({"embedder": {"kind": "hash", "dimension": 16, "char_ngram": 3}});
     let packs: Vec<(&str, Vec<u8>)> = vec![
-        ("empty", build_pack("cosine", 4, 0, false, None, json!({}))),
+        (
+            "empty",
+            build_pack(opts("cosine", 4), 0, false, None, json!({})),
+        ),
         (
             "one",
-            build_pack("dot", 3, 1, false, None, json!({"name": "one"})),
+            build_pack(opts("dot", 3), 1, false, None, json!({"n": 1})),
         ),
         (
             "few_meta",
-            build_pack("l2", 8, 4, true, None, json!({"source": "seeds"})),
+            build_pack(opts("l2", 8), 4, true, None, json!({})),
         ),
         (
             "embedder",
-            build_pack(
-                "cosine",
-                16,
-                3,
-                true,
-                None,
-                json!({"embedder": {"kind": "hash", "dimension": 16, "char_ngram": 3}}),
-            ),
+            build_pack(opts("cosine", 16), 3, true, None, embedder),
         ),
+        ("hnsw", build_pack(hnsw, 12, true, None, json!({}))),
     ];
     for (name, bytes) in &packs {
         for target in ["from_bytes", "open_file"] {
@@ -1176,7 +1402,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         }
     }
     // The same as packs written before block checksums existed.
-    for (name, bytes) in &packs[1..3] {
+    for (name, bytes) in packs
+        .iter()
+        .filter(|(n, _)| ["one", "few_meta", "hnsw"].contains(n))
+    {
         let legacy = without_block_checksums(bytes).expect("a CHECKSUMS section");
         for target in ["from_bytes", "open_file"] {
             out.push((target, format!("{name}-legacy-pack.bin"), legacy.clone()));
@@ -1217,7 +1446,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 
     // Parts separated by NUL: options, manifest, chunks, raw f32 values.
     let nul = |parts: &[&[u8]]| parts.join(&0u8);
-    let builders: [(&str, Vec<u8>); 5] = [
+    let builders: [(&str, Vec<u8>); 7] = [
         ("plain", br#"{"dimension": 4}"#.to_vec()),
         (
             "dot_manifest",
@@ -1240,7 +1469,22 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 br#"{"dimension": 1, "temp_dir": ""}"#,
                 b"{}",
                 br#"[{"text": "a"}]"#,
-                &1.0f32.to_le_bytes(),
+                &[1, 0, 0, 0, 0x80, 0x3f], // count 1, then 1.0f32
+            ]),
+        ),
+        (
+            "hnsw_many",
+            nul(&[
+                br#"{"dimension": 3, "index": {"kind": "hnsw", "m": 3, "ef_construction": 16}}"#,
+                b"{}",
+                br#"[{"text": "a", "metadata": {"n": 1}}, {"text": "b"}]"#,
+                &[0x40, 0x01], // 320 chunks: enough for parallel batches
+            ]),
+        ),
+        (
+            "auto_threads",
+            nul(&[
+                br#"{"dimension": 2, "metric": "dot", "index": {"kind": "auto", "threads": 4}}"#,
             ]),
         ),
         (
@@ -1252,8 +1496,9 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push(("builder_options", format!("{name}.bin"), bytes));
     }
 
-    // Layouts: see `search_params`.
-    let mut raw_query = vec![0, 13, 0, 0, 0];
+    // Layouts: see `search_params` (sel, k mode.., length mode, filter.., ef.., batch..,
+    // fill, rest).
+    let mut raw_query = vec![0, 13, 0, 0, 0, 0, 0];
     for x in [0.5f32, -1.0, 2.0, 0.25] {
         raw_query.extend_from_slice(&x.to_le_bytes());
     }
@@ -1261,18 +1506,20 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let f = br#"{"n": {"$lt": 40}, "tags": "y"}"#;
     filtered_json.extend_from_slice(&(f.len() as u16).to_le_bytes());
     filtered_json.extend_from_slice(f);
-    filtered_json.push(3);
-    let params: [(&str, Vec<u8>); 6] = [
+    filtered_json.extend_from_slice(&[0, 0, 3]);
+    let mut nan_patch = vec![2, 10, 0, 0, 0, 0, 3, 1, 0];
+    nan_patch.extend_from_slice(&f32::NAN.to_le_bytes());
+    let hnsw = FIRST_HNSW_FIXTURE as u8;
+    let params: [(&str, Vec<u8>); 9] = [
         ("raw_query", raw_query),
-        ("canned_filter_mapped", vec![0x80, 12, 0, 3, 3]),
-        ("stored_row_ties", vec![5, 6, 0, 1, 2, 7, 0]),
+        ("canned_filter_mapped", vec![0x80, 12, 0, 3, 0, 0, 3]),
+        ("stored_row_ties", vec![5, 6, 0, 1, 0, 0, 2, 7, 0]),
         ("filter_json", filtered_json),
-        ("nan_patch", {
-            let mut v = vec![2, 10, 0, 0, 3, 1, 0];
-            v.extend_from_slice(&f32::NAN.to_le_bytes());
-            v
-        }),
-        ("k_limit_overflow", vec![1, 4, 0, 1, 2, 0, 0]),
+        ("nan_patch", nan_patch),
+        ("k_limit_overflow", vec![1, 4, 0, 1, 0, 0, 2, 0, 0]),
+        ("hnsw_ef", vec![hnsw, 13, 0, 0, 1, 3, 0, 0, 2, 9, 0]),
+        ("hnsw_filter_batch", vec![hnsw | 0x80, 10, 0, 6, 0, 3, 2, 3]),
+        ("hnsw_bad_ef", vec![hnsw + 1, 9, 0, 0, 3, 0, 3]),
     ];
     for (name, bytes) in params {
         out.push(("search_params", format!("{name}.bin"), bytes));
@@ -1294,7 +1541,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         v
     };
     let (data, vectors) = (section(0, 3), section(0, 4));
-    let damaged: [(&str, Vec<u8>); 6] = [
+    let graph = section(4, 6);
+    let damaged: [(&str, Vec<u8>); 8] = [
         ("intact_defaults", vec![0, 0]),
         (
             "vectors_block2",
@@ -1327,6 +1575,22 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 2,
                 &[(section(2, 2).start + 16 + 8, 0x01)],
                 &[[2, 0, 1], [2, 0, 0], [1, 2, 7]],
+            ),
+        ),
+        (
+            "hnsw_links",
+            damage(
+                4,
+                &[(graph.start + 64 + 4, 0x07)],
+                &[[0, 5, 3], [1, 9, 4], [2, 0, 3]],
+            ),
+        ),
+        (
+            "hnsw_legacy_vectors",
+            damage(
+                5,
+                &[(section(5, 4).start + 40, 0x10)],
+                &[[0, 1, 10], [2, 0, 1]],
             ),
         ),
     ];
