@@ -949,7 +949,7 @@ pub unsafe extern "C" fn vpack_index_search_batch(
             Some(index::filter::Filter::parse(&value)?)
         };
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |t| t.get())
+            format::blocks::cores()
         } else {
             threads
         };

@@ -41,6 +41,12 @@ impl GraphView for PackGraph<'_> {
     fn vector(&self, node: u32) -> Result<&[f32]> {
         self.reader.vector_row(node as usize)
     }
+
+    fn prefetch(&self, node: u32) {
+        if let Some(row) = self.reader.vector_row_unchecked(node as usize) {
+            hnsw::prefetch_rows(row);
+        }
+    }
 }
 
 impl Pack {

@@ -43,6 +43,7 @@ pub(crate) struct SectionBlocks {
     block_size: usize,
     crcs: Vec<u32>,
     verified: Vec<AtomicU64>,
+    verified_count: std::sync::atomic::AtomicUsize,
     all_verified: AtomicBool,
     content: Option<ContentCheck>,
 }
@@ -62,6 +63,7 @@ impl SectionBlocks {
             range,
             block_size,
             verified: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            verified_count: std::sync::atomic::AtomicUsize::new(0),
             all_verified: AtomicBool::new(crcs.is_empty()),
             crcs,
             content,
@@ -115,10 +117,15 @@ impl SectionBlocks {
     /// Checks `blocks`, on several threads when there are many (the first search of a
     /// large pack checks every vector block: 1 GB takes about 0.2 s on one core).
     fn ensure_blocks(&self, file: &[u8], blocks: Range<usize>) -> Result<()> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(blocks.len() / PARALLEL_MIN_BLOCKS)
-            .min(MAX_THREADS);
+        // Few blocks (every random access: one row, one chunk) stay on this thread
+        // without asking the system how many cores it has.
+        let threads = if blocks.len() < 2 * PARALLEL_MIN_BLOCKS {
+            1
+        } else {
+            cores()
+                .min(blocks.len() / PARALLEL_MIN_BLOCKS)
+                .min(MAX_THREADS)
+        };
         if threads < 2 {
             return blocks
                 .into_iter()
@@ -160,10 +167,22 @@ impl SectionBlocks {
         if let Some(check) = self.content {
             check(start, bytes)?;
         }
-        // Two threads may check the same block at once; both reach the same verdict.
-        self.verified[word].fetch_or(bit, Ordering::AcqRel);
+        // Two threads may check the same block at once; both reach the same verdict, and
+        // only the one that sets the bit counts it. Once every block is checked, one flag
+        // answers every later call.
+        if self.verified[word].fetch_or(bit, Ordering::AcqRel) & bit == 0
+            && self.verified_count.fetch_add(1, Ordering::AcqRel) + 1 == self.crcs.len()
+        {
+            self.all_verified.store(true, Ordering::Release);
+        }
         Ok(())
     }
+}
+
+/// The number of cores, asked once (the call reads the affinity mask and cgroup limits).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Parses the CHECKSUMS section: its block size and one CRC list per covered section

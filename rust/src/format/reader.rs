@@ -405,6 +405,18 @@ impl PackReader {
         Ok(floats)
     }
 
+    /// Row `id` without its block check, only to prefetch it (None when out of range).
+    pub fn vector_row_unchecked(&self, id: usize) -> Option<&[f32]> {
+        let row = self.dimension * 4;
+        let start = id
+            .checked_mul(row)
+            .filter(|s| s + row <= self.vectors_range().len())?;
+        let bytes = &self.storage.bytes()[self.vectors_range().start + start..][..row];
+        // SAFETY: as in `vector_row`; the floats are only handed to a prefetch hint.
+        let (_, floats, _) = unsafe { bytes.align_to::<f32>() };
+        Some(floats)
+    }
+
     /// The index the pack holds.
     pub fn index_kind(&self) -> IndexKind {
         self.index

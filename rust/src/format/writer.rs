@@ -375,8 +375,7 @@ impl PackWriter {
             IndexPlan::Flat => None,
             IndexPlan::Hnsw { params, .. } => {
                 let rows = read_floats(&mut vectors, vectors_len)?;
-                let threads = threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let threads = threads.unwrap_or_else(crate::format::blocks::cores);
                 let graph = HnswBuilder::new(&rows, dimension, metric, params)?.build(threads)?;
                 vectors
                     .seek(SeekFrom::Start(0))
