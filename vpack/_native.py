@@ -146,6 +146,11 @@ class _Handle:
     memory out from under a running search. The collector frees the pointer as a
     fallback when close() is never called (PyPy collects late and on any thread; the
     native free functions are thread-safe); a call in flight keeps the handle alive.
+
+    A *pin* is a use that outlives a call: an object handed to the caller that points
+    into the native object (``NativeIndex.vectors()``'s array) holds one until it is
+    collected. ``close()`` does not wait for pins (that could wait forever): it marks the
+    handle closed, and the last unpin frees the pointer.
     """
 
     _free: Any = None
@@ -157,6 +162,7 @@ class _Handle:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._uses = 0
+        self._pins = 0
         self._users: Dict[int, int] = {}  # thread id -> its calls in flight
         self._closing = False
         self._free_on_release = False
@@ -183,9 +189,33 @@ class _Handle:
                 del self._users[me]
             if self._closing:
                 self._cond.notify_all()
-                if self._uses == 0 and self._free_on_release:
-                    ptr, self._ptr = self._ptr, None
-                    self._free_on_release = False
+                ptr = self._free_if_unused()
+        if ptr is not None:
+            ffi.release(ptr)
+
+    def _free_if_unused(self) -> Optional[Any]:
+        """Under the lock, on a closing handle: the pointer to free when nothing uses or
+        pins it any more and the close left the free to the last user."""
+        if self._uses == 0 and self._pins == 0 and self._free_on_release:
+            ptr, self._ptr = self._ptr, None
+            self._free_on_release = False
+            return ptr
+        return None
+
+    def _pin(self) -> None:
+        """Starts a pin (see the class doc). Only from inside a use (between
+        ``_acquire()`` and ``_release()``), so the pointer is known to be alive."""
+        with self._lock:
+            self._pins += 1
+
+    def _unpin(self) -> None:
+        """Ends a pin; frees the pointer when the handle was closed and this was the
+        last thing using it. Called by collectors, on any thread."""
+        ptr = None
+        with self._lock:
+            self._pins -= 1
+            if self._closing:
+                ptr = self._free_if_unused()
         if ptr is not None:
             ffi.release(ptr)
 
@@ -194,17 +224,19 @@ class _Handle:
         (None when it was already taken). The caller frees or hands it on.
 
         A close from inside one of the calling thread's own calls (a signal handler that
-        runs between a call and its release) cannot wait for that call: the pointer is
-        then freed by the last release instead."""
+        runs between a call and its release) cannot wait for that call, and a close never
+        waits for pins: the pointer is then freed by the last release or unpin instead."""
         me = threading.get_ident()
         with self._cond:
             own = self._users.get(me, 0)
             if own and consume:
                 raise RuntimeError(f"this {self._what} cannot be handed on from inside one of its own calls")
+            if self._pins and consume:
+                raise RuntimeError(f"this {self._what} cannot be handed on while arrays still view it")
             self._closing = True
             while self._uses > own:
                 self._cond.wait()
-            if own:
+            if own or self._pins:
                 self._free_on_release = self._ptr is not None
                 return None
             ptr, self._ptr = self._ptr, None
@@ -284,6 +316,11 @@ class NativeIndex(_Handle):
     _free = lib.vpack_index_free
     _what = "pack"
 
+    def __init__(self, ptr: Any) -> None:
+        super().__init__(ptr)
+        self._count: Optional[int] = None
+        self._dimension: Optional[int] = None
+
     @classmethod
     def open(cls, path: os.PathLike[str] | str, verify: bool) -> NativeIndex:
         out = ffi.new("vpack_index **")
@@ -322,22 +359,28 @@ class NativeIndex(_Handle):
             self._release()
 
     def __len__(self) -> int:
-        out = ffi.new("size_t *")
-        ptr = self._acquire()
-        try:
-            _check(lib.vpack_index_len(ptr, out))
-        finally:
-            self._release()
-        return int(out[0])
+        count = self._count
+        if count is None or self._closing:  # a closed pack answers ValueError
+            out = ffi.new("size_t *")
+            ptr = self._acquire()
+            try:
+                _check(lib.vpack_index_len(ptr, out))
+            finally:
+                self._release()
+            count = self._count = int(out[0])  # fixed for the handle's lifetime
+        return count
 
     def dimension(self) -> int:
-        out = ffi.new("size_t *")
-        ptr = self._acquire()
-        try:
-            _check(lib.vpack_index_dimension(ptr, out))
-        finally:
-            self._release()
-        return int(out[0])
+        dim = self._dimension
+        if dim is None or self._closing:
+            out = ffi.new("size_t *")
+            ptr = self._acquire()
+            try:
+                _check(lib.vpack_index_dimension(ptr, out))
+            finally:
+                self._release()
+            dim = self._dimension = int(out[0])
+        return dim
 
     def manifest(self) -> bytes:
         out = ffi.new("vpack_str *")
@@ -353,40 +396,35 @@ class NativeIndex(_Handle):
 
     def chunks(self, chunk_ids: Sequence[int]) -> List[Tuple[bytes, bytes]]:
         """Text and metadata bytes of each chunk, read under one use of the handle."""
-        text = ffi.new("vpack_str *")
-        meta = ffi.new("vpack_str *")
-        out: List[Tuple[bytes, bytes]] = []
         ptr = self._acquire()
         try:
-            for chunk_id in chunk_ids:
-                _check(lib.vpack_index_chunk(ptr, chunk_id, text, meta))
-                out.append((_borrowed(text), _borrowed(meta)))  # copied while the pack is open
+            return _read_chunks(ptr, chunk_ids)
         finally:
             self._release()
-        return out
 
     def search(
-        self, query: np.ndarray, k: int, filter_json: Optional[str] = None
+        self, query: np.ndarray, k: int, filter_json: Optional[str] = None, ef: int = 0
     ) -> Tuple[np.ndarray, np.ndarray]:
+        """The engine's answer alone: ids (uint64) and scores (float32), best first.
+        ``ef`` 0 is the pack's default search effort."""
         check_k(k)
         query_arg = _f32_in(query)
         filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
-        count = ffi.new("size_t *")
+        # There are never more hits than chunks: size the results for what can come.
+        k = min(k, len(self))
+        ids = np.empty(k, dtype=np.uint64)
+        scores = np.empty(k, dtype=np.float32)
         n = ffi.new("size_t *")
         ptr = self._acquire()
         try:
-            _check(lib.vpack_index_len(ptr, count))
-            # There are never more hits than chunks: size the results for what can come.
-            k = min(k, int(count[0]))
-            ids = np.empty(k, dtype=np.uint64)
-            scores = np.empty(k, dtype=np.float32)
             _check(
-                lib.vpack_index_search_filtered(
+                lib.vpack_index_search_ef(
                     ptr,
                     query_arg,
                     query.shape[0],
                     k,
                     filter_arg,
+                    ef,
                     ffi.from_buffer("uint64_t[]", ids, require_writable=True),
                     ffi.from_buffer("float[]", scores, require_writable=True),
                     n,
@@ -395,6 +433,153 @@ class NativeIndex(_Handle):
         finally:
             self._release()
         return ids[: n[0]], scores[: n[0]]
+
+    def search_records(
+        self, query: np.ndarray, k: int, filter_json: Optional[str] = None, ef: int = 0
+    ) -> Tuple[List[int], List[float], List[Tuple[bytes, bytes]]]:
+        """A search and the text and metadata bytes of every hit, under one use of the
+        handle: ids, scores (Python numbers, best first) and (text, metadata) records.
+        One native call for the search and one per hit (the C API reads one chunk per
+        call); no numpy arrays on the way."""
+        check_k(k)
+        query_arg = _f32_in(query)
+        filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
+        k = min(k, len(self))
+        # The output arrays are the thread's spares when they are large enough (taken out
+        # while in use, as in _read_chunks).
+        spare = _spare.__dict__
+        out = spare.pop("search", None)
+        if out is None or out[0] < k:
+            size = max(k, 16)
+            out = (size, ffi.new("uint64_t[]", size), ffi.new("float[]", size), ffi.new("size_t *"))
+        _, ids, scores, n = out
+        ptr = self._acquire()
+        try:
+            status = lib.vpack_index_search_ef(
+                ptr, query_arg, query.shape[0], k, filter_arg, ef, ids, scores, n
+            )
+            if status:
+                raise _error(status)
+            found = n[0]
+            id_list: List[int] = ffi.unpack(ids, found)
+            records = _read_chunks(ptr, id_list)
+        finally:
+            self._release()
+        score_list: List[float] = ffi.unpack(scores, found)
+        if out[0] <= 4096:  # (a huge k's arrays are not kept)
+            spare["search"] = out
+        return id_list, score_list, records
+
+    def search_batch(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter_json: Optional[str] = None,
+        ef: int = 0,
+        threads: int = 0,
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` queries (an (n, dim) array) in one native call on up to ``threads``
+        threads (0: all cores). Returns ids (int64) and scores (float32) of shape
+        (n, k'), k' = min(k, len), and the number of hits per row (int64, shape (n,));
+        entries past a row's count are not defined."""
+        check_k(k)
+        if queries.ndim != 2:
+            raise ValueError(f"queries must be 2-D (n, dim), got shape {queries.shape}")
+        rows, dim = queries.shape
+        queries_arg = _f32_in(queries)
+        filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
+        k = min(k, len(self))
+        ids = np.empty((rows, k), dtype=np.uint64)
+        scores = np.empty((rows, k), dtype=np.float32)
+        counts = np.zeros(rows, dtype=np.uintp)
+        # from_buffer needs a non-empty buffer for a valid pointer; keep one spare entry.
+        ids_arg = ffi.from_buffer(
+            "uint64_t[]", ids if ids.size else np.empty(1, np.uint64), require_writable=True
+        )
+        scores_arg = ffi.from_buffer(
+            "float[]", scores if scores.size else np.empty(1, np.float32), require_writable=True
+        )
+        counts_arg = ffi.from_buffer(
+            "size_t[]", counts if rows else np.zeros(1, np.uintp), require_writable=True
+        )
+        ptr = self._acquire()
+        try:
+            _check(
+                lib.vpack_index_search_batch(
+                    ptr, queries_arg, rows, dim, k, filter_arg, ef, threads, ids_arg, scores_arg, counts_arg
+                )
+            )
+        finally:
+            self._release()
+        return ids.view(np.int64), scores, counts.astype(np.int64)
+
+    def vectors(self) -> np.ndarray:
+        """The stored vectors, read in place: a read-only (len, dim) float32 array over
+        the pack's memory, no copy. The array holds a pin on the handle (see _Handle):
+        after ``close()`` it stays readable, and the native pack is freed when the last
+        array using it is collected."""
+        data = ffi.new("const float **")
+        count = ffi.new("size_t *")
+        dim = ffi.new("size_t *")
+        ptr = self._acquire()
+        try:
+            _check(lib.vpack_index_vectors(ptr, data, count, dim))
+            rows, cols = int(count[0]), int(dim[0])
+            if rows == 0 or cols == 0:
+                empty = np.empty((rows, cols), dtype=np.float32)
+                empty.flags.writeable = False
+                return empty
+            self._pin()
+            try:
+                # The pin ends when this cdata is collected; the buffer, the memoryview
+                # and every numpy view of it keep it alive.
+                keep = ffi.gc(ffi.cast("char *", data[0]), self._unpin_cdata)
+            except BaseException:
+                self._unpin()
+                raise
+        finally:
+            self._release()
+        view = memoryview(ffi.buffer(keep, rows * cols * 4)).toreadonly()
+        array: np.ndarray = np.frombuffer(view, dtype=np.float32).reshape(rows, cols)
+        return array
+
+    def _unpin_cdata(self, _cdata: Any) -> None:
+        self._unpin()
+
+
+_chunk_fn = lib.vpack_index_chunk
+_unpack = ffi.unpack
+# Each thread keeps one vpack_str pair for the text and metadata of a chunk, read back as
+# words: the two pointers as char * (so ffi.unpack copies them straight into bytes) and
+# the two lengths. A call takes the pair out while it uses it, so a nested call on the
+# same thread (a signal handler that searches) makes its own.
+_spare = threading.local()
+assert ffi.sizeof("vpack_str") == 2 * ffi.sizeof("size_t") == 2 * ffi.sizeof("char *")
+
+
+def _new_chunk_out() -> Tuple[Any, Any, Any, Any]:
+    pair = ffi.new("vpack_str[2]")
+    return pair, pair + 1, ffi.cast("char **", pair), ffi.cast("size_t *", pair)
+
+
+def _read_chunks(ptr: Any, chunk_ids: Sequence[int]) -> List[Tuple[bytes, bytes]]:
+    """Copies the text and metadata bytes of each chunk, while the caller holds a use of
+    the handle ``ptr``: one native call per chunk and one copy of each string."""
+    spare = _spare.__dict__
+    out_structs = spare.pop("pair", None) or _new_chunk_out()
+    text, meta, words, lens = out_structs
+    out: List[Tuple[bytes, bytes]] = []
+    append = out.append
+    for chunk_id in chunk_ids:
+        status = _chunk_fn(ptr, chunk_id, text, meta)
+        if status:
+            raise _error(status)
+        size = lens[1]
+        text_bytes = _unpack(words[0], size) if size else b""  # (an empty string may be NULL)
+        size = lens[3]
+        append((text_bytes, _unpack(words[2], size) if size else b""))
+    spare["pair"] = out_structs
+    return out
 
 
 class NativeBuilder(_Handle):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from ._native import NativeBuilder
+from .config import DEFAULT_INDEX
 from .errors import InvalidJSONError
 from .pack import Pack
 
@@ -26,6 +27,28 @@ def _dumps(value: Any, what: str) -> str:
         raise InvalidJSONError(f"{what} is not JSON-serialisable: {exc}", InvalidJSONError.code) from exc
 
 
+IndexOption = Union[str, Mapping[str, Any], None]
+
+
+def index_options(index: IndexOption) -> Any:
+    """The builder's ``index`` option as the library takes it: None is the default
+    (``DEFAULT_INDEX``, flat), a string is a kind (``"flat"``, ``"hnsw"``, ``"auto"``),
+    a mapping is passed on (``{"kind": "hnsw", "m": 16, "ef_construction": 200,
+    "ef_search": 64, "threads": 4}``; ``kind`` defaults as for None). The library checks
+    the values: an unknown kind or a value out of range is an InvalidArgumentError
+    (code 2), an unknown key or a value of the wrong JSON type an InvalidJSONError
+    (code 3), both from the PackBuilder constructor."""
+    if index is None:
+        return {"kind": DEFAULT_INDEX}
+    if isinstance(index, str):
+        return {"kind": index}
+    if isinstance(index, Mapping):
+        options = dict(index)
+        options.setdefault("kind", DEFAULT_INDEX)
+        return options
+    return index  # the library names what is wrong with it
+
+
 class PackBuilder:
     """Collects chunks with their vectors, then :meth:`finish` returns the pack.
 
@@ -34,21 +57,40 @@ class PackBuilder:
     >>> pack = b.finish({"title": "demo"})                        # doctest: +SKIP
 
     ``metric`` is ``cosine`` (vectors are L2-normalised when added), ``dot`` or ``l2``.
+    ``index`` picks the search structure stored in the pack: ``"flat"`` (exact scan, the
+    default), ``"hnsw"`` (an approximate HNSW graph built at :meth:`finish`, searched in
+    place), ``"auto"`` (hnsw from 50,000 chunks on, else flat), or a mapping with
+    ``kind`` and the HNSW parameters ``m`` (links per node, 2..256, default 16),
+    ``ef_construction`` (1..65536, default 200), ``ef_search`` (the default search
+    effort recorded in the pack, 1..65536, default 64) and ``threads`` (graph build
+    threads, default all cores; the pack's bytes do not depend on it). Bad options
+    raise from the constructor (see :func:`index_options`).
     Added chunks are spooled by the native library to unlinked temporary files in
     ``temp_dir`` (default: the system's), so memory does not grow with the pack.
     """
 
     def __init__(
-        self, dimension: int, metric: str = "cosine", temp_dir: os.PathLike[str] | str | None = None
+        self,
+        dimension: int,
+        metric: str = "cosine",
+        temp_dir: os.PathLike[str] | str | None = None,
+        index: IndexOption = None,
     ) -> None:
         self.dimension = dimension
         self.metric = metric
-        options: Dict[str, Any] = {"dimension": dimension, "metric": metric}
+        self.index = index_options(index)
+        options: Dict[str, Any] = {"dimension": dimension, "metric": metric, "index": self.index}
         if temp_dir is not None:
             options["temp_dir"] = os.fsdecode(temp_dir)
             if "\0" in options["temp_dir"]:
                 raise ValueError(f"embedded null byte in path {options['temp_dir']!r}")
-        self._native: Optional[NativeBuilder] = NativeBuilder.create(json.dumps(options))
+        try:
+            options_json = json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidJSONError(
+                f"index options are not JSON-serialisable: {exc}", InvalidJSONError.code
+            ) from exc
+        self._native: Optional[NativeBuilder] = NativeBuilder.create(options_json)
         self._count = 0
 
     def __len__(self) -> int:

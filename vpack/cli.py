@@ -34,6 +34,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
 def _size(text: str) -> int:
     try:
         return config.parse_size(text, "the size")
@@ -133,6 +140,27 @@ def _parser() -> argparse.ArgumentParser:
         help="draw a progress line (default: when stderr is a terminal)",
     )
     b.add_argument("--metric", choices=("cosine", "dot", "l2"))
+    b.add_argument(
+        "--index",
+        choices=config.INDEX_KINDS,
+        help=f"search structure: flat (exact), hnsw (approximate graph) or auto (hnsw from "
+        f"50,000 chunks on; default: {config.DEFAULT_INDEX})",
+    )
+    b.add_argument(
+        "--hnsw-m", type=_positive, metavar="N", help=f"hnsw: links per node (2..{config.MAX_M}, default 16)"
+    )
+    b.add_argument(
+        "--ef-construction",
+        type=_positive,
+        metavar="N",
+        help=f"hnsw: build effort (1..{config.MAX_EF}, default 200)",
+    )
+    b.add_argument(
+        "--ef-search",
+        type=_positive,
+        metavar="N",
+        help=f"hnsw: default search effort stored in the pack (1..{config.MAX_EF}, default 64)",
+    )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     q = sub.add_parser("query", help="search a pack")
@@ -150,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
         "a JSON number, true, false or null for equality); repeat to require several",
     )
     q.add_argument("--filter", metavar="JSON", help='a full filter object, e.g. \'{"n": {"$gte": 2}}\'')
+    q.add_argument(
+        "--ef",
+        type=_non_negative,
+        metavar="N",
+        help="hnsw packs: search effort (candidates on the bottom level, up to 65536; larger finds "
+        "more of the true nearest chunks, slower; default: the pack's ef_search)",
+    )
 
     i = sub.add_parser("info", help="print a pack's manifest")
     i.add_argument("pack")
@@ -195,6 +230,10 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "embedder.batch_size": args.batch_size,
         "embedder.threads": args.threads,
         "embedder.dimension": args.dimension,
+        "index": args.index,
+        "index.m": args.hnsw_m,
+        "index.ef_construction": args.ef_construction,
+        "index.ef_search": args.ef_search,
     }
     return config.merge(loaded, overrides)
 
@@ -257,7 +296,7 @@ def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 def _query(args: argparse.Namespace) -> int:
     flt = _where_filter(args)
     with open_pack(args.pack, model_dir=args.model) as pack:
-        hits = pack.search(args.text, k=args.k, filter=flt)
+        hits = pack.search(args.text, k=args.k, filter=flt, ef=args.ef)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -292,7 +331,7 @@ def _info(args: argparse.Namespace) -> int:
         ("embedder", f"{emb.get('kind')} / {emb.get('model_id')}"),
         ("dimension", manifest.get("dimension")),
         ("metric", manifest.get("metric")),
-        ("index", manifest.get("index", {}).get("kind")),
+        ("index", index_summary(manifest.get("index"))),
         ("documents", manifest.get("documents", "?")),
         ("chunks", manifest.get("chunk_count")),
         ("chunker", json.dumps(manifest.get("chunker"), sort_keys=True)),
@@ -301,6 +340,30 @@ def _info(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:>15}: {value}")
     return 0
+
+
+def index_summary(index: Any) -> str:
+    """The manifest's ``index`` in one line: ``flat (exact)``, or ``hnsw (m 16,
+    ef_construction 200, ef_search 64)``, plus what ``auto`` chose by."""
+    if not isinstance(index, dict):
+        return "flat (exact)" if index is None else str(index)
+    kind = index.get("kind", "?")
+    if kind == "flat":
+        text = "flat (exact)"
+    else:
+        params = [f"{key} {index[key]}" for key in ("m", "ef_construction", "ef_search") if key in index]
+        params += [
+            f"{key} {json.dumps(value)}"
+            for key, value in sorted(index.items())
+            if key not in _KNOWN_INDEX_KEYS
+        ]
+        text = f"{kind} ({', '.join(params)})" if params else str(kind)
+    if "chosen_by" in index:
+        text += f"; chosen by {index['chosen_by']}"
+    return text
+
+
+_KNOWN_INDEX_KEYS = ("kind", "m", "ef_construction", "ef_search", "chosen_by")
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -35,11 +35,20 @@ the default values where there is one::
     name = "model"
     options = { max_tokens = 256 }
 
+    [index]                       # the search structure stored in the pack
+    kind = "flat"                 # "flat" (exact), "hnsw" (approximate graph), or "auto"
+                                  # (hnsw from 50,000 chunks on, else flat)
+    m = 16                        # hnsw: links per node (2..256)
+    ef_construction = 200         # hnsw: build effort (1..65536)
+    ef_search = 64                # hnsw: default search effort recorded in the pack (1..65536)
+    threads = 4                   # hnsw: build threads (default: all cores; same bytes on any)
+
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
 ``embedder``, ``source`` and each transformer may also be given as just a name:
-``chunker = "recursive"``. Options are passed to the plugin's constructor as keyword
-arguments (``vpack.registry.create(kind, name, **options)``). ``batch_size`` is the
+``chunker = "recursive"``, and ``index`` as just a kind: ``index = "hnsw"``. Options
+are passed to the plugin's constructor as keyword arguments
+(``vpack.registry.create(kind, name, **options)``). ``batch_size`` is the
 pipeline's batch; a model's own batch size is an embedder option. Relative paths are
 relative to the folder holding the file (``BuildConfig.origin``) and are kept as written.
 
@@ -66,7 +75,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .plugins.base import DEFAULT_MAX_DOCUMENT_SIZE
 from .plugins.sources import DEFAULT_INCLUDE
@@ -79,6 +88,14 @@ else:  # the tomli backport is a dependency before 3.11
 #: The pipeline's default batch (``vpack.pipeline.DEFAULT_BATCH_SIZE``).
 DEFAULT_BATCH_SIZE = 256
 METRICS = ("cosine", "dot", "l2")
+#: The index kind of a pack when none is asked for (``PackBuilder``, ``vpack.build``,
+#: ``vpack build``).
+DEFAULT_INDEX = "flat"
+INDEX_KINDS = ("flat", "hnsw", "auto")
+#: The library's limits for the HNSW parameters (``m``; ``ef_construction`` and
+#: ``ef_search``).
+MAX_M = 256
+MAX_EF = 1 << 16
 FILE_NAME = "vpack.toml"
 
 
@@ -133,6 +150,27 @@ class SourceSpec:
 
 
 @dataclass
+class IndexSpec:
+    """The pack's index: ``kind`` and the HNSW parameters (None: the library's
+    default, see :class:`vpack.PackBuilder`)."""
+
+    kind: str = DEFAULT_INDEX
+    m: Optional[int] = None
+    ef_construction: Optional[int] = None
+    ef_search: Optional[int] = None
+    threads: Optional[int] = None
+
+    def options(self) -> Dict[str, Any]:
+        """The builder's ``index`` option: the kind and every parameter that is set."""
+        out: Dict[str, Any] = {"kind": self.kind}
+        for key in _INDEX_PARAMS:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass
 class BuildConfig:
     """Every build setting; the defaults are those of ``vpack build`` without flags.
     ``origin`` is the file the settings were read from (None when none was)."""
@@ -149,6 +187,7 @@ class BuildConfig:
     strict: bool = False
     max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE
     record_paths: bool = False
+    index: IndexSpec = field(default_factory=IndexSpec)
     origin: Optional[Path] = field(default=None, compare=False)
 
 
@@ -277,6 +316,53 @@ def _size(value: Any, where: str, key: str) -> int:
         raise _fail(where, key, "a positive number of bytes or a size such as '64MiB'", value) from None
 
 
+_INDEX_PARAMS = {
+    "m": (2, MAX_M),
+    "ef_construction": (1, MAX_EF),
+    "ef_search": (1, MAX_EF),
+    "threads": (1, None),
+}
+
+
+def _index_kind(value: Any, where: str, key: str) -> str:
+    if value not in INDEX_KINDS:
+        raise _fail(where, key, f"one of {', '.join(repr(k) for k in INDEX_KINDS)}", value)
+    return str(value)
+
+
+def _index(value: Any, where: str, key: str) -> IndexSpec:
+    if isinstance(value, IndexSpec):
+        value = value.options()
+    if isinstance(value, str):
+        return IndexSpec(_index_kind(value, where, key))
+    if not isinstance(value, Mapping):
+        raise _fail(where, key, "an index kind or a table with 'kind' and its parameters", value)
+    for name in value:
+        if name != "kind" and name not in _INDEX_PARAMS:
+            raise ConfigError(
+                f"{where}: unknown key {key + '.' + str(name)!r} "
+                f"(expected one of: {', '.join(['kind', *_INDEX_PARAMS])})"
+            )
+    spec = IndexSpec()
+    for name, item in value.items():
+        if item is None:
+            continue
+        if name == "kind":
+            spec.kind = _index_kind(item, where, f"{key}.kind")
+            continue
+        low, high = _INDEX_PARAMS[name]
+        if (
+            isinstance(item, bool)
+            or not isinstance(item, int)
+            or item < low
+            or (high is not None and item > high)
+        ):
+            expected = f"an integer in {low}..{high}" if high is not None else "a positive integer"
+            raise _fail(where, f"{key}.{name}", expected, item)
+        setattr(spec, name, item)
+    return spec
+
+
 _FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
     "source": _source,
     "include": _globs,
@@ -290,6 +376,7 @@ _FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
     "strict": _strict,
     "max_document_size": _size,
     "record_paths": _strict,
+    "index": _index,
 }
 _PLUGIN_FIELDS = ("source", "chunker", "embedder")
 
@@ -352,21 +439,31 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
 
     Keys are the config's keys (``"output"``, ``"metric"``, ``"include"``, ...) plus
     ``"<plugin>.<option>"`` for one option of ``source``, ``chunker`` or ``embedder``
-    (``{"chunker.size": 500, "embedder.dimension": 128, "source.root": "docs"}``).
+    (``{"chunker.size": 500, "embedder.dimension": 128, "source.root": "docs"}``) and
+    ``"index.<parameter>"`` for one index parameter (``{"index": "hnsw", "index.m": 32}``).
     A plugin given by name keeps its configured options when the name is unchanged and
-    starts without options when it changes; single options are applied after that."""
+    starts without options when it changes; single options are applied after that. An
+    index given by kind keeps its configured parameters (they apply to hnsw and auto)."""
     where = "overrides"
     out = copy.deepcopy(config)
     options = []
+    index_params: List[Tuple[str, Any]] = []
     for key, value in overrides.items():
         if value is None:
             continue
         head, dot, option = key.partition(".")
-        if dot:
+        if dot and head == "index":
+            if option not in _INDEX_PARAMS and option != "kind":
+                raise ConfigError(
+                    f"{where}: unknown key {key!r} (expected one of: "
+                    f"{', '.join('index.' + p for p in ['kind', *_INDEX_PARAMS])})"
+                )
+            index_params.append((option, value))
+        elif dot:
             if head not in _PLUGIN_FIELDS or not option:
                 raise ConfigError(
                     f"{where}: unknown key {key!r} (a single option is "
-                    f"'source.<option>', 'chunker.<option>' or 'embedder.<option>')"
+                    f"'source.<option>', 'chunker.<option>', 'embedder.<option>' or 'index.<parameter>')"
                 )
             options.append((head, option, _option_value(value, where, key)))
         elif key not in _FIELDS:
@@ -374,13 +471,17 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
         else:
             new = _FIELDS[key](value, where, key)
             current = getattr(out, key)
-            if (isinstance(value, str) and isinstance(new, SourceSpec) and new.kind == current.kind) or (
+            if isinstance(value, str) and isinstance(new, IndexSpec):
+                new = _index({**current.options(), "kind": new.kind}, where, key)
+            elif (isinstance(value, str) and isinstance(new, SourceSpec) and new.kind == current.kind) or (
                 isinstance(value, str) and isinstance(new, PluginSpec) and new.name == current.name
             ):
                 new = current
             setattr(out, key, new)
     for head, option, value in options:
         getattr(out, head).options[option] = value
+    if index_params:
+        out.index = _index({**out.index.options(), **dict(index_params)}, where, "index")
     return out
 
 
@@ -441,6 +542,7 @@ def effective(config: BuildConfig, paths: bool = True) -> Dict[str, Any]:
         "strict": config.strict,
         "max_document_size": config.max_document_size,
         "record_paths": config.record_paths,
+        "index": config.index.options(),
     }
     if not paths:
         data["output"] = None
@@ -451,10 +553,13 @@ def effective(config: BuildConfig, paths: bool = True) -> Dict[str, Any]:
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_INDEX",
     "FILE_NAME",
+    "INDEX_KINDS",
     "METRICS",
     "BuildConfig",
     "ConfigError",
+    "IndexSpec",
     "PluginSpec",
     "SourceSpec",
     "effective",

@@ -6,15 +6,21 @@ import json
 import operator
 import os
 import threading
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union, overload
 
 import numpy as np
 
 from . import models
 from ._native import ClosedError, NativeEmbedder, NativeIndex, check_k
-from .errors import CorruptPackError, DimensionMismatchError, InvalidJSONError, ModelError, NotFoundError
+from .errors import (
+    CorruptPackError,
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidJSONError,
+    ModelError,
+    NotFoundError,
+)
 from .plugins.base import Embedder
 
 Query = Union[str, np.ndarray, Sequence[float]]
@@ -62,15 +68,51 @@ def _filter_json(filter: Optional[Mapping[str, Any]]) -> Optional[str]:  # noqa:
         raise InvalidJSONError(f"filter is not JSON-serialisable: {exc}", InvalidJSONError.code) from exc
 
 
-@dataclass(frozen=True)
 class Hit:
     """One search result. ``id`` is the chunk's position in the pack; higher ``score`` is
-    better (cosine similarity for cosine packs)."""
+    better (cosine similarity for cosine packs); ``text`` the chunk's text and
+    ``metadata`` its metadata (a dict).
 
-    id: int
-    score: float
-    text: str
-    metadata: Dict[str, Any] = field(default_factory=dict)
+    Immutable like a frozen dataclass (``Hit(id, score, text, metadata)``, equality by
+    value, a ``repr`` that shows the fields). A hit from a search decodes its metadata
+    from the pack's JSON on first access to ``metadata``, not before: a caller that
+    reads only ids, scores or texts pays nothing for it."""
+
+    __slots__ = ("_id", "_metadata", "_raw", "_score", "_text")
+    __match_args__ = ("id", "score", "text", "metadata")
+    __hash__ = None  # type: ignore[assignment]  # (holds a dict, like the dataclass it was)
+
+    def __init__(self, id: int, score: float, text: str, metadata: Optional[Dict[str, Any]] = None) -> None:  # noqa: A002
+        self._id = id
+        self._score = score
+        self._text = text
+        self._metadata: Optional[Dict[str, Any]] = {} if metadata is None else metadata
+        self._raw = b""
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def score(self) -> float:
+        return self._score
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        meta = self._metadata
+        if meta is None:
+            # Damaged JSON (the library checks it first, so this is a second line of
+            # defence) is a CorruptPackError here, never a decoding error.
+            meta = _stored_json(self._raw, f"chunk {self._id}: metadata") if self._raw else {}
+            if self._metadata is None:  # another thread may have decoded it meanwhile
+                self._metadata = meta
+                self._raw = b""
+            meta = self._metadata
+        return meta
 
     @property
     def source(self) -> Optional[str]:
@@ -79,7 +121,71 @@ class Hit:
         return str(path) if path is not None else None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+        return {"id": self._id, "score": self._score, "text": self._text, "metadata": self.metadata}
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Hit)
+        return (self._id, self._score, self._text, self.metadata) == (
+            other._id,
+            other._score,
+            other._text,
+            other.metadata,
+        )
+
+    def __repr__(self) -> str:
+        return f"Hit(id={self._id!r}, score={self._score!r}, text={self._text!r}, metadata={self.metadata!r})"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[int, float, str, Dict[str, Any]]]:
+        return (Hit, (self._id, self._score, self._text, self.metadata))
+
+
+_new_object = object.__new__
+
+
+def _hits(ids: Sequence[int], scores: Sequence[float], records: Sequence[Tuple[bytes, bytes]]) -> List[Hit]:
+    """Hits from the engine's ids, scores and (text, metadata) bytes: texts decoded now,
+    metadata on first access. Built without calling ``Hit.__init__`` (this is the hot
+    path of every search)."""
+    out: List[Hit] = []
+    append = out.append
+    for chunk_id, score, (text, meta) in zip(ids, scores, records):
+        hit = _new_object(Hit)
+        hit._id = chunk_id
+        hit._score = score
+        try:
+            hit._text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptPackError(
+                f"chunk {chunk_id}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                CorruptPackError.code,
+            ) from None
+        hit._raw = meta
+        hit._metadata = None
+        append(hit)
+    return out
+
+
+def _check_count(value: Any, name: str) -> int:
+    """A non-negative integer argument (k, threads); bool and other types refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _ef_arg(ef: Optional[int]) -> int:
+    """The search effort for the engine: None (or 0) is the pack's recorded default.
+    Like the C side, anything else must be an integer in 1..=65536 (above that the
+    library refuses it); a negative or non-integer ef is an InvalidArgumentError."""
+    if ef is None:
+        return 0
+    if isinstance(ef, bool) or not isinstance(ef, (int, np.integer)) or ef < 0:
+        raise InvalidArgumentError(
+            f"ef must be None or a non-negative integer (0: the pack's default), got {ef!r}",
+            InvalidArgumentError.code,
+        )
+    return int(ef)
 
 
 class Pack:
@@ -97,6 +203,7 @@ class Pack:
         self._query_embedder = embedder
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
+        self._vectors: Optional[np.ndarray] = None
         self._lock = threading.RLock()  # guards the lazy creation of _embedder
 
     @classmethod
@@ -167,7 +274,13 @@ class Pack:
                 ) from exc
             return self._embedder
 
-    def search(self, query: Query, k: int = 10, filter: Optional[Mapping[str, Any]] = None) -> List[Hit]:  # noqa: A002
+    def search(
+        self,
+        query: Query,
+        k: int = 10,
+        filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
+        ef: Optional[int] = None,
+    ) -> List[Hit]:
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
         (embedded with the pack's embedder) or a vector of the pack's dimension.
 
@@ -175,41 +288,162 @@ class Pack:
         scan: ``{"path": "guide/*.md"}`` (strings are globs; ``**`` crosses ``/``),
         ``{"lang": ["en", "de"]}`` (any of), ``{"n": {"$gte": 2}}`` (operators ``$eq $ne
         $in $nin $gt $gte $lt $lte $glob $exists``), dotted keys for nested fields,
-        ``$and``/``$or`` lists."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        ``$and``/``$or`` lists.
+
+        ``ef`` is the search effort of a pack with an HNSW index: the candidate list on
+        the graph's bottom level (larger finds more of the true nearest chunks, slower);
+        None (or 0) uses the ``ef_search`` recorded in the pack, at most 65536. Flat packs
+        are exact and ignore it."""
+        _check_count(k, "k")
         check_k(k)  # before a text query is embedded
-        filter_json = _filter_json(filter)
+        ef_arg = _ef_arg(ef)
+        filter_json = None if filter is None else _filter_json(filter)
         if isinstance(query, str):
             vector = self.embed_query(query)
         else:
             vector = np.asarray(query, dtype=np.float32)
             if vector.ndim != 1:
                 raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
-        ids, scores = self._index.search(vector, k, filter_json)
-        id_list = [int(i) for i in ids]
-        records = self._index.chunks(id_list)
-        return [self._hit(i, float(s), r) for i, s, r in zip(id_list, scores, records)]
+        ids, scores, records = self._index.search_records(vector, k, filter_json, ef_arg)
+        return _hits(ids, scores, records)
+
+    @overload
+    def search_batch(
+        self,
+        queries: Union[np.ndarray, Sequence[Sequence[float]], Sequence[str]],
+        k: int = ...,
+        filter: Optional[Mapping[str, Any]] = ...,
+        ef: Optional[int] = ...,
+        threads: int = ...,
+        texts: Literal[False] = ...,
+    ) -> Tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def search_batch(
+        self,
+        queries: Union[np.ndarray, Sequence[Sequence[float]], Sequence[str]],
+        k: int = ...,
+        filter: Optional[Mapping[str, Any]] = ...,
+        ef: Optional[int] = ...,
+        threads: int = ...,
+        *,
+        texts: Literal[True],
+    ) -> Tuple[np.ndarray, np.ndarray, List[List[Hit]]]: ...
+
+    def search_batch(
+        self,
+        queries: Union[np.ndarray, Sequence[Sequence[float]], Sequence[str]],
+        k: int = 10,
+        filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
+        ef: Optional[int] = None,
+        threads: int = 0,
+        texts: bool = False,
+    ) -> Union[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, List[List[Hit]]]]:
+        """Searches many queries in one native call, on ``threads`` threads (0: all
+        cores), with the GIL released. ``queries`` is an (n, dim) float array (or a list
+        of n vectors, or a list of n texts, embedded with the pack's embedder in one
+        call). ``k``, ``filter`` and ``ef`` apply to every query, as in :meth:`search`,
+        and row ``i`` of the result equals ``search(queries[i], ...)``.
+
+        Returns ``(ids, scores)``: numpy arrays of shape (n, k), row ``i`` holding query
+        ``i``'s hits best first; ``ids`` are int64 chunk ids and ``scores`` float32. A
+        row with fewer than ``k`` hits (a pack with fewer than ``k`` chunks, or a filter
+        that matches fewer) is padded with id ``-1`` and score ``NaN``, so
+        ``ids[i] >= 0`` marks the real hits. With ``texts=True`` the result is ``(ids,
+        scores, hits)`` where ``hits[i]`` is the list of :class:`Hit` (text and
+        metadata) of row ``i``, as :meth:`search` returns it."""
+        _check_count(k, "k")
+        check_k(k)
+        _check_count(threads, "threads")
+        ef_arg = _ef_arg(ef)
+        filter_json = None if filter is None else _filter_json(filter)
+        matrix = self._query_matrix(queries)
+        raw_ids, raw_scores, counts = self._index.search_batch(matrix, k, filter_json, ef_arg, threads)
+        rows, width = raw_ids.shape
+        if width == k:
+            ids, scores = raw_ids, raw_scores
+        else:  # k above the pack's size: the engine was asked for what exists
+            ids = np.full((rows, k), -1, dtype=np.int64)
+            scores = np.full((rows, k), np.nan, dtype=np.float32)
+            ids[:, :width] = raw_ids
+            scores[:, :width] = raw_scores
+        empty = np.arange(width) >= counts[:, None]
+        if empty.any():
+            ids[:, :width][empty] = -1
+            scores[:, :width][empty] = np.nan
+        if not texts:
+            return ids, scores
+        found = ids[ids >= 0]  # row-major: row 0's hits, then row 1's...
+        records = self._index.chunks(found.tolist())
+        flat = _hits(found.tolist(), scores[ids >= 0].tolist(), records)
+        hits: List[List[Hit]] = []
+        at = 0
+        for count in counts.tolist():
+            hits.append(flat[at : at + count])
+            at += count
+        return ids, scores, hits
+
+    def _query_matrix(
+        self, queries: Union[np.ndarray, Sequence[Sequence[float]], Sequence[str]]
+    ) -> np.ndarray:
+        """The (n, dim) float32 matrix of a batch: a float array or list of vectors as
+        given, or a list of texts embedded in one call."""
+        if isinstance(queries, (str, bytes)):
+            raise TypeError("queries must be a list of texts or vectors (search() takes one query)")
+        if (
+            not isinstance(queries, np.ndarray)
+            and len(queries) > 0
+            and all(isinstance(q, str) for q in queries)
+        ):
+            texts = [str(q) for q in queries]
+            return self.embed_queries(texts)
+        matrix = np.asarray(queries, dtype=np.float32)
+        if matrix.ndim != 2:
+            if matrix.ndim == 1 and matrix.size == 0:  # an empty list: no queries
+                return np.empty((0, self.dimension), dtype=np.float32)
+            raise ValueError(f"queries must be a 2-D array (n, dim), got shape {matrix.shape}")
+        return matrix
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeds several query texts at once (an (n, dim) float32 array), with the
+        embedder :meth:`embed_query` uses."""
+        if self._query_embedder is not None:
+            given = np.asarray(self._query_embedder.embed(list(texts)), dtype=np.float32)
+            if given.shape != (len(texts), self.dimension):
+                raise DimensionMismatchError(
+                    f"the query embedder gave shape {given.shape}, "
+                    f"the pack needs ({len(texts)}, {self.dimension})",
+                    DimensionMismatchError.code,
+                )
+            return given
+        embedder = self._native_embedder()
+        try:
+            return embedder.embed([t.encode("utf-8", "surrogatepass") for t in texts], self.dimension)
+        except ClosedError:
+            raise ClosedError("this pack is closed") from None
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored vectors as a read-only (len, dimension) float32 numpy array, read
+        in place from the pack (no copy; row ``i`` is chunk ``i``; L2-normalised for
+        cosine packs). The first access checks every vector block (a pass over the
+        vectors, once per open pack). The array stays valid after :meth:`close`: the
+        native pack is freed when the last array viewing it is collected."""
+        if self.closed:
+            raise ClosedError("this pack is closed")
+        array = self._vectors
+        if array is None:
+            array = self._vectors = self._index.vectors()
+        return array
 
     def chunk(self, chunk_id: int) -> Hit:
         """The chunk with this id (score 0.0)."""
         chunk_id = operator.index(chunk_id)  # any integer (numpy's too); TypeError otherwise
         if not 0 <= chunk_id < 1 << 64:
             raise NotFoundError(f"chunk id {chunk_id} out of range", NotFoundError.code)
-        return self._hit(chunk_id, 0.0, self._index.chunk(chunk_id))
-
-    @staticmethod
-    def _hit(chunk_id: int, score: float, record: Tuple[bytes, bytes]) -> Hit:
-        text, meta = record
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptPackError(
-                f"chunk {chunk_id}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                CorruptPackError.code,
-            ) from None
-        metadata = _stored_json(meta, f"chunk {chunk_id}: metadata") if meta else {}
-        return Hit(chunk_id, score, decoded, metadata)
+        hit = _hits([chunk_id], [0.0], [self._index.chunk(chunk_id)])[0]
+        hit.metadata  # noqa: B018 (a lookup of one chunk decodes its metadata at once)
+        return hit
 
     def verify(self) -> None:
         """Checks every checksum and chunk record; raises CorruptPackError on damage."""
@@ -225,7 +459,9 @@ class Pack:
     def close(self) -> None:
         """Releases the pack. Safe while other threads use it: it waits for the native
         calls in flight (a search, an embedding) to return, then frees; their later calls
-        raise ValueError. Idempotent."""
+        raise ValueError. Idempotent. Arrays from :attr:`vectors` stay readable: the
+        native pack is freed when the last of them is collected."""
+        self._vectors = None
         self._index.close()
         with self._lock:  # after this, _native_embedder() sees the pack closed
             embedder, self._embedder = self._embedder, None

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from . import registry
 from ._native import VERSION
-from .builder import PackBuilder
+from .builder import IndexOption, PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from .config import BuildConfig, effective, parse_size
 from .errors import InvalidArgumentError
@@ -224,6 +224,7 @@ def run(
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
     max_document_size: Union[int, str, None] = None,
+    index: IndexOption = None,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
     close it when done). ``output`` is a path (the pack is streamed into that file
@@ -234,7 +235,9 @@ def run(
     when stderr is one). ``config`` (the effective build configuration) is stored in the
     manifest. ``max_document_size`` (bytes, or a size such as ``"64MiB"``) skips larger
     documents; it is handed to the source when the source has that attribute (so it
-    does not read them at all). None: the source's own limit, else 64 MiB."""
+    does not read them at all). None: the source's own limit, else 64 MiB. ``index`` is
+    the pack's search structure, as for :class:`~vpack.PackBuilder` (``"flat"``, the
+    default, ``"hnsw"``, ``"auto"`` or a mapping with ``kind`` and HNSW parameters)."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     limit = _document_limit(source, max_document_size)
@@ -243,7 +246,7 @@ def run(
     estimate = getattr(source, "estimate", None)
     meter = Progress(estimate() if callable(estimate) and progress is not False else None, enabled=progress)
     stages = _Stages(source, report, strict, meter, limit)
-    builder = PackBuilder(embedder.dimension, metric)
+    builder = PackBuilder(embedder.dimension, metric, index=index)
     count_tokens = getattr(embedder, "token_counts", None)
     report.max_tokens = getattr(embedder, "max_tokens", None)
     cached = CachedEmbedder(embedder, cache) if cache is not None else None
@@ -417,6 +420,7 @@ def build(
     progress: Optional[bool] = None,
     config: Optional[Mapping[str, Any]] = None,
     max_document_size: Union[int, str, None] = None,
+    index: IndexOption = None,
 ) -> BuildResult:
     """Builds a pack from a folder, any Source, or an iterable of documents (Document
     objects, ``{"text", "id"?, "metadata"?}`` dicts, or strings).
@@ -432,7 +436,11 @@ def build(
     is faster than a cache lookup). ``strict`` stops at the first unusable input.
     ``max_document_size`` (bytes, or a size such as ``"64MiB"``; default 64 MiB)
     skips larger documents and lists them in the report; files are not read at all.
-    Returns the report and the pack, open (use ``with``)."""
+    ``index`` picks the pack's search structure: ``"flat"`` (exact, the default),
+    ``"hnsw"`` (approximate, an HNSW graph searched in place), ``"auto"`` (hnsw from
+    50,000 chunks on), or a mapping such as ``{"kind": "hnsw", "m": 16,
+    "ef_construction": 200, "ef_search": 64, "threads": 4}`` (see
+    :class:`~vpack.PackBuilder`). Returns the report and the pack, open (use ``with``)."""
     src: Source
     if isinstance(source, Source):
         src = source
@@ -461,6 +469,7 @@ def build(
             progress=progress,
             config=config,
             max_document_size=max_document_size,
+            index=index,
         )
     finally:
         if store is not None:
@@ -516,6 +525,7 @@ def build_from_config(
             progress=progress,
             config=effective(cfg, paths=cfg.record_paths),
             max_document_size=cfg.max_document_size,
+            index=cfg.index.options(),
         )
     finally:
         close = getattr(emb, "close", None)

@@ -250,6 +250,7 @@ def test_effective_is_json_and_parses_back(tmp_path: Path) -> None:
         "strict": True,
         "max_document_size": 64 << 20,
         "record_paths": False,
+        "index": {"kind": "flat"},
     }
     assert config.parse(data) == loaded
     defaults = config.effective(BuildConfig())
