@@ -44,21 +44,61 @@ impl Index for FlatIndex<'_> {
 
 /// Rows scored per kernel call: keeps the score buffer in L1.
 const BLOCK: usize = 256;
+/// Packs of at least this many floats (16 MiB) are scanned on every core.
+const PARALLEL_MIN_FLOATS: usize = 4 << 20;
+const MAX_THREADS: usize = 16;
 
 impl FlatIndex<'_> {
+    /// Exact top k. A large pack is split into one contiguous range of rows per core,
+    /// each scanned into its own top k, then merged: the result is the same as one scan
+    /// (ties still go to the lower id), in about 1/cores of the time when the scan is
+    /// bound by compute, or at the memory bandwidth all cores together can pull.
     fn top_k(&self, query: &[f32], k: usize) -> Vec<Scored> {
+        let rows = self.vectors.len() / self.dim;
+        let threads = if self.vectors.len() >= PARALLEL_MIN_FLOATS {
+            crate::format::blocks::cores().min(MAX_THREADS)
+        } else {
+            1
+        };
+        if threads < 2 {
+            return self.top_k_range(query, k, 0, rows).into_sorted();
+        }
+        let per = rows.div_ceil(threads);
+        let parts: Vec<TopK> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (start, end) = ((t * per).min(rows), ((t + 1) * per).min(rows));
+                    s.spawn(move || self.top_k_range(query, k, start, end))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| TopK::new(0)))
+                .collect()
+        });
+        let mut top = TopK::new(k);
+        for part in parts {
+            for hit in part.into_sorted() {
+                top.push(hit.id, hit.score);
+            }
+        }
+        top.into_sorted()
+    }
+
+    fn top_k_range(&self, query: &[f32], k: usize, start: usize, end: usize) -> TopK {
         let mut top = TopK::new(k);
         let l2 = self.metric == Metric::L2;
         let mut scores = [0.0f32; BLOCK];
-        for (b, rows) in self.vectors.chunks(BLOCK * self.dim).enumerate() {
+        let vectors = &self.vectors[start * self.dim..end * self.dim];
+        for (b, rows) in vectors.chunks(BLOCK * self.dim).enumerate() {
             let n = rows.len() / self.dim;
             score_rows(query, rows, self.dim, l2, &mut scores[..n]);
-            let base = (b * BLOCK) as u64;
+            let base = (start + b * BLOCK) as u64;
             for (i, &score) in scores[..n].iter().enumerate() {
                 top.push(base + i as u64, score);
             }
         }
-        top.into_sorted()
+        top
     }
 
     /// Scores every row, then visits candidates best first (in growing rounds of a
@@ -114,6 +154,18 @@ impl FlatIndex<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_scan_equals_one_scan() {
+        let dim = 8;
+        let rows = PARALLEL_MIN_FLOATS / dim + 1001;
+        // Few distinct values, so many ties cross the split points.
+        let vectors: Vec<f32> = (0..rows * dim).map(|i| ((i * 7919) % 13) as f32).collect();
+        let idx = FlatIndex::new(&vectors, dim, Metric::Dot);
+        let q = [1.0, -1.0, 0.5, 0.0, 2.0, 0.0, -0.5, 1.0];
+        let whole = idx.top_k_range(&q, 50, 0, rows).into_sorted();
+        assert_eq!(idx.search(&q, 50, None), whole);
+    }
 
     #[test]
     fn flat_finds_exact_match_first() {
