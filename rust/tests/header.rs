@@ -50,7 +50,10 @@ fn header_defines_only_vpack_integer_constants() {
     for line in fresh.lines().filter(|l| l.starts_with("#define")) {
         let mut parts = line.split_whitespace().skip(1);
         let (name, value) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        assert!(name.starts_with("VPACK_"), "foreign constant in the header: {line}");
+        assert!(
+            name.starts_with("VPACK_"),
+            "foreign constant in the header: {line}"
+        );
         assert!(value.parse::<u64>().is_ok(), "not a plain integer: {line}");
     }
 }
