@@ -531,20 +531,38 @@ class NativeIndex(_Handle):
                 return empty
             self._pin()
             try:
-                # The pin ends when this cdata is collected; the buffer, the memoryview
-                # and every numpy view of it keep it alive.
+                # The pin ends when this cdata is collected: the _Rows object holds it, and
+                # every numpy array viewing the rows holds the _Rows object.
                 keep = ffi.gc(ffi.cast("char *", data[0]), self._unpin_cdata)
             except BaseException:
                 self._unpin()
                 raise
         finally:
             self._release()
-        view = memoryview(ffi.buffer(keep, rows * cols * 4)).toreadonly()
-        array: np.ndarray = np.frombuffer(view, dtype=np.float32).reshape(rows, cols)
+        array: np.ndarray = np.asarray(_Rows(keep, rows, cols))
         return array
 
     def _unpin_cdata(self, _cdata: Any) -> None:
         self._unpin()
+
+
+class _Rows:
+    """The owner of a vectors array: numpy reads the rows in place through
+    ``__array_interface__`` (marked read-only, and this object exports no writable
+    buffer, so the array can never be made writable), and this object keeps the pin on
+    the pack alive for as long as any array viewing the rows exists. (np.frombuffer over
+    a memoryview is not used: PyPy's cpyext never releases such a memoryview.)"""
+
+    __slots__ = ("__array_interface__", "_keep")
+
+    def __init__(self, keep: Any, rows: int, cols: int) -> None:
+        self._keep = keep
+        self.__array_interface__ = {
+            "data": (int(ffi.cast("uintptr_t", keep)), True),
+            "shape": (rows, cols),
+            "typestr": "<f4",
+            "version": 3,
+        }
 
 
 _chunk_fn = lib.vpack_index_chunk

@@ -30,14 +30,14 @@ def _dumps(value: Any, what: str) -> str:
 IndexOption = Union[str, Mapping[str, Any], None]
 
 
-def index_options(index: IndexOption) -> Any:
+def index_options(index: IndexOption) -> Dict[str, Any]:
     """The builder's ``index`` option as the library takes it: None is the default
     (``DEFAULT_INDEX``, flat), a string is a kind (``"flat"``, ``"hnsw"``, ``"auto"``),
     a mapping is passed on (``{"kind": "hnsw", "m": 16, "ef_construction": 200,
     "ef_search": 64, "threads": 4}``; ``kind`` defaults as for None). The library checks
     the values: an unknown kind or a value out of range is an InvalidArgumentError
     (code 2), an unknown key or a value of the wrong JSON type an InvalidJSONError
-    (code 3), both from the PackBuilder constructor."""
+    (code 3), both from the PackBuilder constructor; so is an ``index`` of another type."""
     if index is None:
         return {"kind": DEFAULT_INDEX}
     if isinstance(index, str):
@@ -46,7 +46,10 @@ def index_options(index: IndexOption) -> Any:
         options = dict(index)
         options.setdefault("kind", DEFAULT_INDEX)
         return options
-    return index  # the library names what is wrong with it
+    raise InvalidJSONError(
+        f"index must be a kind (a string) or a mapping of options, got {type(index).__name__}",
+        InvalidJSONError.code,
+    )
 
 
 class PackBuilder:
