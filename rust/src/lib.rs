@@ -11,6 +11,7 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod pack;
+mod parallel;
 pub mod runtime;
 
 use boundary::{c_path, c_str, guard, guard_value, handle, handle_mut, out_ptr, slice, slice_mut};
@@ -174,6 +175,20 @@ unsafe fn manifest_arg(
     // SAFETY: non-NULL and NUL-terminated per this function's contract.
     let text = unsafe { c_str(manifest_json, "manifest_json") }?;
     parse_json(text.as_bytes(), "manifest_json")
+}
+
+/// The filter argument of the search functions: NULL for none.
+///
+/// # Safety
+/// `filter_json` is NULL or a NUL-terminated string.
+unsafe fn filter_arg(filter_json: *const c_char) -> error::Result<Option<index::filter::Filter>> {
+    if filter_json.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let text = unsafe { c_str(filter_json, "filter_json") }?;
+    let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
+    index::filter::Filter::parse(&value).map(Some)
 }
 
 /// Boxes `value` and writes the new handle to `*out`.
@@ -877,14 +892,8 @@ pub unsafe extern "C" fn vpack_index_search_ef(
         let query = unsafe { slice(query, dim, "query") }?;
         let ids = unsafe { slice_mut(ids, k, "ids") }?;
         let scores = unsafe { slice_mut(scores, k, "scores") }?;
-        let filter = if filter_json.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL and NUL-terminated per the contract.
-            let text = unsafe { c_str(filter_json, "filter_json") }?;
-            let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
-            Some(index::filter::Filter::parse(&value)?)
-        };
+        // SAFETY: NULL or NUL-terminated per the contract.
+        let filter = unsafe { filter_arg(filter_json) }?;
         let ef = (ef != 0).then_some(ef);
         let hits = idx.inner.search_with(query, k, filter.as_ref(), ef)?;
         for (i, hit) in hits.iter().enumerate() {
@@ -940,14 +949,8 @@ pub unsafe extern "C" fn vpack_index_search_batch(
         let ids = unsafe { slice_mut(ids, out_len, "ids") }?;
         let scores = unsafe { slice_mut(scores, out_len, "scores") }?;
         let counts = unsafe { slice_mut(counts, n, "counts") }?;
-        let filter = if filter_json.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL and NUL-terminated per the contract.
-            let text = unsafe { c_str(filter_json, "filter_json") }?;
-            let value: serde_json::Value = parse_json(text.as_bytes(), "filter_json")?;
-            Some(index::filter::Filter::parse(&value)?)
-        };
+        // SAFETY: NULL or NUL-terminated per the contract.
+        let filter = unsafe { filter_arg(filter_json) }?;
         let threads = if threads == 0 {
             format::blocks::cores()
         } else {

@@ -131,23 +131,12 @@ impl SectionBlocks {
                 .into_iter()
                 .try_for_each(|b| self.ensure_block(file, b));
         }
-        let per = blocks.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    let start = blocks.start + t * per;
-                    let part = start..(start + per).min(blocks.end);
-                    scope.spawn(move || {
-                        part.into_iter()
-                            .try_for_each(|b| self.ensure_block(file, b))
-                    })
-                })
-                .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(Error::Panic("block check".into())))
-            })
-        })
+        let start = blocks.start;
+        crate::parallel::map_ranges(blocks.len(), threads, |r| {
+            (start + r.start..start + r.end).try_for_each(|b| self.ensure_block(file, b))
+        })?
+        .into_iter()
+        .collect()
     }
 
     fn ensure_block(&self, file: &[u8], block: usize) -> Result<()> {

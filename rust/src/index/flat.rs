@@ -63,19 +63,13 @@ impl FlatIndex<'_> {
         if threads < 2 {
             return self.top_k_range(query, k, 0, rows).into_sorted();
         }
-        let per = rows.div_ceil(threads);
-        let parts: Vec<TopK> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    let (start, end) = ((t * per).min(rows), ((t + 1) * per).min(rows));
-                    s.spawn(move || self.top_k_range(query, k, start, end))
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| TopK::new(0)))
-                .collect()
-        });
+        // A worker cannot fail but by a bug; then the scan runs again on this thread.
+        let parts = match crate::parallel::map_ranges(rows, threads, |r| {
+            self.top_k_range(query, k, r.start, r.end)
+        }) {
+            Ok(parts) => parts,
+            Err(_) => vec![self.top_k_range(query, k, 0, rows)],
+        };
         let mut top = TopK::new(k);
         for part in parts {
             for hit in part.into_sorted() {

@@ -33,6 +33,7 @@ use super::distance::{dot, l2sq};
 use super::topk::TopK;
 use super::{Metric, Scored};
 use crate::error::{Error, Result};
+use crate::parallel;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -526,36 +527,17 @@ impl<'a> HnswBuilder<'a> {
 
     fn plan_batch(&self, nodes: &[u32], threads: usize) -> Result<Vec<Plan>> {
         let threads = threads.clamp(1, 64).min(nodes.len().div_ceil(8));
-        if threads <= 1 {
+        let parts = parallel::map_ranges(nodes.len(), threads, |range| {
             let mut visited = Visited::new();
-            return nodes
-                .iter()
-                .enumerate()
-                .map(|(i, &node)| self.plan(node, &nodes[..i], &mut visited))
-                .collect();
+            range
+                .map(|i| self.plan(nodes[i], &nodes[..i], &mut visited))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut plans = Vec::with_capacity(nodes.len());
+        for part in parts {
+            plans.extend(part?);
         }
-        let per = nodes.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    let range = (t * per).min(nodes.len())..((t + 1) * per).min(nodes.len());
-                    s.spawn(move || {
-                        let mut visited = Visited::new();
-                        range
-                            .map(|i| self.plan(nodes[i], &nodes[..i], &mut visited))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            let mut plans = Vec::with_capacity(nodes.len());
-            for w in workers {
-                plans.extend(
-                    w.join()
-                        .map_err(|_| Error::Panic("hnsw build worker".into()))??,
-                );
-            }
-            Ok(plans)
-        })
+        Ok(plans)
     }
 
     fn apply(&mut self, plans: &[Plan], threads: usize) -> Result<()> {
@@ -576,36 +558,15 @@ impl<'a> HnswBuilder<'a> {
             }
         }
         let threads = threads.clamp(1, 64).min(groups.len().div_ceil(64));
-        let merged: Vec<Vec<u32>> = if threads <= 1 {
-            groups
-                .iter()
-                .map(|(l, t, s)| self.merged_links(*t, *l, s))
-                .collect::<Result<_>>()?
-        } else {
-            let per = groups.len().div_ceil(threads);
-            let this = &*self;
-            let groups = &groups;
-            std::thread::scope(|s| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let range = (t * per).min(groups.len())..((t + 1) * per).min(groups.len());
-                        s.spawn(move || {
-                            range
-                                .map(|i| this.merged_links(groups[i].1, groups[i].0, &groups[i].2))
-                                .collect::<Result<Vec<_>>>()
-                        })
-                    })
-                    .collect();
-                let mut out = Vec::with_capacity(groups.len());
-                for w in workers {
-                    out.extend(
-                        w.join()
-                            .map_err(|_| Error::Panic("hnsw build worker".into()))??,
-                    );
-                }
-                Ok::<_, Error>(out)
-            })?
-        };
+        let this = &*self;
+        let merged: Vec<Vec<u32>> = parallel::map_ranges(groups.len(), threads, |range| {
+            range
+                .map(|i| this.merged_links(groups[i].1, groups[i].0, &groups[i].2))
+                .collect::<Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .concat();
         for ((level, target, _), links) in groups.iter().zip(merged) {
             self.set_links(*target, *level, &links);
         }

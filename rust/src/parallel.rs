@@ -1,0 +1,52 @@
+//! Splitting work over threads: `len` items cut into one contiguous range per thread,
+//! each range's result returned in order, so callers stay deterministic.
+
+use crate::error::{Error, Result};
+use std::ops::Range;
+
+/// Runs `f` on `threads` contiguous ranges covering `0..len` (on the calling thread when
+/// `threads` is 1 or less) and returns the results in range order. A panic in a worker
+/// becomes `Error::Panic`.
+pub(crate) fn map_ranges<R: Send>(
+    len: usize,
+    threads: usize,
+    f: impl Fn(Range<usize>) -> R + Sync,
+) -> Result<Vec<R>> {
+    let threads = threads.clamp(1, len.max(1));
+    if threads == 1 {
+        return Ok(vec![f(0..len)]);
+    }
+    let per = len.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * per).min(len)..((t + 1) * per).min(len);
+                s.spawn(move || f(range))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| Error::Panic("worker thread".into())))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_in_order() {
+        for (len, threads) in [(0, 4), (1, 4), (10, 3), (10, 1), (7, 7), (100, 8)] {
+            let parts = map_ranges(len, threads, |r| r.collect::<Vec<_>>()).unwrap();
+            assert_eq!(
+                parts.concat(),
+                (0..len).collect::<Vec<_>>(),
+                "{len} {threads}"
+            );
+        }
+        let err = map_ranges(4, 2, |r| assert!(r.start == 0, "boom")).unwrap_err();
+        assert_eq!(err.code(), crate::error::code::PANIC);
+    }
+}
