@@ -30,11 +30,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every stored JSON object (json.loads with an argument builds a new
+# decoder per call, which costs as much as decoding a chunk's metadata).
+_decode_json = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
 def _stored_json(data: bytes, what: str) -> Dict[str, Any]:
     """Decodes a JSON object stored in the pack (canonical UTF-8 JSON). Bytes that are
     not one are damage, reported as CorruptPackError, never as a decoding error."""
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        value = _decode_json(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise CorruptPackError(
             f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start})", CorruptPackError.code

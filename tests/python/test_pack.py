@@ -200,3 +200,27 @@ def test_filtered_search_runs_in_the_engine() -> None:
         # Ordering a number against a string is a mistake in the filter, not "no hits".
         with pytest.raises(vpack.InvalidArgumentError, match="field 'n'"):
             pack.search(q, k=5, filter={"n": {"$gt": "abc"}})
+
+
+def test_hit_keeps_its_dataclass_shape() -> None:
+    """Hit is built lazily by searches (metadata decoded on first access) but keeps the
+    constructor, fields, equality and immutability of the frozen dataclass it was."""
+    plain = vpack.Hit(3, 0.5, "text")
+    assert (plain.id, plain.score, plain.text, plain.metadata, plain.source) == (3, 0.5, "text", {}, None)
+    named = vpack.Hit(id=3, score=0.5, text="text", metadata={"path": "a.md"})
+    assert named.source == "a.md"
+    assert named != plain and plain == vpack.Hit(3, 0.5, "text", {})
+    assert named.to_dict() == {"id": 3, "score": 0.5, "text": "text", "metadata": {"path": "a.md"}}
+    for field in ("id", "score", "text", "metadata", "other"):
+        with pytest.raises(AttributeError):
+            setattr(named, field, 1)
+    vectors = random_vectors(20, 8, seed=3)
+    b = PackBuilder(8)
+    metas = [{"path": f"p{i}.md", "n": [i, {"x": None}]} for i in range(20)]
+    b.add([f"c{i}" for i in range(20)], vectors, metas)
+    with b.finish() as pack:
+        hit = pack.search(vectors[4], k=1)[0]
+        assert hit == vpack.Hit(4, hit.score, "c4", {"path": "p4.md", "n": [4, {"x": None}]})
+        assert hit.source == "p4.md"
+        assert pack.chunk(4) == vpack.Hit(4, 0.0, "c4", {"path": "p4.md", "n": [4, {"x": None}]})
+        assert vpack.Hit.__match_args__ == ("id", "score", "text", "metadata")
