@@ -62,6 +62,10 @@
  */
 #define VPACK_OPEN_VERIFY 1
 
+#define KIND_F16 1
+
+#define KIND_INT8 2
+
 /*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
  consumed by `vpack_builder_finish` or released by `vpack_builder_free`.
@@ -306,7 +310,11 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
  "m": 16, "ef_construction": 200, "ef_search": 64, "threads": N}` (an HNSW graph built
  at finish on `threads` threads, default all cores; the bytes do not depend on
  `threads`; m in 2..=256, ef_* in 1..=65536), or `{"kind": "auto"}` (hnsw from 50,000
- chunks on, else flat). The manifest's `index` records the kind and parameters. Added chunks are spooled to
+ chunks on, else flat). `index` may also hold `"codes": "f32"|"f16"|"int8"` and
+ `"rescore": 4` (1..=1024): a compressed copy of the vectors (half or a quarter of the
+ bytes; int8 with per-dimension ranges) that a flat scan reads instead of the f32 rows,
+ scoring its best `rescore * k` candidates exactly against the f32 rows (the f32 rows
+ stay in the pack). The manifest's `index` records the kind and parameters. Added chunks are spooled to
  unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
  builder's memory does not grow with the pack.
  On success writes a new handle to `*out`.

@@ -4,9 +4,12 @@ use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::format::reader::{ChunkRef, IndexKind, PackReader};
 use crate::format::writer::PackWriter;
+use crate::index::codes::Codes;
+use crate::index::distance::{dot, l2sq};
 use crate::index::filter::Filter;
 use crate::index::flat::FlatIndex;
 use crate::index::hnsw::{self, GraphView, HnswSection};
+use crate::index::topk::TopK;
 use crate::index::{normalize, Index, Metric, Scored};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -191,7 +194,62 @@ impl Pack {
         Ok((hits.len() == k.min(self.len())).then_some(hits))
     }
 
+    /// Flat search over compressed vectors: the best `rescore * k` rows by their codes
+    /// (those passing the filter, widening until enough pass or every row was seen) are
+    /// scored exactly against the f32 rows, and the best `k` of those returned.
+    fn search_codes(
+        &self,
+        codes: &Codes<'_>,
+        rescore: usize,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Scored>> {
+        let n = self.len();
+        let metric = self.reader.metric();
+        let mut approx = vec![0.0f32; n];
+        codes.score_all(metric, q, &mut approx);
+        let enough = k.saturating_mul(rescore).min(n);
+        let mut want = enough;
+        let candidates = loop {
+            let mut top = TopK::new(want);
+            for (i, &s) in approx.iter().enumerate() {
+                top.push(i as u64, s);
+            }
+            let mut passed = Vec::with_capacity(enough);
+            for hit in top.into_sorted() {
+                let pass = match filter {
+                    None => true,
+                    Some(f) => f.matches(&self.chunk_metadata(hit.id as usize)?)?,
+                };
+                if pass {
+                    passed.push(hit.id);
+                    if passed.len() == enough {
+                        break;
+                    }
+                }
+            }
+            if passed.len() == enough || want >= n {
+                break passed;
+            }
+            want = want.saturating_mul(4).min(n);
+        };
+        let mut exact = TopK::new(k);
+        for id in candidates {
+            let row = self.reader.vector_row(id as usize)?;
+            let score = match metric {
+                Metric::L2 => -l2sq(q, row),
+                _ => dot(q, row),
+            };
+            exact.push(id, score);
+        }
+        Ok(exact.into_sorted())
+    }
+
     fn search_flat(&self, q: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
+        if let Some((codes, rescore)) = self.reader.codes()? {
+            return self.search_codes(&codes, rescore, q, k, filter);
+        }
         let index = FlatIndex::new(
             self.reader.vectors()?,
             self.dimension(),
@@ -251,7 +309,7 @@ impl Pack {
             return Ok(());
         }
         // The first touch of every block happens here, once, before the threads start.
-        if self.reader.index_kind() == IndexKind::Flat {
+        if self.reader.index_kind() == IndexKind::Flat && self.reader.codes()?.is_none() {
             self.reader.vectors()?;
         }
         let threads = threads.clamp(1, 64).min(n);

@@ -26,6 +26,8 @@
 //!   manifest (see `blocks`). Optional: packs written before it existed lack it.
 //! - `HNSW` (6): the approximate-search graph of a pack whose manifest `index.kind` is
 //!   `hnsw` (layout in `index::hnsw`); absent from flat packs.
+//! - `CODES` (7): compressed vectors (f16 or int8) for the flat scan, when the manifest's
+//!   `index.codes` names them (layout in `index::codes`).
 //!
 //! The writer orders them manifest, checksums, chunk table, chunk data, vectors, so that
 //! everything an open reads sits together at the front of the file.
@@ -57,13 +59,15 @@ pub(crate) const SECTION_CHUNK_DATA: u32 = 3;
 pub(crate) const SECTION_VECTORS: u32 = 4;
 pub(crate) const SECTION_CHECKSUMS: u32 = 5;
 pub(crate) const SECTION_HNSW: u32 = 6;
-pub(crate) const SECTION_KINDS: [u32; 6] = [
+pub(crate) const SECTION_CODES: u32 = 7;
+pub(crate) const SECTION_KINDS: [u32; 7] = [
     SECTION_MANIFEST,
     SECTION_CHUNK_TABLE,
     SECTION_CHUNK_DATA,
     SECTION_VECTORS,
     SECTION_CHECKSUMS,
     SECTION_HNSW,
+    SECTION_CODES,
 ];
 
 pub fn align_up(n: usize) -> usize {

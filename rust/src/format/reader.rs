@@ -8,6 +8,7 @@ use super::aligned::AlignedBytes;
 use super::blocks::{self, ContentCheck, SectionBlocks};
 use super::*;
 use crate::error::{Error, Result};
+use crate::index::codes::{CodeKind, Codes};
 use crate::index::hnsw::HnswSection;
 use crate::index::Metric;
 use serde_json::{Map, Value};
@@ -49,6 +50,8 @@ pub struct PackReader {
     data: SectionBlocks,
     vectors: SectionBlocks,
     graph: Option<SectionBlocks>,
+    /// The compressed vectors, their kind and the rescoring factor.
+    codes: Option<(SectionBlocks, CodeKind, usize)>,
     index: IndexKind,
     dimension: usize,
     count: usize,
@@ -287,6 +290,13 @@ impl PackReader {
             (IndexKind::Flat, Some(_)) => return Err(corrupt("hnsw section in a flat pack")),
             (IndexKind::Flat, None) => None,
         };
+        let code_info = manifest_codes(&manifest)?;
+        let codes_section = match (code_info, by_kind[6]) {
+            (Some(_), Some(i)) => Some(&sections[i]),
+            (Some(_), None) => return Err(corrupt("missing codes section")),
+            (None, Some(_)) => return Err(corrupt("codes section the manifest does not name")),
+            (None, None) => None,
+        };
         let mut wanted: Vec<(&Section, &'static str, Option<ContentCheck>)> = vec![
             (table, "chunk table", None),
             (data, "chunk data", None),
@@ -295,10 +305,17 @@ impl PackReader {
         if let Some(g) = graph {
             wanted.push((g, "hnsw graph", None));
         }
+        if let Some(c) = codes_section {
+            wanted.push((c, "codes", None));
+        }
         let mut blocks = section_blocks(b, &sections, by_kind[4], &wanted)?.into_iter();
         let mut next = || blocks.next().ok_or_else(|| corrupt("section state"));
         let (table, data, vectors) = (next()?, next()?, next()?);
         let graph = if graph.is_some() { Some(next()?) } else { None };
+        let codes = match code_info {
+            Some((kind, rescore)) => Some((next()?, kind, rescore)),
+            None => None,
+        };
         Ok(PackReader {
             storage,
             manifest,
@@ -308,6 +325,7 @@ impl PackReader {
             data,
             vectors,
             graph,
+            codes,
             index,
             dimension,
             count,
@@ -329,9 +347,11 @@ impl PackReader {
         for blocks in [&self.table, &self.data, &self.vectors]
             .into_iter()
             .chain(self.graph.as_ref())
+            .chain(self.codes.as_ref().map(|c| &c.0))
         {
             blocks.ensure_all(b)?;
         }
+        self.codes()?;
         if let Some(graph) = self.hnsw()? {
             graph.check_all()?;
         }
@@ -415,6 +435,21 @@ impl PackReader {
         // SAFETY: as in `vector_row`; the floats are only handed to a prefetch hint.
         let (_, floats, _) = unsafe { bytes.align_to::<f32>() };
         Some(floats)
+    }
+
+    /// The pack's compressed vectors and rescoring factor, read in place (None without
+    /// codes); the whole section is checked on first use.
+    pub fn codes(&self) -> Result<Option<(Codes<'_>, usize)>> {
+        let Some((blocks, kind, rescore)) = &self.codes else {
+            return Ok(None);
+        };
+        let b = self.storage.bytes();
+        blocks.ensure_all(b)?;
+        let codes = Codes::parse(&b[blocks.range()], self.dimension, self.count)?;
+        if codes.kind != *kind {
+            return Err(corrupt("codes section kind differs from the manifest's"));
+        }
+        Ok(Some((codes, *rescore)))
     }
 
     /// The index the pack holds.
@@ -541,6 +576,24 @@ fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metri
     };
     let count = usize::try_from(count).map_err(|_| corrupt("chunk_count too large"))?;
     Ok((dimension, count, metric, index))
+}
+
+/// The manifest's `index.codes` and `index.rescore`, if the pack has codes.
+fn manifest_codes(manifest: &Map<String, Value>) -> Result<Option<(CodeKind, usize)>> {
+    let index = manifest.get("index");
+    let Some(name) = index.and_then(|i| i.get("codes")) else {
+        return Ok(None);
+    };
+    let kind = name
+        .as_str()
+        .and_then(|n| CodeKind::parse(n).ok().flatten())
+        .ok_or_else(|| corrupt(format!("unknown codes {name}")))?;
+    let rescore = index
+        .and_then(|i| i.get("rescore"))
+        .and_then(Value::as_u64)
+        .filter(|r| (1..=1024).contains(r))
+        .ok_or_else(|| corrupt("codes without a valid rescore"))?;
+    Ok(Some((kind, rescore as usize)))
 }
 
 /// Block state for each wanted section: from the CHECKSUMS section (entry `checksums`

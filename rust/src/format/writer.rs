@@ -5,6 +5,7 @@
 use super::blocks::{self, BlockHasher};
 use super::*;
 use crate::error::{Error, Result};
+use crate::index::codes::{self, CodeKind};
 use crate::index::hnsw::{self, HnswBuilder, HnswParams};
 use crate::index::{normalize, Metric};
 use serde::Deserialize;
@@ -66,7 +67,16 @@ pub struct IndexOptions {
     /// Build threads (default: all cores). Does not change the bytes written.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Compressed vectors for the flat scan: "f32" (none; the default), "f16" or "int8".
+    #[serde(default)]
+    pub codes: Option<String>,
+    /// With codes: candidates rescored exactly per hit wanted (default 4).
+    #[serde(default)]
+    pub rescore: Option<usize>,
 }
+
+pub(crate) const DEFAULT_RESCORE: usize = 4;
+const MAX_RESCORE: usize = 1024;
 
 /// `auto` builds an HNSW graph from this many chunks on: below it an exact scan takes a
 /// few milliseconds at most and needs no build time.
@@ -93,6 +103,13 @@ impl IndexOptions {
             }
         }
         self.hnsw_params()?.check()?;
+        CodeKind::parse(self.codes.as_deref().unwrap_or("f32"))?;
+        let rescore = self.rescore.unwrap_or(DEFAULT_RESCORE);
+        if !(1..=MAX_RESCORE).contains(&rescore) {
+            return Err(Error::InvalidArg(format!(
+                "rescore must be in 1..={MAX_RESCORE}, got {rescore}"
+            )));
+        }
         let ef = self.ef_search.unwrap_or(hnsw::DEFAULT_EF_SEARCH);
         if !(1..=hnsw::MAX_EF).contains(&ef) {
             return Err(Error::InvalidArg(format!(
@@ -355,6 +372,10 @@ impl PackWriter {
             }),
         };
         let mut index = index;
+        if let Some(kind) = CodeKind::parse(self.index.codes.as_deref().unwrap_or("f32"))? {
+            index["codes"] = Value::from(kind.name());
+            index["rescore"] = Value::from(self.index.rescore.unwrap_or(DEFAULT_RESCORE));
+        }
         if self.index.kind.as_deref() == Some("auto") {
             index["chosen_by"] = Value::from(format!(
                 "auto ({AUTO_HNSW_MIN_CHUNKS} chunks or more: hnsw)"
@@ -371,23 +392,30 @@ impl PackWriter {
         let (mut table, table_len, table_crc, table_blocks) = self.table.into_reader()?;
         let (mut data, data_len, data_crc, data_blocks) = self.data.into_reader()?;
         let (mut vectors, vectors_len, vectors_crc, vector_blocks) = self.vectors.into_reader()?;
-        let graph = match plan {
-            IndexPlan::Flat => None,
-            IndexPlan::Hnsw { params, .. } => {
-                let rows = read_floats(&mut vectors, vectors_len)?;
-                let threads = threads.unwrap_or_else(crate::format::blocks::cores);
-                let graph = HnswBuilder::new(&rows, dimension, metric, params)?.build(threads)?;
-                vectors
-                    .seek(SeekFrom::Start(0))
-                    .map_err(|e| Error::io("rewind temporary file", e))?;
-                Some(graph.encode())
-            }
+        let code_kind = CodeKind::parse(self.index.codes.as_deref().unwrap_or("f32"))?;
+        let (graph, codes) = if matches!(plan, IndexPlan::Flat) && code_kind.is_none() {
+            (None, None)
+        } else {
+            let rows = read_floats(&mut vectors, vectors_len)?;
+            vectors
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io("rewind temporary file", e))?;
+            let graph = match plan {
+                IndexPlan::Flat => None,
+                IndexPlan::Hnsw { params, .. } => {
+                    let threads = threads.unwrap_or_else(crate::format::blocks::cores);
+                    let graph =
+                        HnswBuilder::new(&rows, dimension, metric, params)?.build(threads)?;
+                    Some(graph.encode())
+                }
+            };
+            (graph, code_kind.map(|k| codes::encode(k, &rows, dimension)))
         };
         // Block CRCs of the covered sections, in their section-table order.
         let mut lists = vec![table_blocks, data_blocks, vector_blocks];
-        if let Some(g) = &graph {
+        for extra in [&graph, &codes].into_iter().flatten() {
             let mut h = BlockHasher::new(blocks::BLOCK_SIZE);
-            h.update(g);
+            h.update(extra);
             lists.push(h.finish());
         }
         let checksums = blocks::encode(blocks::BLOCK_SIZE, &lists);
@@ -409,6 +437,9 @@ impl PackWriter {
         if let Some(g) = &graph {
             sections.push((SECTION_HNSW, g.len() as u64, crc32fast::hash(g)));
         }
+        if let Some(c) = &codes {
+            sections.push((SECTION_CODES, c.len() as u64, crc32fast::hash(c)));
+        }
         let (head, offsets, file_len) = layout_head(&sections);
         let write_err = |e| Error::io("write pack", e);
         out.write_all(&head).map_err(write_err)?;
@@ -416,14 +447,21 @@ impl PackWriter {
         let mut manifest_reader: &[u8] = manifest;
         let mut checksum_reader: &[u8] = &checksums;
         let mut graph_reader: &[u8] = graph.as_deref().unwrap_or_default();
-        let sources: [&mut dyn Read; 6] = [
+        let mut codes_reader: &[u8] = codes.as_deref().unwrap_or_default();
+        // In the order of `sections`.
+        let mut sources: Vec<&mut dyn Read> = vec![
             &mut manifest_reader,
             &mut checksum_reader,
             &mut table,
             &mut data,
             &mut vectors,
-            &mut graph_reader,
         ];
+        if graph.is_some() {
+            sources.push(&mut graph_reader);
+        }
+        if codes.is_some() {
+            sources.push(&mut codes_reader);
+        }
         for ((_, len, _), (offset, source)) in sections.iter().zip(offsets.iter().zip(sources)) {
             write_zeros(out, offset - pos).map_err(write_err)?;
             let copied = std::io::copy(&mut source.take(*len), out).map_err(write_err)?;

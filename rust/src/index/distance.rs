@@ -200,6 +200,12 @@ mod avx2 {
     }
 }
 
+/// Whether the AVX2+FMA kernels run on this CPU (checked once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_available() -> bool {
+    avx2::available()
+}
+
 /// Inner product over the common prefix of `a` and `b`.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

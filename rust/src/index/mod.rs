@@ -1,6 +1,7 @@
 //! Vector search over a pack's vectors. `flat` is exact search; an approximate index
 //! (HNSW) will implement the same `Index` trait.
 
+pub mod codes;
 pub mod distance;
 pub mod filter;
 pub mod flat;
