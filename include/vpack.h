@@ -62,10 +62,6 @@
  */
 #define VPACK_OPEN_VERIFY 1
 
-#define KIND_F16 1
-
-#define KIND_INT8 2
-
 /*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
  consumed by `vpack_builder_finish` or released by `vpack_builder_free`.

@@ -20,10 +20,6 @@
 
 #define VPACK_OPEN_VERIFY 1
 
-#define KIND_F16 1
-
-#define KIND_INT8 2
-
 typedef struct vpack_builder vpack_builder;
 
 typedef struct vpack_embedder vpack_embedder;

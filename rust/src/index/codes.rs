@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::index::Metric;
 
 const HEAD: usize = 64;
-pub const KIND_F16: u32 = 1;
-pub const KIND_INT8: u32 = 2;
+pub(crate) const KIND_F16: u32 = 1;
+pub(crate) const KIND_INT8: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeKind {
