@@ -480,7 +480,16 @@ pub unsafe extern "C" fn vpack_builder_new(
         let out = out_ptr(out, "out")?;
         // SAFETY: per this function's contract.
         let text = unsafe { c_str(options_json, "options_json") }?;
-        let options: BuilderOptions = parse_json(text.as_bytes(), "builder options")?;
+        let value: serde_json::Value = parse_json(text.as_bytes(), "builder options")?;
+        // serde would read a JSON array as a struct's fields in order: refuse the shape.
+        let index = value.get("index");
+        if !value.is_object() || index.is_some_and(|i| !i.is_object()) {
+            return Err(Error::JsonShape(
+                "builder options and their \"index\" must be JSON objects".into(),
+            ));
+        }
+        let options: BuilderOptions =
+            serde_json::from_value(value).map_err(|e| Error::json("builder options", e))?;
         let inner = PackWriter::new(options)?;
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_builder { inner }) };

@@ -304,6 +304,14 @@ impl Pack {
                 got: queries.len(),
             });
         }
+        if let Some(ef) = ef {
+            if !(1..=hnsw::MAX_EF).contains(&ef) {
+                return Err(Error::InvalidArg(format!(
+                    "ef must be in 1..={}, got {ef}",
+                    hnsw::MAX_EF
+                )));
+            }
+        }
         if n == 0 || k == 0 {
             counts.iter_mut().for_each(|c| *c = 0);
             return Ok(());
