@@ -215,12 +215,18 @@ def test_damaged_text_and_metadata_are_corrupt_pack_errors(
     ]
     for text, meta, message in cases:
         monkeypatch.setattr(vector_pack._index, "chunk", lambda i, t=text, m=meta: (t, m))
-        monkeypatch.setattr(vector_pack._index, "chunks", lambda ids, t=text, m=meta: [(t, m)] * len(ids))
+        monkeypatch.setattr(
+            vector_pack._index,
+            "search_records",
+            lambda query, k, flt=None, ef=0, t=text, m=meta: ([3], [0.5], [(t, m)]),
+        )
         with pytest.raises(errors.CorruptPackError, match=message) as info:
             vector_pack.chunk(3)
         assert info.value.code == 7 and "chunk 3" in info.value.message
-        with pytest.raises(errors.CorruptPackError, match=message):
-            vector_pack.search(q, k=2)
+        with pytest.raises(errors.CorruptPackError, match=message) as info:
+            for hit in vector_pack.search(q, k=2):  # text at the search, metadata on first read
+                hit.metadata  # noqa: B018
+        assert "chunk 3" in info.value.message
     monkeypatch.setattr(vector_pack._index, "chunk", lambda i: (b"fine", b""))
     assert vector_pack.chunk(3).metadata == {}
 
