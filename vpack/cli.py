@@ -161,6 +161,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"hnsw: default search effort stored in the pack (1..{config.MAX_EF}, default 64)",
     )
+    b.add_argument(
+        "--codes",
+        choices=config.CODE_KINDS,
+        help="compressed vectors for the flat scan, rescored exactly (default f32: none)",
+    )
+    b.add_argument(
+        "--rescore",
+        type=_positive,
+        metavar="N",
+        help="with --codes: candidates scored exactly per hit wanted (1..1024, default 4)",
+    )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     q = sub.add_parser("query", help="search a pack")
@@ -234,6 +245,8 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "index.m": args.hnsw_m,
         "index.ef_construction": args.ef_construction,
         "index.ef_search": args.ef_search,
+        "index.codes": args.codes,
+        "index.rescore": args.rescore,
     }
     return config.merge(loaded, overrides)
 
@@ -350,6 +363,8 @@ def index_summary(index: Any) -> str:
     kind = index.get("kind", "?")
     if kind == "flat":
         text = "flat (exact)"
+        if "codes" in index:
+            text = f"flat (exact scores; {index['codes']} codes, rescore {index.get('rescore', '?')})"
     else:
         params = [f"{key} {index[key]}" for key in ("m", "ef_construction", "ef_search") if key in index]
         params += [
@@ -363,7 +378,7 @@ def index_summary(index: Any) -> str:
     return text
 
 
-_KNOWN_INDEX_KEYS = ("kind", "m", "ef_construction", "ef_search", "chosen_by")
+_KNOWN_INDEX_KEYS = ("kind", "m", "ef_construction", "ef_search", "chosen_by", "codes", "rescore")
 
 
 def _verify(args: argparse.Namespace) -> int:

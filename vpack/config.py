@@ -42,6 +42,8 @@ the default values where there is one::
     ef_construction = 200         # hnsw: build effort (1..65536)
     ef_search = 64                # hnsw: default search effort recorded in the pack (1..65536)
     threads = 4                   # hnsw: build threads (default: all cores; same bytes on any)
+    codes = "int8"                # compressed vectors for the flat scan: "f32" (none), "f16", "int8"
+    rescore = 4                   # with codes: candidates scored exactly per hit (1..1024)
 
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
@@ -159,10 +161,14 @@ class IndexSpec:
     ef_construction: Optional[int] = None
     ef_search: Optional[int] = None
     threads: Optional[int] = None
+    codes: Optional[str] = None
+    rescore: Optional[int] = None
 
     def options(self) -> Dict[str, Any]:
         """The builder's ``index`` option: the kind and every parameter that is set."""
         out: Dict[str, Any] = {"kind": self.kind}
+        if self.codes is not None:
+            out["codes"] = self.codes
         for key in _INDEX_PARAMS:
             value = getattr(self, key)
             if value is not None:
@@ -321,7 +327,11 @@ _INDEX_PARAMS = {
     "ef_construction": (1, MAX_EF),
     "ef_search": (1, MAX_EF),
     "threads": (1, None),
+    "rescore": (1, 1024),
 }
+
+#: Compressed vector kinds the library stores (``f32``: none).
+CODE_KINDS = ("f32", "f16", "int8")
 
 
 def _index_kind(value: Any, where: str, key: str) -> str:
@@ -338,10 +348,10 @@ def _index(value: Any, where: str, key: str) -> IndexSpec:
     if not isinstance(value, Mapping):
         raise _fail(where, key, "an index kind or a table with 'kind' and its parameters", value)
     for name in value:
-        if name != "kind" and name not in _INDEX_PARAMS:
+        if name not in ("kind", "codes") and name not in _INDEX_PARAMS:
             raise ConfigError(
                 f"{where}: unknown key {key + '.' + str(name)!r} "
-                f"(expected one of: {', '.join(['kind', *_INDEX_PARAMS])})"
+                f"(expected one of: {', '.join(['kind', 'codes', *_INDEX_PARAMS])})"
             )
     spec = IndexSpec()
     for name, item in value.items():
@@ -349,6 +359,11 @@ def _index(value: Any, where: str, key: str) -> IndexSpec:
             continue
         if name == "kind":
             spec.kind = _index_kind(item, where, f"{key}.kind")
+            continue
+        if name == "codes":
+            if item not in CODE_KINDS:
+                raise _fail(where, f"{key}.codes", f"one of {', '.join(repr(c) for c in CODE_KINDS)}", item)
+            spec.codes = str(item)
             continue
         low, high = _INDEX_PARAMS[name]
         if (
@@ -453,10 +468,10 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
             continue
         head, dot, option = key.partition(".")
         if dot and head == "index":
-            if option not in _INDEX_PARAMS and option != "kind":
+            if option not in _INDEX_PARAMS and option not in ("kind", "codes"):
                 raise ConfigError(
                     f"{where}: unknown key {key!r} (expected one of: "
-                    f"{', '.join('index.' + p for p in ['kind', *_INDEX_PARAMS])})"
+                    f"{', '.join('index.' + p for p in ['kind', 'codes', *_INDEX_PARAMS])})"
                 )
             index_params.append((option, value))
         elif dot:
