@@ -5,8 +5,11 @@
 #   test_misuse.c (C11)                          ABI misuse: NULLs, huge lengths, bad floats,
 #                                                bad UTF-8 / JSON, files that are not packs
 #   test_threads.c (C11, pthreads)               one index / one embedder from 8 threads
+#                                                (flat and HNSW packs)
+#   test_hnsw.c (C11)                            HNSW packs: build, manifest, recall, ef,
+#                                                search_batch, vectors, lazy open
 #
-# each under valgrind (memcheck), plus test_misuse and test_threads built with
+# each under valgrind (memcheck), plus test_misuse, test_threads and test_hnsw built with
 # -fsanitize=address,undefined (LeakSanitizer on) and test_threads with
 # -fsanitize=thread, run natively.
 #
@@ -20,13 +23,19 @@
 # Fails on any compiler warning, failed check, a last line other than "N passed, 0 failed",
 # a valgrind error or leak (definite, indirect or possible; in the program or in any child
 # it forks), a sanitizer report, or anything written to stderr (the library must never
-# print). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly one thing, the
-# process-wide embedder cache; read its comment before adding to it. LeakSanitizer needs
-# no suppression: it counts the cache as reachable (it follows interior pointers).
+# print). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly two things, the
+# process-wide embedder cache and Rust's per-thread std::thread::current() handle; read
+# its comments before adding to it. LeakSanitizer needs no suppression: it counts both as
+# reachable (it follows interior pointers).
+#
+# A documented behaviour the library does not have yet, once reported, is a "KNOWN GAP"
+# line (check.h's KNOWN_GAP): printed in every run and counted in the summary, but not a
+# failure.
 #
 # Under valgrind test_threads runs with --quick (60 searches instead of 250, each thread
 # doing half): valgrind runs one thread at a time, ~50x slower, so there it looks for
-# memory errors in the concurrent paths; the full run is the sanitizer builds' job.
+# memory errors in the concurrent paths; the full run is the sanitizer builds' job. Likewise
+# test_hnsw --quick under valgrind (600 rows instead of 4,000, 12 queries instead of 100).
 # ThreadSanitizer sees the C side and every malloc/free, not the accesses inside the
 # (uninstrumented) Rust library.
 set -euo pipefail
@@ -74,10 +83,13 @@ echo "== compile"
     tests/c/test_vpack.cpp -o "$build/test_vpack_cpp" "${link[@]}" -pthread
 "$cc" "${cflags[@]}" tests/c/test_misuse.c -o "$build/test_misuse" "${link[@]}" -lm
 "$cc" "${cflags[@]}" -pthread tests/c/test_threads.c -o "$build/test_threads" "${link[@]}"
+"$cc" "${cflags[@]}" tests/c/test_hnsw.c -o "$build/test_hnsw" "${link[@]}" -lm
 "$cc" "${cflags[@]}" "${san[@]}" tests/c/test_misuse.c -o "$build/test_misuse_asan" \
     "${link[@]}" -lm
 "$cc" "${cflags[@]}" "${san[@]}" -pthread tests/c/test_threads.c \
     -o "$build/test_threads_asan" "${link[@]}"
+"$cc" "${cflags[@]}" "${san[@]}" tests/c/test_hnsw.c -o "$build/test_hnsw_asan" \
+    "${link[@]}" -lm
 # ThreadSanitizer is optional (not every toolchain ships libtsan); the same source has
 # already compiled cleanly above, so a failure here is the toolchain's.
 have_tsan=1
@@ -99,6 +111,13 @@ check_output() {
         echo "run.sh: $name did not end with 'N passed, 0 failed'" >&2
         return 1
     fi
+}
+
+# "; N known gaps" when the program printed KNOWN GAP lines, else nothing.
+known_gaps() {
+    local n
+    n=$(grep -c '^KNOWN GAP' "$1" || true)
+    if [[ $n -gt 0 ]]; then printf '; %s known gaps' "$n"; fi
 }
 
 # run_valgrind NAME EXE [ARGS...]: memcheck with one log per process (children forked by
@@ -143,9 +162,10 @@ run_valgrind() {
     if [[ $nlogs -gt 1 ]]; then
         echo "   $((nlogs - 1)) forked children: ERROR SUMMARY 0 errors in each"
     fi
-    summary[-1]="$(printf '%-18s %-10s %-22s %s; %s' "$name" valgrind "$(tail -n 1 "$out")" \
+    summary[-1]="$(printf '%-18s %-10s %-22s %s; %s%s' "$name" valgrind "$(tail -n 1 "$out")" \
         "$(grep -o 'ERROR SUMMARY: [0-9]* errors' "$main_log")" \
-        "$(grep -o 'definitely lost: [0-9,]* bytes' "$main_log" || echo 'no leaks possible')")"
+        "$(grep -o 'definitely lost: [0-9,]* bytes' "$main_log" || echo 'no leaks possible')" \
+        "$(known_gaps "$out")")"
 }
 
 # run_native NAME KIND EXE [ARGS...] with the sanitizer options below. Sanitizer reports
@@ -190,8 +210,8 @@ run_native() {
         notes=" ($alloc_notes allocations too large for ASan returned NULL)"
     fi
     echo "-- $name ($kind, $((SECONDS - start)) s): no sanitizer report, stderr empty$notes"
-    summary[-1]="$(printf '%-18s %-10s %-22s %s' "$name" "$kind" "$(tail -n 1 "$out")" \
-        "no sanitizer reports, stderr empty$notes")"
+    summary[-1]="$(printf '%-18s %-10s %-22s %s%s' "$name" "$kind" "$(tail -n 1 "$out")" \
+        "no sanitizer reports, stderr empty$notes" "$(known_gaps "$out")")"
 }
 
 # Every program runs (one valgrind job at a time) even when an earlier one failed, so one
@@ -203,6 +223,8 @@ run_valgrind test_misuse "$build/test_misuse" || failed+=(test_misuse)
 run_native test_misuse_asan asan+ubsan "$build/test_misuse_asan" || failed+=(test_misuse_asan)
 run_valgrind test_threads "$build/test_threads" --quick || failed+=(test_threads)
 run_native test_threads_asan asan+ubsan "$build/test_threads_asan" || failed+=(test_threads_asan)
+run_valgrind test_hnsw "$build/test_hnsw" --quick || failed+=(test_hnsw)
+run_native test_hnsw_asan asan+ubsan "$build/test_hnsw_asan" || failed+=(test_hnsw_asan)
 if [[ $have_tsan -eq 1 ]]; then
     run_native test_threads_tsan tsan "$build/test_threads_tsan" || failed+=(test_threads_tsan)
 else

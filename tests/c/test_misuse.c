@@ -294,6 +294,7 @@ static int isolate_finish(int fds[2], pid_t pid, vpack_status want, vpack_status
 static vpack_index *g_pack; /* cosine, DIM, 5 chunks with metadata {"n": i, "lang": ...} */
 static vpack_index *g_dot;  /* dot, DIM, 2 chunks */
 static vpack_index *g_l2;   /* l2, DIM, 2 chunks */
+static vpack_index *g_hnsw; /* cosine, DIM, the 5 chunks of g_pack, with an HNSW graph (m 4) */
 static vpack_embedder *g_emb;
 static vpack_bytes g_pack_bytes;
 static char g_dir[4096];
@@ -348,6 +349,8 @@ static int setup(void) {
                   "[{\"text\":\"a\",\"metadata\":{\"n\":1}},{\"text\":\"b\"}]", g_vecs, 2);
     g_l2 = build("{\"dimension\":8,\"metric\":\"l2\"}",
                  "[{\"text\":\"a\",\"metadata\":{\"n\":1}},{\"text\":\"b\"}]", g_vecs, 2);
+    g_hnsw = build("{\"dimension\":8,\"index\":{\"kind\":\"hnsw\",\"m\":4,\"threads\":1}}",
+                   PACK_CHUNKS, g_vecs, 5);
     if (vpack_embedder_new(EMB_CONFIG, &g_emb) != VPACK_OK) g_emb = NULL;
     if (g_pack == NULL || vpack_index_to_bytes(g_pack, &g_pack_bytes) != VPACK_OK) return 0;
     vpack_bytes kinds = {NULL, 0};
@@ -361,7 +364,7 @@ static int setup(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof g_dir, "%s/vpack-misuse-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (mkdtemp(g_dir) == NULL) return 0;
-    return g_dot != NULL && g_l2 != NULL && g_emb != NULL;
+    return g_dot != NULL && g_l2 != NULL && g_hnsw != NULL && g_emb != NULL;
 }
 
 static void teardown(void) {
@@ -369,6 +372,7 @@ static void teardown(void) {
     vpack_index_free(g_pack);
     vpack_index_free(g_dot);
     vpack_index_free(g_l2);
+    vpack_index_free(g_hnsw);
     vpack_embedder_free(g_emb);
 }
 
@@ -447,19 +451,42 @@ static int finish_is(const char *manifest, int to_file, vpack_status want, vpack
     return ok;
 }
 
-/* A filtered search of g_pack (k = 5): status `want`; on error n_out and ids untouched. */
+/* A filtered search of `idx` (k = 5): status `want`; on error n_out and ids untouched.
+ * The same filter then goes through vpack_index_search_ef (ef 0 and 32) and
+ * vpack_index_search_batch (2 queries) on `idx` and on the HNSW pack g_hnsw, which must
+ * answer with the same status. */
 static int filter_is(const vpack_index *idx, const char *filter, vpack_status want,
                      vpack_status alt, int line) {
-    uint64_t ids[5] = {77, 77, 77, 77, 77};
-    float scores[5];
-    size_t n = SENTINEL_SIZE;
-    char expr[640];
+    uint64_t ids[10] = {77, 77, 77, 77, 77, 77, 77, 77, 77, 77};
+    float scores[10];
+    size_t n = SENTINEL_SIZE, counts[2];
+    char expr[700];
     snprintf(expr, sizeof expr, "vpack_index_search_filtered(%s)", printable(filter));
     vpack_status s = vpack_index_search_filtered(idx, g_vecs, DIM, 5, filter, ids, scores, &n);
     int ok = check_status_impl(s, want, alt, expr, __FILE__, line);
     if (s != VPACK_OK) {
         ok &= check_impl(n == SENTINEL_SIZE && ids[0] == 77, "n_out and ids untouched on error",
                          __FILE__, line);
+    }
+    const vpack_index *packs[2] = {idx, g_hnsw};
+    for (int p = 0; p < 2; p++) {
+        const char *which = p == 0 ? "idx" : "hnsw";
+        n = SENTINEL_SIZE;
+        ids[0] = 77;
+        snprintf(expr, sizeof expr, "vpack_index_search_ef(%s, %s, ef %d)", which,
+                 printable(filter), p * 32);
+        s = vpack_index_search_ef(packs[p], g_vecs, DIM, 5, filter, (size_t)p * 32, ids, scores,
+                                  &n);
+        ok &= check_status_impl(s, want, alt, expr, __FILE__, line);
+        if (s != VPACK_OK) {
+            ok &= check_impl(n == SENTINEL_SIZE && ids[0] == 77,
+                             "n_out and ids untouched on error", __FILE__, line);
+        }
+        /* The batch leaves its outputs undefined on error (vpack.h): only the status. */
+        snprintf(expr, sizeof expr, "vpack_index_search_batch(%s, %s)", which, printable(filter));
+        s = vpack_index_search_batch(packs[p], g_vecs, 2, DIM, 5, filter, 0, 0, ids, scores,
+                                     counts);
+        ok &= check_status_impl(s, want, alt, expr, __FILE__, line);
     }
     return ok;
 }
@@ -731,6 +758,102 @@ static void test_null_pointers(void) {
     n = SENTINEL_SIZE;
     CHECK_OK(vpack_index_search_filtered(g_pack, g_vecs, DIM, 4, NULL, ids, scores, &n));
     CHECK(n == 4);
+
+    /* search_ef: as search_filtered, on a flat and an HNSW pack. */
+    const vpack_index *packs[2] = {g_pack, g_hnsw};
+    for (int p = 0; p < 2; p++) {
+        const vpack_index *px = packs[p];
+        n = SENTINEL_SIZE;
+        ids[0] = 77;
+        CHECK_STATUS(vpack_index_search_ef(NULL, g_vecs, DIM, 4, NULL, 0, ids, scores, &n),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_ef(px, NULL, DIM, 4, NULL, 0, ids, scores, &n),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 4, "{}", 16, NULL, scores, &n),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 4, NULL, 0, ids, NULL, &n),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 4, NULL, 0, ids, scores, NULL),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_ef(NULL, NULL, DIM, 4, NULL, 0, NULL, NULL, NULL),
+                     VPACK_E_NULL_ARG);
+        /* k = 0: ids and scores may be NULL; dim = 0: the query may be NULL, and is then
+         * the wrong dimension. */
+        CHECK(n == SENTINEL_SIZE && ids[0] == 77);
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 0, NULL, 0, NULL, NULL, &n));
+        CHECK(n == 0);
+        n = SENTINEL_SIZE;
+        CHECK_STATUS(vpack_index_search_ef(px, NULL, 0, 4, NULL, 0, ids, scores, &n),
+                     VPACK_E_DIMENSION_MISMATCH);
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 4, NULL, 0, ids, scores, &n));
+        CHECK(n == 4);
+
+        /* search_batch (n = 2, k = 4): queries matter when n * dim > 0, ids and scores when
+         * n * k > 0, counts when n > 0. Outputs are undefined on error (vpack.h). */
+        uint64_t bids[8];
+        float bscores[8];
+        size_t counts[2] = {SENTINEL_SIZE, SENTINEL_SIZE};
+        CHECK_STATUS(vpack_index_search_batch(NULL, g_vecs, 2, DIM, 4, NULL, 0, 1, bids, bscores,
+                                              counts),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(px, NULL, 2, DIM, 4, NULL, 0, 1, bids, bscores,
+                                              counts),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, "{}", 0, 2, NULL, bscores,
+                                              counts),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, NULL, 8, 1, bids, NULL,
+                                              counts),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, NULL, 0, 1, bids, bscores,
+                                              NULL),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(NULL, NULL, 2, DIM, 4, NULL, 0, 0, NULL, NULL,
+                                              NULL),
+                     VPACK_E_NULL_ARG);
+        /* k = 0: ids and scores may be NULL, counts may not (n > 0), nor the queries. */
+        CHECK_OK(vpack_index_search_batch(px, g_vecs, 2, DIM, 0, NULL, 0, 1, NULL, NULL, counts));
+        CHECK(counts[0] == 0 && counts[1] == 0);
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 0, NULL, 0, 1, NULL, NULL,
+                                              NULL),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(px, NULL, 2, DIM, 0, NULL, 0, 1, NULL, NULL,
+                                              counts),
+                     VPACK_E_NULL_ARG);
+        /* n = 0: every array may be NULL. */
+        CHECK_OK(vpack_index_search_batch(px, NULL, 0, DIM, 4, NULL, 0, 0, NULL, NULL, NULL));
+        CHECK_OK(vpack_index_search_batch(px, NULL, 0, DIM, 0, "{\"n\":1}", 0, 2, NULL, NULL,
+                                          NULL));
+        /* NULL filter is "no filter". */
+        counts[0] = counts[1] = SENTINEL_SIZE;
+        CHECK_OK(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, NULL, 0, 2, bids, bscores,
+                                          counts));
+        CHECK(counts[0] == 4 && counts[1] == 4);
+
+        /* vectors: each out-pointer NULL; nothing written. */
+        const float *data = SENTINEL_PTR;
+        size_t count = SENTINEL_SIZE, dim = SENTINEL_SIZE;
+        CHECK_STATUS(vpack_index_vectors(NULL, &data, &count, &dim), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_vectors(px, NULL, &count, &dim), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_vectors(px, &data, NULL, &dim), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_vectors(px, &data, &count, NULL), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_vectors(NULL, NULL, NULL, NULL), VPACK_E_NULL_ARG);
+        CHECK(data == SENTINEL_PTR && count == SENTINEL_SIZE && dim == SENTINEL_SIZE);
+        CHECK_OK(vpack_index_vectors(px, &data, &count, &dim));
+        CHECK(data != NULL && data != SENTINEL_PTR && count == 5 && dim == DIM);
+    }
+    /* An empty HNSW pack does not excuse NULL arrays either. */
+    vpack_index *empty_hnsw = build("{\"dimension\":8,\"index\":{\"kind\":\"hnsw\"}}", "[]", NULL, 0);
+    if (CHECK(empty_hnsw != NULL)) {
+        size_t counts[1];
+        CHECK_STATUS(vpack_index_search_ef(empty_hnsw, g_vecs, DIM, 4, NULL, 0, NULL, scores, &n),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_search_batch(empty_hnsw, g_vecs, 1, DIM, 4, NULL, 0, 1, ids,
+                                              NULL, counts),
+                     VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_vectors(empty_hnsw, NULL, &n, &n), VPACK_E_NULL_ARG);
+        vpack_index_free(empty_hnsw);
+    }
     group_end();
 }
 
@@ -859,6 +982,110 @@ static void test_huge_lengths(void) {
                  vpack_index_search_filtered(g_pack, g_vecs, d, 4, NULL, ids, scores, &n),
                  n == SENTINEL_SIZE && ids[0] == 77);
     }
+    /* search_ef, on the flat and the HNSW pack: the same k and dim limits. */
+    const vpack_index *packs[2] = {g_pack, g_hnsw};
+    for (int p = 0; p < 2; p++) {
+        for (size_t i = 0; i < 1 + N_HUGE; i++) {
+            size_t k = ks[i];
+            printf("  search_ef (%s): k = %zu\n", p ? "hnsw" : "flat", k);
+            ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                     vpack_index_search_ef(packs[p], g_vecs, DIM, k, NULL, 0, ids, scores, &n),
+                     n == SENTINEL_SIZE && ids[0] == 77);
+            ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                     vpack_index_search_ef(packs[p], g_vecs, DIM, k, "{\"n\":{\"$gte\":0}}", 64,
+                                           ids, scores, &n),
+                     n == SENTINEL_SIZE && ids[0] == 77);
+        }
+        for (size_t i = 0; i < N_HUGE; i++) {
+            size_t d = HUGE_SIZES[i];
+            vpack_status alt = beyond_any_buffer(d, sizeof(float)) ? VPACK_E_LIMIT : NO_ALT;
+            printf("  search_ef (%s): dim = %zu\n", p ? "hnsw" : "flat", d);
+            ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, alt,
+                     vpack_index_search_ef(packs[p], g_vecs, d, 4, NULL, 0, ids, scores, &n),
+                     n == SENTINEL_SIZE && ids[0] == 77);
+        }
+    }
+
+    /* search_batch. Its queries (2 rows) sit right before an inaccessible page, so reading
+     * a third row faults. k above VPACK_MAX_K: LIMIT; a huge dim: DIMENSION_MISMATCH (or
+     * LIMIT for a length no buffer can have); n such that n * dim or n * k overflows, or
+     * their arrays would exceed PTRDIFF_MAX bytes: LIMIT, before any array is read. (A huge
+     * n whose arrays could exist is the caller's promise that they do: not tested.) Outputs
+     * are undefined on error (vpack.h), so only the status is judged. */
+    guarded q2;
+    int have_q2 = guarded_new(&q2, g_vecs, 2 * DIM * sizeof(float));
+    CHECK(have_q2);
+    const float *rows2 = have_q2 ? (const float *)(const void *)q2.data : g_vecs;
+    size_t bcounts[2];
+    for (int p = 0; p < 2 && have_q2; p++) {
+        const vpack_index *px = packs[p];
+        for (size_t i = 0; i < 1 + N_HUGE; i++) {
+            size_t k = ks[i];
+            printf("  search_batch (%s): k = %zu\n", p ? "hnsw" : "flat", k);
+            ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                     vpack_index_search_batch(px, rows2, 2, DIM, k, NULL, 0, 2, ids, scores,
+                                              bcounts),
+                     1);
+        }
+        for (size_t i = 0; i < N_HUGE; i++) {
+            size_t d = HUGE_SIZES[i];
+            vpack_status alt = beyond_any_buffer(d, sizeof(float)) ? VPACK_E_LIMIT : NO_ALT;
+            printf("  search_batch (%s): dim = %zu\n", p ? "hnsw" : "flat", d);
+            ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, alt,
+                     vpack_index_search_batch(px, rows2, 2, d, 4, NULL, 0, 2, ids, scores,
+                                              bcounts),
+                     1);
+            ISOLATED(30, VPACK_E_DIMENSION_MISMATCH, alt,
+                     vpack_index_search_batch(px, rows2, 1, d, 0, NULL, 0, 1, NULL, NULL,
+                                              bcounts),
+                     1);
+        }
+        /* n * dim overflows (n = 2^61, SIZE_MAX; dim 8), with k = 4 and k = 0. */
+        for (size_t i = 1; i < N_HUGE; i++) {
+            size_t big = HUGE_SIZES[i];
+            printf("  search_batch (%s): n = %zu\n", p ? "hnsw" : "flat", big);
+            ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                     vpack_index_search_batch(px, rows2, big, DIM, 4, NULL, 0, 2, ids, scores,
+                                              bcounts),
+                     1);
+            ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                     vpack_index_search_batch(px, rows2, big, DIM, 0, NULL, 0, 2, NULL, NULL,
+                                              bcounts),
+                     1);
+        }
+        /* n = 2^40 (queries of 2^45 bytes, a size an array can have) with k = VPACK_MAX_K:
+         * n * k ids would take 2^63 bytes. And n * k overflowing outright. */
+        printf("  search_batch (%s): n = 2^40, k = VPACK_MAX_K\n", p ? "hnsw" : "flat");
+        ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                 vpack_index_search_batch(px, rows2, P40, DIM, VPACK_MAX_K, NULL, 0, 2, ids,
+                                          scores, bcounts),
+                 1);
+        ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                 vpack_index_search_batch(px, rows2, P40, DIM, VPACK_MAX_K, "{\"n\":1}", 64, 0,
+                                          ids, scores, bcounts),
+                 1);
+        /* Huge thread bcounts are a request, not a promise to spawn that many: the results
+         * of 2 queries equal those of one thread. */
+        uint64_t ref_ids[8];
+        float ref_scores[8];
+        size_t ref_counts[2];
+        CHECK_OK(vpack_index_search_batch(px, rows2, 2, DIM, 4, NULL, 0, 1, ref_ids, ref_scores,
+                                          ref_counts));
+        for (size_t i = 0; i < N_HUGE; i++) {
+            size_t t = HUGE_SIZES[i];
+            printf("  search_batch (%s): threads = %zu\n", p ? "hnsw" : "flat", t);
+            ISOLATED(30, VPACK_OK, NO_ALT,
+                     vpack_index_search_batch(px, rows2, 2, DIM, 4, NULL, 0, t, ids, scores,
+                                              bcounts),
+                     bcounts[0] == ref_counts[0] && bcounts[1] == ref_counts[1] &&
+                         memcmp(ids, ref_ids, sizeof ref_ids) == 0 &&
+                         memcmp(scores, ref_scores, sizeof ref_scores) == 0);
+        }
+    }
+    if (have_q2) guarded_free(&q2);
+    for (int i = 0; i < 8; i++) ids[i] = 77;
+    n = SENTINEL_SIZE;
+
     /* Chunk ids far beyond len: NOT_FOUND. */
     static const uint64_t bad_ids[] = {5, (uint64_t)1 << 40, (uint64_t)1 << 61, UINT64_MAX};
     for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
@@ -914,6 +1141,129 @@ static void test_k(void) {
                  VPACK_E_DIMENSION_MISMATCH);
     CHECK_STATUS(vpack_index_search(g_pack, NULL, 0, 4, ids, scores, &n),
                  VPACK_E_DIMENSION_MISMATCH);
+
+    /* The same through search_ef and search_batch, on the flat and the HNSW pack. */
+    const vpack_index *packs[2] = {g_pack, g_hnsw};
+    uint64_t *bids = malloc((size_t)VPACK_MAX_K * 2 * sizeof *bids);
+    float *bscores = malloc((size_t)VPACK_MAX_K * 2 * sizeof *bscores);
+    for (int p = 0; p < 2; p++) {
+        const vpack_index *px = packs[p];
+        for (int i = 0; i < 8; i++) ids[i] = 77;
+        n = SENTINEL_SIZE;
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 0, NULL, 0, NULL, NULL, &n));
+        CHECK(n == 0);
+        n = SENTINEL_SIZE;
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 0, "{\"n\":1}", 300, NULL, NULL, &n));
+        CHECK(n == 0);
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 1, NULL, 0, ids, scores, &n));
+        CHECK(n == 1 && ids[0] == 0 && ids[1] == 77);
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 8, NULL, 1, ids, scores, &n));
+        CHECK(n == 5 && ids[0] == 0 && ids[5] == 77 && ids[7] == 77);
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 8, "{\"lang\":\"fr\"}", 0, ids, scores,
+                                       &n));
+        CHECK(n == 2);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, (size_t)VPACK_MAX_K + 1, NULL, 0,
+                                           ids, scores, &n),
+                     VPACK_E_LIMIT);
+        CHECK(n == 2);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM + 1, 4, NULL, 0, ids, scores, &n),
+                     VPACK_E_DIMENSION_MISMATCH);
+        CHECK_STATUS(vpack_index_search_ef(px, g_vecs, 0, 4, NULL, 0, ids, scores, &n),
+                     VPACK_E_DIMENSION_MISMATCH);
+        /* batch: k = 0 gives counts of 0; k above the pack's size gives all 5; the rows of
+         * query i start at i * k whatever k. */
+        size_t counts[3] = {SENTINEL_SIZE, SENTINEL_SIZE, SENTINEL_SIZE};
+        CHECK_OK(vpack_index_search_batch(px, g_vecs, 3, DIM, 0, NULL, 0, 2, NULL, NULL, counts));
+        CHECK(counts[0] == 0 && counts[1] == 0 && counts[2] == 0);
+        uint64_t rows_ids[3 * 8];
+        float rows_scores[3 * 8];
+        CHECK_OK(vpack_index_search_batch(px, g_vecs, 3, DIM, 8, NULL, 0, 2, rows_ids,
+                                          rows_scores, counts));
+        CHECK(counts[0] == 5 && counts[1] == 5 && counts[2] == 5);
+        CHECK(rows_ids[0] == 0 && rows_ids[8] == 1 && rows_ids[16] == 2);
+        CHECK_OK(vpack_index_search_batch(px, g_vecs, 3, DIM, 8, "{\"lang\":\"fr\"}", 0, 1,
+                                          rows_ids, rows_scores, counts));
+        CHECK(counts[0] == 2 && counts[1] == 2 && counts[2] == 2 && rows_ids[8] == 1);
+        /* k == VPACK_MAX_K exactly, 2 queries (arrays of 2 * VPACK_MAX_K), and one more. */
+        if (CHECK(bids != NULL && bscores != NULL)) {
+            CHECK_OK(vpack_index_search_batch(px, g_vecs, 2, DIM, VPACK_MAX_K, NULL, 0, 2, bids,
+                                              bscores, counts));
+            CHECK(counts[0] == 5 && counts[1] == 5 && bids[VPACK_MAX_K] == 1);
+            CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 1, DIM, (size_t)VPACK_MAX_K + 1,
+                                                  NULL, 0, 2, bids, bscores, counts),
+                         VPACK_E_LIMIT);
+        }
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM + 1, 4, NULL, 0, 1, rows_ids,
+                                              rows_scores, counts),
+                     VPACK_E_DIMENSION_MISMATCH);
+        CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, 0, 4, NULL, 0, 1, rows_ids,
+                                              rows_scores, counts),
+                     VPACK_E_DIMENSION_MISMATCH);
+    }
+    free(bids);
+    free(bscores);
+    group_end();
+}
+
+/* ef: 0 is the pack's default, 1..=65536 a search effort, above it INVALID_ARG, on flat
+ * packs (which ignore a valid ef) as on HNSW packs, checked before any work. */
+static void test_ef(void) {
+    group_begin("search effort ef");
+    const vpack_index *packs[3] = {g_pack, g_hnsw, g_l2};
+    static const size_t bad_ef[] = {65537, (size_t)1 << 20, (size_t)1 << 32, P40, P61, SIZE_MAX};
+    uint64_t ids[8];
+    float scores[8];
+    size_t counts[2];
+    for (int p = 0; p < 3; p++) {
+        const vpack_index *px = packs[p];
+        for (size_t i = 0; i < sizeof bad_ef / sizeof bad_ef[0]; i++) {
+            size_t ef = bad_ef[i];
+            size_t n = SENTINEL_SIZE;
+            for (int j = 0; j < 8; j++) ids[j] = 77;
+            int ok = CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 4, NULL, ef, ids, scores,
+                                                        &n),
+                                  VPACK_E_INVALID_ARG);
+            ok &= CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 4, "{\"n\":{\"$gte\":1}}",
+                                                     ef, ids, scores, &n),
+                               VPACK_E_INVALID_ARG);
+            ok &= CHECK(n == SENTINEL_SIZE && ids[0] == 77);
+            /* ...whatever k: the arguments are checked before any work. */
+            ok &= CHECK_STATUS(vpack_index_search_ef(px, g_vecs, DIM, 0, NULL, ef, NULL, NULL, &n),
+                               VPACK_E_INVALID_ARG);
+            ok &= CHECK(n == SENTINEL_SIZE);
+            ok &= CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, NULL, ef, 1, ids,
+                                                        scores, counts),
+                               VPACK_E_INVALID_ARG);
+            ok &= CHECK_STATUS(vpack_index_search_batch(px, g_vecs, 2, DIM, 4, "{\"n\":1}", ef, 2,
+                                                        ids, scores, counts),
+                               VPACK_E_INVALID_ARG);
+            if (!ok) printf("  pack %d, ef %zu\n", p, ef);
+        }
+        /* The edges of the range, and 0: the same hits (5 chunks: every ef finds them). */
+        static const size_t good_ef[] = {0, 1, 2, 64, 65536};
+        uint64_t ref[5];
+        size_t n = 0;
+        CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 5, NULL, 0, ref, scores, &n));
+        for (size_t i = 0; i < sizeof good_ef / sizeof good_ef[0]; i++) {
+            size_t m = 0;
+            if (!CHECK_OK(vpack_index_search_ef(px, g_vecs, DIM, 5, NULL, good_ef[i], ids, scores,
+                                                &m)) ||
+                !CHECK(m == (p == 2 ? 2u : 5u) && m == n && memcmp(ids, ref, m * sizeof ids[0]) == 0)) {
+                printf("  pack %d, ef %zu\n", p, good_ef[i]);
+            }
+            CHECK_OK(vpack_index_search_batch(px, g_vecs, 1, DIM, 5, NULL, good_ef[i], 1, ids,
+                                              scores, counts));
+            CHECK(counts[0] == n && memcmp(ids, ref, n * sizeof ids[0]) == 0);
+        }
+    }
+    /* With k = 0 too: the batch promises the results (here: the status) of n calls of
+     * search_ef, which check ef whatever k (above). */
+    CHECK_STATUS(vpack_index_search_batch(g_hnsw, g_vecs, 2, DIM, 0, NULL, 65537, 1, NULL, NULL,
+                                          counts),
+                 VPACK_E_INVALID_ARG);
+    CHECK_STATUS(vpack_index_search_batch(g_pack, g_vecs, 2, DIM, 0, "{}", SIZE_MAX, 2, NULL,
+                                          NULL, counts),
+                 VPACK_E_INVALID_ARG);
     group_end();
 }
 
@@ -968,6 +1318,70 @@ static void test_query_vectors(void) {
     int finite = 1;
     for (size_t i = 0; i < n; i++) finite &= isfinite(scores[i]) != 0;
     CHECK(finite);
+
+    /* search_ef on the HNSW pack checks the query the same way. */
+    n = SENTINEL_SIZE;
+    ids[0] = 77;
+    float nan_q[DIM];
+    memcpy(nan_q, g_vecs, sizeof nan_q);
+    nan_q[3] = nan;
+    CHECK_STATUS(vpack_index_search_ef(g_hnsw, nan_q, DIM, 4, NULL, 0, ids, scores, &n),
+                 VPACK_E_INVALID_ARG);
+    nan_q[3] = -inf;
+    CHECK_STATUS(vpack_index_search_ef(g_hnsw, nan_q, DIM, 4, "{}", 100, ids, scores, &n),
+                 VPACK_E_INVALID_ARG);
+    CHECK_STATUS(vpack_index_search_ef(g_hnsw, zq, DIM, 4, NULL, 0, ids, scores, &n),
+                 VPACK_E_INVALID_ARG);
+    CHECK_STATUS(vpack_index_search_ef(g_hnsw, nzq, DIM, 0, NULL, 0, NULL, NULL, &n),
+                 VPACK_E_INVALID_ARG);
+    CHECK(n == SENTINEL_SIZE && ids[0] == 77);
+    CHECK_OK(vpack_index_search_ef(g_hnsw, huge_q, DIM, 4, NULL, 0, ids, scores, &n));
+    CHECK(n == 4 && ids[0] == 2 && fabsf(scores[0] - 1.0f) < 1e-4f);
+
+    /* search_batch: a bad value in the first or the last of 3 rows, on 1 and on 2 threads
+     * (the error of a worker thread reaches the caller's status and last error). */
+    const vpack_index *all[4] = {g_pack, g_dot, g_l2, g_hnsw};
+    const char *all_names[4] = {"cosine", "dot", "l2", "cosine hnsw"};
+    uint64_t bids[3 * 4];
+    float bscores[3 * 4];
+    size_t counts[3];
+    for (int p = 0; p < 4; p++) {
+        const float bad_values[3] = {nan, inf, -inf};
+        for (int v = 0; v < 3; v++) {
+            for (int row = 0; row < 3; row += 2) {
+                for (size_t threads = 1; threads <= 2; threads++) {
+                    float rows[3 * DIM];
+                    memcpy(rows, g_vecs, sizeof rows);
+                    rows[row * DIM + DIM / 2] = bad_values[v];
+                    if (!CHECK_STATUS(vpack_index_search_batch(all[p], rows, 3, DIM, 4, NULL, 0,
+                                                               threads, bids, bscores, counts),
+                                      VPACK_E_INVALID_ARG)) {
+                        printf("  %s pack, value %d in row %d, %zu threads\n", all_names[p], v,
+                               row, threads);
+                    }
+                }
+            }
+        }
+        /* An all-zero row: INVALID_ARG for cosine, a fine query for dot and l2. */
+        float rows[3 * DIM];
+        memcpy(rows, g_vecs, sizeof rows);
+        for (int i = 2 * DIM; i < 3 * DIM; i++) rows[i] = 0.0f;
+        vpack_status s = vpack_index_search_batch(all[p], rows, 3, DIM, 4, "{}", 0, 2, bids,
+                                                  bscores, counts);
+        if (p == 1 || p == 2) {
+            CHECK_OK(s);
+            CHECK(counts[2] == 2);
+        } else {
+            CHECK_STATUS(s, VPACK_E_INVALID_ARG);
+        }
+    }
+    /* With k = 0: n calls of search_ef would each refuse the NaN row (above). */
+    float nan_rows[2 * DIM];
+    memcpy(nan_rows, g_vecs, sizeof nan_rows);
+    nan_rows[DIM] = nan;
+    KNOWN_GAP_STATUS(vpack_index_search_batch(g_pack, nan_rows, 2, DIM, 0, NULL, 0, 1, NULL, NULL,
+                                              counts),
+                     VPACK_E_INVALID_ARG);
     group_end();
 }
 
@@ -1066,6 +1480,10 @@ static void test_invalid_utf8(void) {
         snprintf(buf, sizeof buf, "{\"dimension\":8,\"%s\":1}", bad);
         builder_new_is(buf, VPACK_E_INVALID_UTF8, NO_ALT, __LINE__);
         snprintf(buf, sizeof buf, "{\"dimension\":8,\"temp_dir\":\"/tmp/%s\"}", bad);
+        builder_new_is(buf, VPACK_E_INVALID_UTF8, NO_ALT, __LINE__);
+        snprintf(buf, sizeof buf, "{\"dimension\":8,\"index\":{\"kind\":\"hn%ssw\"}}", bad);
+        builder_new_is(buf, VPACK_E_INVALID_UTF8, NO_ALT, __LINE__);
+        snprintf(buf, sizeof buf, "{\"dimension\":8,\"index\":{\"%s\":16}}", bad);
         builder_new_is(buf, VPACK_E_INVALID_UTF8, NO_ALT, __LINE__);
         /* chunks JSON: text, metadata key, metadata value, at the very end. */
         snprintf(buf, sizeof buf, "[{\"text\":\"a%sb\"}]", bad);
@@ -1211,6 +1629,39 @@ static void test_wrong_shape_json(void) {
     BUILDER_NEW_IS("{\"dimension\":8,\"temp_dir\":[\"/tmp\"]}", VPACK_E_INVALID_JSON);
     BUILDER_NEW_IS("{\"dimension\":8,\"colour\":\"red\"}", VPACK_E_INVALID_JSON);
     BUILDER_NEW_IS("{\"dimension\":8,\"dimension\":9}", VPACK_E_INVALID_JSON);
+    /* Builder index options: an unknown key, a wrong type, not an object. */
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"M\":4}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"kind\":\"hnsw\",\"ef\":64}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":\"16\"}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":16.5}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":-16}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":true}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":18446744073709551616}}",
+                   VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"kind\":5}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"kind\":[\"hnsw\"]}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"ef_construction\":\"200\"}}",
+                   VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"ef_search\":[64]}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"threads\":\"2\"}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"threads\":-1}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"m\":4,\"m\":5}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":5}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":\"hnsw\"}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":null}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":true}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"codes\":5}}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":{\"rescore\":\"4\"}}", VPACK_E_INVALID_JSON);
+    /* An array is not the object vpack.h describes (serde alone would read a struct from a
+     * sequence of its fields in order). */
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":[]}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":[\"hnsw\",4]}", VPACK_E_INVALID_JSON);
+    BUILDER_NEW_IS("{\"dimension\":8,\"index\":[{\"kind\":\"hnsw\"}]}", VPACK_E_INVALID_JSON);
+    for (size_t i = 0; i < N_MALFORMED; i++) {
+        if (MALFORMED[i][0] != '{' || strlen(MALFORMED[i]) < 2) continue;
+        snprintf(buf, sizeof buf, "{\"dimension\":8,\"index\":%s}", MALFORMED[i]);
+        builder_new_is(buf, VPACK_E_INVALID_JSON, NO_ALT, __LINE__);
+    }
 
     /* Chunks JSON. */
     ADD_JSON_IS("{\"text\":\"x\"}", VPACK_E_INVALID_JSON);
@@ -1315,9 +1766,9 @@ static void test_deep_json(void) {
     vpack_embedder *e = SENTINEL_PTR;
     vpack_builder *b = SENTINEL_PTR;
     vpack_index *x = SENTINEL_PTR;
-    uint64_t ids[4];
-    float scores[4];
-    size_t n = SENTINEL_SIZE;
+    uint64_t ids[4], ids2[8];
+    float scores[4], scores2[8];
+    size_t n = SENTINEL_SIZE, counts2[2];
     const char *docs[2] = {arrays, objects};
     for (int d = 0; d < 2; d++) {
         const char *j = docs[d];
@@ -1326,6 +1777,13 @@ static void test_deep_json(void) {
         ISOLATED(60, VPACK_E_INVALID_JSON, NO_ALT,
                  vpack_index_search_filtered(g_pack, g_vecs, DIM, 4, j, ids, scores, &n),
                  n == SENTINEL_SIZE);
+        ISOLATED(60, VPACK_E_INVALID_JSON, NO_ALT,
+                 vpack_index_search_ef(g_hnsw, g_vecs, DIM, 4, j, 0, ids, scores, &n),
+                 n == SENTINEL_SIZE);
+        ISOLATED(60, VPACK_E_INVALID_JSON, NO_ALT,
+                 vpack_index_search_batch(g_hnsw, g_vecs, 2, DIM, 4, j, 0, 2, ids2, scores2,
+                                          counts2),
+                 1);
         ISOLATED(60, VPACK_E_INVALID_JSON, NO_ALT,
                  add_with_lengths((const uint8_t *)j, strlen(j), 1, DIM), 1);
         vpack_builder *fb = new_builder("{\"dimension\":8}");
@@ -1359,6 +1817,13 @@ static void test_deep_json(void) {
         ISOLATED(60, VPACK_OK, NO_ALT,
                  vpack_index_search_filtered(g_pack, g_vecs, DIM, 4, chain, ids, scores, &n),
                  n == 1 && ids[0] == 1);
+        ISOLATED(60, VPACK_OK, NO_ALT,
+                 vpack_index_search_ef(g_hnsw, g_vecs, DIM, 4, chain, 0, ids, scores, &n),
+                 n == 1 && ids[0] == 1);
+        ISOLATED(60, VPACK_OK, NO_ALT,
+                 vpack_index_search_batch(g_hnsw, g_vecs, 2, DIM, 4, chain, 0, 2, ids2, scores2,
+                                          counts2),
+                 counts2[0] == 1 && counts2[1] == 1 && ids2[0] == 1 && ids2[4] == 1);
     }
     release_reachable(chain);
     release_reachable(chunk);
@@ -1377,6 +1842,64 @@ static void test_out_of_range(void) {
     BUILDER_NEW_IS("{\"dimension\":8,\"metric\":\"\"}", VPACK_E_INVALID_ARG);
     BUILDER_NEW_IS("{\"dimension\":65536}", VPACK_OK);
     BUILDER_NEW_IS("{\"dimension\":1}", VPACK_OK);
+    /* Index options: right types, out of range. */
+    static const char *const bad_index[] = {
+        "{\"kind\":\"ivf\"}",
+        "{\"kind\":\"HNSW\"}",
+        "{\"kind\":\"\"}",
+        "{\"kind\":\"hnsw\",\"m\":0}",
+        "{\"kind\":\"hnsw\",\"m\":1}",
+        "{\"kind\":\"hnsw\",\"m\":257}",
+        "{\"kind\":\"hnsw\",\"m\":18446744073709551615}",
+        "{\"kind\":\"hnsw\",\"ef_construction\":0}",
+        "{\"kind\":\"hnsw\",\"ef_construction\":65537}",
+        "{\"kind\":\"hnsw\",\"ef_search\":0}",
+        "{\"kind\":\"hnsw\",\"ef_search\":65537}",
+        "{\"kind\":\"hnsw\",\"ef_search\":18446744073709551615}",
+        "{\"kind\":\"auto\",\"m\":1}",
+        "{\"codes\":\"f8\"}",
+        "{\"codes\":\"F16\"}",
+        "{\"codes\":\"\"}",
+        "{\"rescore\":0}",
+        "{\"rescore\":1025}",
+        "{\"codes\":\"int8\",\"rescore\":18446744073709551615}",
+    };
+    char opts[256];
+    for (size_t i = 0; i < sizeof bad_index / sizeof bad_index[0]; i++) {
+        snprintf(opts, sizeof opts, "{\"dimension\":8,\"index\":%s}", bad_index[i]);
+        builder_new_is(opts, VPACK_E_INVALID_ARG, NO_ALT, __LINE__);
+    }
+    /* ...and the edges of the ranges. */
+    static const char *const good_index[] = {
+        "{}",
+        "{\"kind\":\"flat\"}",
+        "{\"kind\":\"auto\"}",
+        "{\"kind\":\"hnsw\"}",
+        "{\"kind\":\"hnsw\",\"m\":2,\"ef_construction\":1,\"ef_search\":1,\"threads\":1}",
+        "{\"kind\":\"hnsw\",\"m\":256,\"ef_construction\":65536,\"ef_search\":65536}",
+        "{\"kind\":\"hnsw\",\"threads\":18446744073709551615}",
+        "{\"codes\":\"f32\"}",
+        "{\"codes\":\"f16\",\"rescore\":1}",
+        "{\"codes\":\"int8\",\"rescore\":1024}",
+    };
+    for (size_t i = 0; i < sizeof good_index / sizeof good_index[0]; i++) {
+        snprintf(opts, sizeof opts, "{\"dimension\":8,\"index\":%s}", good_index[i]);
+        builder_new_is(opts, VPACK_OK, NO_ALT, __LINE__);
+    }
+    /* The smallest graph settings and a huge thread count build and search fine. */
+    vpack_index *tiny = build("{\"dimension\":8,\"index\":{\"kind\":\"hnsw\",\"m\":2,"
+                              "\"ef_construction\":1,\"ef_search\":1,"
+                              "\"threads\":18446744073709551615}}",
+                              PACK_CHUNKS, g_vecs, 5);
+    if (CHECK(tiny != NULL)) {
+        uint64_t ids[5];
+        float scores[5];
+        size_t n = 0;
+        CHECK_OK(vpack_index_search_ef(tiny, &g_vecs[3 * DIM], DIM, 5, NULL, 0, ids, scores, &n));
+        CHECK(n >= 1 && ids[0] == 3);
+        CHECK_OK(vpack_index_verify(tiny));
+        vpack_index_free(tiny);
+    }
     EMBEDDER_NEW_IS("{\"kind\":\"hash\",\"dimension\":0}", VPACK_E_INVALID_ARG);
     EMBEDDER_NEW_IS("{\"kind\":\"hash\",\"dimension\":65537}", VPACK_E_INVALID_ARG);
     EMBEDDER_NEW_IS("{\"kind\":\"hash\",\"dimension\":1099511627776}", VPACK_E_INVALID_ARG);
@@ -1488,9 +2011,12 @@ static void test_empty_pack(void) {
     static const char *const metrics[3] = {"cosine", "dot", "l2"};
     char path[4200];
     snprintf(path, sizeof path, "%s/empty.vpack", g_dir);
-    for (int m = 0; m < 3; m++) {
-        char opts[64];
-        snprintf(opts, sizeof opts, "{\"dimension\":8,\"metric\":\"%s\"}", metrics[m]);
+    /* Each metric with a flat index, then with an HNSW one (a graph of no nodes). */
+    for (int m = 0; m < 6; m++) {
+        char opts[128];
+        const char *kind = m < 3 ? "flat" : "hnsw";
+        snprintf(opts, sizeof opts, "{\"dimension\":8,\"metric\":\"%s\",\"index\":{\"kind\":\"%s\"}}",
+                 metrics[m % 3], kind);
         vpack_builder *b = new_builder(opts);
         vpack_index *mem = NULL, *file = NULL, *opened = NULL, *copy = NULL;
         if (!CHECK(b != NULL)) continue;
@@ -1547,6 +2073,56 @@ static void test_empty_pack(void) {
             vpack_str man = {NULL, 0};
             CHECK_OK(vpack_index_manifest(all[h], &man));
             CHECK(man.len > 2 && man.data[0] == '{');
+            char want_kind[40];
+            int wl = snprintf(want_kind, sizeof want_kind, "\"kind\":\"%s\"", kind);
+            int has_kind = 0;
+            for (size_t i = 0; i + (size_t)wl <= man.len; i++) {
+                if (memcmp(man.data + i, want_kind, (size_t)wl) == 0) has_kind = 1;
+            }
+            CHECK(has_kind);
+            /* search_ef, search_batch, vectors. */
+            n = SENTINEL_SIZE;
+            CHECK_OK(vpack_index_search_ef(all[h], g_vecs, DIM, 10, NULL, 0, ids, scores, &n));
+            CHECK(n == 0);
+            n = SENTINEL_SIZE;
+            CHECK_OK(vpack_index_search_ef(all[h], g_vecs, DIM, 10, "{\"n\":1}", 65536, ids,
+                                           scores, &n));
+            CHECK(n == 0);
+            CHECK_STATUS(vpack_index_search_ef(all[h], g_vecs, DIM, 10, NULL, 65537, ids, scores,
+                                               &n),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_ef(all[h], g_vecs, DIM + 1, 10, NULL, 0, ids, scores,
+                                               &n),
+                         VPACK_E_DIMENSION_MISMATCH);
+            size_t counts[2] = {SENTINEL_SIZE, SENTINEL_SIZE};
+            uint64_t bids[20];
+            float bscores[20];
+            CHECK_OK(vpack_index_search_batch(all[h], g_vecs, 2, DIM, 10, NULL, 0, 2, bids,
+                                              bscores, counts));
+            CHECK(counts[0] == 0 && counts[1] == 0);
+            counts[0] = counts[1] = SENTINEL_SIZE;
+            CHECK_OK(vpack_index_search_batch(all[h], g_vecs, 2, DIM, 10, "{\"n\":1}", 7, 1, bids,
+                                              bscores, counts));
+            CHECK(counts[0] == 0 && counts[1] == 0);
+            CHECK_STATUS(vpack_index_search_batch(all[h], g_vecs, 2, DIM, 10, "{\"n\":", 0, 1,
+                                                  bids, bscores, counts),
+                         VPACK_E_INVALID_JSON);
+            CHECK_STATUS(vpack_index_search_batch(all[h], g_vecs, 2, DIM, 10, NULL, 65537, 1, bids,
+                                                  bscores, counts),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_batch(all[h], g_vecs, 2, DIM - 1, 10, NULL, 0, 1, bids,
+                                                  bscores, counts),
+                         VPACK_E_DIMENSION_MISMATCH);
+            if (m % 3 == 0) {
+                float zero_rows[2 * DIM] = {0};
+                CHECK_STATUS(vpack_index_search_batch(all[h], zero_rows, 2, DIM, 10, NULL, 0, 1,
+                                                      bids, bscores, counts),
+                             VPACK_E_INVALID_ARG);
+            }
+            const float *data = SENTINEL_PTR;
+            size_t count = SENTINEL_SIZE, vdim = SENTINEL_SIZE;
+            CHECK_OK(vpack_index_vectors(all[h], &data, &count, &vdim));
+            CHECK(count == 0 && vdim == DIM && data != SENTINEL_PTR);
         }
         vpack_index_free(mem);
         vpack_index_free(file);
@@ -1760,6 +2336,7 @@ int main(void) {
         test_null_pointers();
         test_huge_lengths();
         test_k();
+        test_ef();
         test_query_vectors();
         test_builder_vectors();
         test_invalid_utf8();

@@ -18,11 +18,16 @@
  *     embedder config at the same moment (the process-wide cache's first-insert race);
  *   - build: each thread builds the same small pack with its own builder and compares the
  *     bytes with the serial build; and opens the saved big pack (mmap) and searches it.
+ *   - HNSW: a 3,000-row pack of the same vectors with an HNSW graph (m 12), saved and
+ *     opened again without VPACK_OPEN_VERIFY; the threads race through its first-use
+ *     block checks with vpack_index_search_ef (ef 0, 24 and 128, plain and filtered, every
+ *     hit's chunk read back) and vpack_index_search_batch (batches of 6 on 2 threads of
+ *     their own), all compared bit for bit with the serial vpack_index_search_ef answers.
  *
  * With the argument --quick (used under valgrind, which runs one thread at a time and
  * ~50x slower, so it checks memory errors rather than interleavings) the same runs with 48
  * queries plus 12 filtered ones, each thread doing half of them, and only on the freshly
- * opened handle.
+ * opened handle; the HNSW pack then has 600 rows (ef_construction 40).
  *
  * Ends with "N passed, M failed"; exits 1 when any check failed. Checks are counted in the
  * main thread from what the workers record.
@@ -80,6 +85,19 @@ static float g_race_serial[32];
 
 static vpack_bytes g_small_serial;
 
+/* HNSW: a pack of the first g_hnsw_count rows of g_vectors (m 12), and the serial answers
+ * of every search at each of HNSW_EFS (ef 0 is the pack's ef_search, 64). */
+#define HNSW_COUNT 3000
+#define HNSW_BATCH 6 /* queries per vpack_index_search_batch call */
+static const size_t HNSW_EFS[] = {0, 24, 128};
+#define N_EFS (sizeof HNSW_EFS / sizeof HNSW_EFS[0])
+static int g_hnsw_count = HNSW_COUNT, g_hnsw_ef_construction = 100;
+static vpack_index *g_hnsw;
+static char g_hnsw_path[4200];
+static uint64_t g_hids[N_EFS][SEARCHES][K];
+static float g_hscores[N_EFS][SEARCHES][K];
+static size_t g_hn[N_EFS][SEARCHES];
+
 static pthread_barrier_t g_barrier;
 
 /* Searches in use (g_queries plain ones, then g_filtered filtered ones), and how many of
@@ -113,10 +131,10 @@ static char *chunks_json(int from, int to) {
     return s;
 }
 
-/* A builder holding chunks [0, n) with g_vectors. */
-static vpack_builder *builder_with(int n) {
+/* A builder with `options` holding chunks [0, n) with g_vectors. */
+static vpack_builder *builder_with_options(const char *options, int n) {
     vpack_builder *b = NULL;
-    if (vpack_builder_new("{\"dimension\":64,\"metric\":\"cosine\"}", &b) != VPACK_OK) return NULL;
+    if (vpack_builder_new(options, &b) != VPACK_OK) return NULL;
     for (int from = 0; from < n; from += BATCH) {
         int to = from + BATCH < n ? from + BATCH : n;
         char *json = chunks_json(from, to);
@@ -130,6 +148,11 @@ static vpack_builder *builder_with(int n) {
         free(json);
     }
     return b;
+}
+
+/* A flat cosine builder holding chunks [0, n) with g_vectors. */
+static vpack_builder *builder_with(int n) {
+    return builder_with_options("{\"dimension\":64,\"metric\":\"cosine\"}", n);
 }
 
 static const char *const WORDS[] = {
@@ -162,6 +185,8 @@ static int setup(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(g_pack_path, sizeof g_pack_path, "%s/vpack-threads-%ld.vpack",
              tmp && tmp[0] ? tmp : "/tmp", (long)getpid());
+    snprintf(g_hnsw_path, sizeof g_hnsw_path, "%s/vpack-threads-hnsw-%ld.vpack",
+             tmp && tmp[0] ? tmp : "/tmp", (long)getpid());
     return 1;
 }
 
@@ -174,6 +199,8 @@ static void teardown(void) {
     free(g_emb_serial);
     for (int t = 0; t < TEXTS; t++) free(g_texts[t]);
     unlink(g_pack_path);
+    vpack_index_free(g_hnsw);
+    if (g_hnsw_path[0] != '\0') unlink(g_hnsw_path);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -192,6 +219,8 @@ typedef struct {
     int race_ok;
     /* build */
     int build_ok;
+    /* hnsw: single searches (search_ef) and batches (search_batch on 2 threads) */
+    int hnsw_searches, hnsw_batches, hnsw_mismatch, hnsw_errors;
 } worker;
 
 static void note(worker *w, const char *what, int i) {
@@ -289,6 +318,100 @@ static void *search_worker(void *arg) {
             }
         }
         vpack_index_free(mine);
+    }
+    return NULL;
+}
+
+/* HNSW search i at HNSW_EFS[e] on `idx` matches the serial answer (and its chunks read
+ * back): 1; a mismatch: 0; an error: sets *error. */
+static int hnsw_search_matches(const vpack_index *idx, int i, size_t e, int *error) {
+    uint64_t ids[K];
+    float scores[K];
+    size_t n = 0;
+    if (vpack_index_search_ef(idx, search_query(i), DIM, K, search_filter(i), HNSW_EFS[e], ids,
+                              scores, &n) != VPACK_OK ||
+        vpack_last_error_code() != VPACK_OK) {
+        *error = 1;
+        return 0;
+    }
+    if (n != g_hn[e][i] || memcmp(ids, g_hids[e][i], n * sizeof ids[0]) != 0 ||
+        memcmp(scores, g_hscores[e][i], n * sizeof scores[0]) != 0) {
+        return 0;
+    }
+    for (size_t h = 0; h < n; h++) {
+        if (!chunk_matches(idx, ids[h])) {
+            *error = 1;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One vpack_index_search_batch call (2 threads) over HNSW_BATCH searches that share a
+ * filter, starting at search `first` (plain ones are consecutive; filtered ones step by
+ * N_FILTERS, so they share the filter), at HNSW_EFS[e]; compared row by row. */
+static int hnsw_batch_matches(const vpack_index *idx, int first, size_t e, int *error) {
+    float rows[HNSW_BATCH * DIM];
+    uint64_t ids[HNSW_BATCH * K];
+    float scores[HNSW_BATCH * K];
+    size_t counts[HNSW_BATCH];
+    int which[HNSW_BATCH];
+    int step = first < g_nq ? 1 : (int)N_FILTERS;
+    int limit = first < g_nq ? g_nq : N_SEARCHES;
+    for (int r = 0; r < HNSW_BATCH; r++) {
+        int i = first + r * step;
+        if (i >= limit) i = first < g_nq ? i % g_nq : g_nq + (i - g_nq) % (int)N_FILTERS;
+        which[r] = i;
+        memcpy(&rows[(size_t)r * DIM], search_query(i), DIM * sizeof rows[0]);
+    }
+    if (vpack_index_search_batch(idx, rows, HNSW_BATCH, DIM, K, search_filter(first),
+                                 HNSW_EFS[e], 2, ids, scores, counts) != VPACK_OK ||
+        vpack_last_error_code() != VPACK_OK) {
+        *error = 1;
+        return 0;
+    }
+    for (int r = 0; r < HNSW_BATCH; r++) {
+        int i = which[r];
+        size_t n = counts[r];
+        if (search_filter(i) != search_filter(first) || n != g_hn[e][i] ||
+            memcmp(&ids[(size_t)r * K], g_hids[e][i], n * sizeof ids[0]) != 0 ||
+            memcmp(&scores[(size_t)r * K], g_hscores[e][i], n * sizeof scores[0]) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void *hnsw_worker(void *arg) {
+    worker *w = arg;
+    pthread_barrier_wait(&g_barrier);
+    for (int j = 0; j < g_per_thread; j++) {
+        int i = (j + w->id * 31) % N_SEARCHES, error = 0;
+        size_t e = (size_t)(j + w->id) % N_EFS;
+        if (!hnsw_search_matches(g_shared, i, e, &error)) {
+            if (error) {
+                w->hnsw_errors++;
+                note(w, "hnsw search error", i);
+            } else {
+                w->hnsw_mismatch++;
+                note(w, "hnsw search differs", i);
+            }
+        }
+        w->hnsw_searches++;
+        /* Every 4th search, also a batch of searches starting there, on 2 threads. */
+        if (j % 4 == w->id % 4) {
+            error = 0;
+            if (!hnsw_batch_matches(g_shared, i, e, &error)) {
+                if (error) {
+                    w->hnsw_errors++;
+                    note(w, "hnsw batch error", i);
+                } else {
+                    w->hnsw_mismatch++;
+                    note(w, "hnsw batch differs", i);
+                }
+            }
+            w->hnsw_batches++;
+        }
     }
     return NULL;
 }
@@ -462,12 +585,76 @@ static void test_concurrent_embed(void) {
     group_end();
 }
 
+/* The HNSW pack, built in memory (2 build threads), saved, and searched serially. */
+static void test_hnsw_serial(void) {
+    group_begin("serial reference (HNSW pack)");
+    char opts[192];
+    snprintf(opts, sizeof opts,
+             "{\"dimension\":64,\"metric\":\"cosine\",\"index\":{\"kind\":\"hnsw\",\"m\":12,"
+             "\"ef_construction\":%d,\"threads\":2}}",
+             g_hnsw_ef_construction);
+    vpack_builder *b = builder_with_options(opts, g_hnsw_count);
+    if (CHECK(b != NULL)) CHECK_OK(vpack_builder_finish(b, "{\"title\":\"hnsw\"}", &g_hnsw));
+    if (g_hnsw == NULL) {
+        group_end();
+        return;
+    }
+    CHECK_OK(vpack_index_save(g_hnsw, g_hnsw_path));
+    int ok = 1;
+    for (size_t e = 0; e < N_EFS; e++) {
+        for (int i = 0; i < N_SEARCHES; i++) {
+            vpack_status s = vpack_index_search_ef(g_hnsw, search_query(i), DIM, K,
+                                                   search_filter(i), HNSW_EFS[e], g_hids[e][i],
+                                                   g_hscores[e][i], &g_hn[e][i]);
+            /* Filters matching fewer than K chunks of this pack give fewer hits. */
+            if (s != VPACK_OK || (search_filter(i) == NULL && g_hn[e][i] != K)) {
+                printf("  search %d at ef %zu: status %d, n %zu\n", i, HNSW_EFS[e], s,
+                       g_hn[e][i]);
+                ok = 0;
+            }
+        }
+    }
+    CHECK(ok);
+    /* One thread, the batch path: the same answers (the workers compare against these). */
+    int batch_ok = 1, error = 0;
+    for (int i = 0; i < N_SEARCHES; i += 7) {
+        for (size_t e = 0; e < N_EFS; e++) batch_ok &= hnsw_batch_matches(g_hnsw, i, e, &error);
+    }
+    CHECK(batch_ok && !error);
+    group_end();
+}
+
+static void test_concurrent_hnsw(vpack_index *idx) {
+    group_begin("8 threads searching one freshly opened HNSW vpack_index");
+    worker ws[THREADS];
+    g_shared = idx;
+    run_threads(hnsw_worker, ws);
+    int searches = 0, batches = 0;
+    for (int t = 0; t < THREADS; t++) {
+        searches += ws[t].hnsw_searches;
+        batches += ws[t].hnsw_batches;
+        if (!CHECK(ws[t].hnsw_mismatch == 0 && ws[t].hnsw_errors == 0 && ws[t].hnsw_batches > 0)) {
+            printf("  thread %d: %d differ, %d errors, %d batches; %s\n", t, ws[t].hnsw_mismatch,
+                   ws[t].hnsw_errors, ws[t].hnsw_batches, ws[t].first_mismatch);
+        }
+    }
+    CHECK(searches == THREADS * g_per_thread);
+    printf("  %d concurrent vpack_index_search_ef calls (ef 0, 24, 128) and %d batches of %d "
+           "(2 threads each) matched the serial results\n",
+           searches, batches, HNSW_BATCH);
+    CHECK(vpack_last_error_code() == VPACK_OK);
+    CHECK_OK(vpack_index_verify(idx));
+    group_end();
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
         g_nq = 48;
         g_nf = 12;
         g_per_thread = (g_nq + g_nf) / 2;
         g_quick = 1;
+        g_hnsw_count = 600;
+        g_hnsw_ef_construction = 40;
     }
     group_begin("setup");
     int ready = CHECK(setup());
@@ -487,6 +674,15 @@ int main(int argc, char **argv) {
                 test_concurrent_search("8 threads searching one in-memory vpack_index", g_index);
             }
             test_concurrent_embed();
+        }
+        test_hnsw_serial();
+        if (g_hnsw != NULL) {
+            vpack_index *lazy = NULL;
+            group_begin("open the saved HNSW pack without VPACK_OPEN_VERIFY");
+            CHECK_OK(vpack_index_open(g_hnsw_path, 0, &lazy));
+            group_end();
+            if (lazy != NULL) test_concurrent_hnsw(lazy);
+            vpack_index_free(lazy);
         }
     }
     teardown();
