@@ -488,8 +488,9 @@ pub unsafe extern "C" fn vpack_builder_new(
                 "builder options and their \"index\" must be JSON objects".into(),
             ));
         }
-        let options: BuilderOptions =
-            serde_json::from_value(value).map_err(|e| Error::json("builder options", e))?;
+        // From the text, not the Value: serde_json's Value keeps the last of duplicate
+        // keys, while deriving from text refuses them.
+        let options: BuilderOptions = parse_json(text.as_bytes(), "builder options")?;
         let inner = PackWriter::new(options)?;
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_builder { inner }) };

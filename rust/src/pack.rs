@@ -153,6 +153,9 @@ impl Pack {
                 "query vector has zero norm (an empty query text?)".into(),
             ));
         }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
         if let IndexKind::Hnsw { ef_search } = self.reader.index_kind() {
             let ef = ef.unwrap_or(ef_search);
             if let Some(hits) = self.search_hnsw(&q, k, filter, ef)? {
@@ -179,7 +182,10 @@ impl Pack {
         };
         let metric = self.reader.metric();
         let Some(filter) = filter else {
-            return hnsw::search(&view, metric, q, k, ef).map(Some);
+            // A graph that cannot reach k nodes (heavily duplicated vectors can leave some
+            // weakly linked) falls back to the exact scan rather than return fewer.
+            let hits = hnsw::search(&view, metric, q, k, ef)?;
+            return Ok((hits.len() == k.min(self.len())).then_some(hits));
         };
         let wide = (4 * ef.max(k)).min(hnsw::MAX_EF.max(k));
         let mut hits = Vec::with_capacity(k);
@@ -313,6 +319,10 @@ impl Pack {
             }
         }
         if n == 0 || k == 0 {
+            // Still refuse what a single search would (a NaN or zero row).
+            for q in queries.chunks_exact(dim) {
+                self.search_with(q, 0, filter, ef)?;
+            }
             counts.iter_mut().for_each(|c| *c = 0);
             return Ok(());
         }

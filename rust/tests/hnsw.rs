@@ -219,3 +219,20 @@ fn batch_search_equals_one_query_at_a_time() {
         }
     }
 }
+
+#[test]
+fn duplicated_vectors_still_give_k_hits() {
+    // Boilerplate chunks: many identical rows, and many copies of a few rows.
+    let one = vectors(1, 2);
+    let same: Vec<f32> = (0..1000).flat_map(|_| one.clone()).collect();
+    let few = vectors(10, 3);
+    let copies: Vec<f32> = (0..600)
+        .flat_map(|i| few[(i % 10) * DIM..][..DIM].to_vec())
+        .collect();
+    for v in [same, copies] {
+        let pack = Pack::from_bytes(&pack_bytes(json!({"kind": "hnsw", "m": 4}), &v)).unwrap();
+        for q in vectors(20, 8).chunks_exact(DIM) {
+            assert_eq!(pack.search(q, 10, None).unwrap().len(), 10);
+        }
+    }
+}

@@ -408,17 +408,25 @@ impl<'a> HnswBuilder<'a> {
     }
 
     /// Keeps candidates (best first) that are closer to the base than to any kept one,
-    /// up to `max` (the HNSW paper's neighbour heuristic).
+    /// up to `max` (the HNSW paper's neighbour heuristic), then fills the free slots with
+    /// the best pruned ones (the paper's "keep pruned connections"): without them, many
+    /// identical vectors (boilerplate chunks) prune each other away and fall out of the
+    /// graph.
     fn select(&self, candidates: &[Cand], max: usize) -> Vec<u32> {
         let mut kept: Vec<u32> = Vec::with_capacity(max);
+        let mut pruned: Vec<u32> = Vec::new();
         for c in candidates {
             if kept.len() >= max {
                 break;
             }
             if kept.iter().all(|&r| self.sim(c.id, r) < c.score) {
                 kept.push(c.id);
+            } else {
+                pruned.push(c.id);
             }
         }
+        let room = max - kept.len();
+        kept.extend(pruned.into_iter().take(room));
         kept
     }
 
