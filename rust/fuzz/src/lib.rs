@@ -44,6 +44,8 @@ const KIND_CHECKSUMS: u32 = 5;
 const MAX_K: usize = vpack::VPACK_MAX_K;
 /// Index in `fixtures()` of the first HNSW pack (the same chunks as fixture 0).
 const FIRST_HNSW_FIXTURE: usize = 7;
+/// Index in `fixtures()` of the first pack with compressed vectors.
+const FIRST_CODES_FIXTURE: usize = 13;
 
 // ---------------------------------------------------------------------------------------
 // Targets
@@ -464,8 +466,8 @@ pub fn search_params(data: &[u8]) {
 }
 
 /// `search_batch` of `rows` copies of `query` must equal one `search_with` per row
-/// (`single`). With no rows or k = 0 it succeeds with no hits whatever the query (see the
-/// report: `search_with` rejects a bad query even with k = 0).
+/// (`single`). With no rows or k = 0 it checks only shapes and ef, then succeeds with no
+/// hits (while `search_with` with k = 0 still rejects a non-finite or zero query).
 #[allow(clippy::too_many_arguments)]
 fn check_batch(
     pack: &Pack,
@@ -497,8 +499,17 @@ fn check_batch(
         &mut counts,
     );
     if rows == 0 || k == 0 {
-        if query.len() == pack.dimension() || rows == 0 {
-            got.expect("oracle: an empty batch fails");
+        // Shapes first, then ef, then the empty shortcut (no per-query checks).
+        let want = if rows > 0 && query.len() != pack.dimension() {
+            Some(vpack::VPACK_E_DIMENSION_MISMATCH)
+        } else if ef.is_some_and(|e| !(1..=MAX_EF).contains(&e)) {
+            Some(vpack::VPACK_E_INVALID_ARG)
+        } else {
+            None
+        };
+        let code = got.as_ref().err().map(|e| e.code());
+        assert_eq!(code, want, "oracle: empty batch: {got:?}");
+        if want.is_none() {
             assert!(counts.iter().all(|&c| c == 0), "oracle: empty batch counts");
         }
         return;
@@ -530,8 +541,8 @@ fn check_batch(
 /// Input layout (missing bytes read as 0):
 ///
 /// ```text
-/// 0       base pack (modulo 6): 0 multi-block, 2 small, 4 HNSW; odd: the one before
-///         without its CHECKSUMS section
+/// 0       base pack (modulo 8): 0 multi-block, 2 small, 4 HNSW, 6 int8 codes; odd: the
+///         one before without its CHECKSUMS section
 /// 1       number of edits (modulo 17)
 /// 5 each  edit: u32 position (modulo the length), u8 value to xor in (0: set to zero)
 /// 3 each  probe (at most 32; none given: a default set): kind, a, b
@@ -726,12 +737,16 @@ fn exercise(pack: &Pack) {
 
 /// Checks `got`, the answer to a search of a valid pack with valid arguments (query
 /// length, k, ef and finiteness; a zero cosine query may still be refused). Hits are
-/// checked by `check_hits`. A flat pack must give exactly the brute-force answer. An HNSW
-/// pack is approximate: every hit must carry its exact score (the same kernel on the
-/// stored row), a filtered search must return min(k, matching chunks) hits (chunks
-/// with a NaN score never come back, from either index), and it may
-/// fail only where brute force fails (a zero cosine query, or a chunk the filter cannot
-/// judge).
+/// checked by `check_hits`. A plain flat pack must give exactly the brute-force answer.
+/// Packs with an approximate part (an HNSW graph, or compressed vectors whose scan picks
+/// `rescore * k` candidates) are checked for what they promise: every hit carries its
+/// exact score (the same kernel on the stored f32 row); a filtered search returns
+/// min(k, matching chunks) hits, and so does an unfiltered scan of codes; a codes scan
+/// whose candidates are every row is exact; the search may fail only where brute force
+/// fails (a chunk the filter cannot judge). Rows whose score is NaN (dot products of huge
+/// values overflowing, inf - inf) never come back from any index, and counts are only
+/// checked when no matching row's exact score is beyond 1e30 (approximate scores of such
+/// rows may overflow where the exact ones do not).
 fn check_answer(
     pack: &Pack,
     q: &[f32],
@@ -743,7 +758,13 @@ fn check_answer(
     if let Ok(hits) = &got {
         check_hits_with(pack, hits, k, filter, metas);
     }
-    if pack.reader().index_kind() == IndexKind::Flat {
+    let hnsw = pack.reader().index_kind() != IndexKind::Flat;
+    let rescore = pack
+        .reader()
+        .codes()
+        .expect("codes of a valid pack")
+        .map(|(_, r)| r);
+    if !hnsw && rescore.is_none() {
         assert_eq!(
             search_key(got),
             brute_force_with(pack, q, k, filter, metas),
@@ -759,43 +780,58 @@ fn check_answer(
         );
         return;
     };
-    let verdicts: Vec<Result<bool, i32>> = match filter {
-        None => Vec::new(),
-        Some(f) => (0..pack.len())
-            .map(|id| with_meta(pack, id, metas, |m| f.matches(m).map_err(|e| e.code())))
-            .collect(),
+    let n = pack.len();
+    let verdicts: Vec<Result<bool, i32>> = (0..n)
+        .map(|id| match filter {
+            None => Ok(true),
+            Some(f) => with_meta(pack, id, metas, |m| f.matches(m).map_err(|e| e.code())),
+        })
+        .collect();
+    let scores: Vec<f32> = (0..n).map(|id| exact_score(pack, &prepared, id)).collect();
+    let hits = match got {
+        Err(e) => {
+            assert!(
+                k > 0
+                    && e.code() == vpack::VPACK_E_INVALID_ARG
+                    && verdicts.iter().any(|v| v.is_err()),
+                "oracle: approximate search of valid arguments failed: {e}"
+            );
+            return;
+        }
+        Ok(hits) => hits,
     };
-    match got {
-        Err(e) => assert!(
-            k > 0 && e.code() == vpack::VPACK_E_INVALID_ARG && verdicts.iter().any(|v| v.is_err()),
-            "oracle: HNSW search of valid arguments failed: {e}"
-        ),
-        Ok(hits) => {
-            for h in &hits {
-                let want = exact_score(pack, &prepared, h.id as usize);
-                assert_eq!(
-                    h.score.to_bits(),
-                    want.to_bits(),
-                    "oracle: HNSW hit {} scored {}, its exact score is {want}",
-                    h.id,
-                    h.score
-                );
-            }
-            if filter.is_some() {
-                // Rows whose score is NaN (overflow of huge finite values: inf - inf) are
-                // never returned, by either index.
-                let matching = (0..pack.len())
-                    .filter(|&id| {
-                        verdicts[id] == Ok(true) && !exact_score(pack, &prepared, id).is_nan()
-                    })
-                    .count();
-                assert_eq!(
-                    hits.len(),
-                    k.min(matching),
-                    "oracle: filtered HNSW search (k {k}) found {} of {matching} matching chunks",
-                    hits.len()
-                );
-            }
+    for h in &hits {
+        let want = scores[h.id as usize];
+        assert_eq!(
+            h.score.to_bits(),
+            want.to_bits(),
+            "oracle: hit {} scored {}, its exact score is {want}",
+            h.id,
+            h.score
+        );
+    }
+    let matching: Vec<usize> = (0..n)
+        .filter(|&id| verdicts[id] == Ok(true) && !scores[id].is_nan())
+        .collect();
+    let tame = matching.iter().all(|&id| scores[id].abs() <= 1e30);
+    if tame && (filter.is_some() || (!hnsw && rescore.is_some())) {
+        assert_eq!(
+            hits.len(),
+            k.min(matching.len()),
+            "oracle: search (k {k}, filter {filter:?}) found {} of {} matching chunks",
+            hits.len(),
+            matching.len()
+        );
+    }
+    if let (false, Some(rescore)) = (hnsw, rescore) {
+        if tame && k.saturating_mul(rescore) >= n && verdicts.iter().all(|v| v.is_ok()) {
+            // Every row is a candidate: the exact answer.
+            let mut exact = matching.clone();
+            exact.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            exact.truncate(k);
+            let got: Vec<u64> = hits.iter().map(|h| h.id).collect();
+            let want: Vec<u64> = exact.iter().map(|&id| id as u64).collect();
+            assert_eq!(got, want, "oracle: a codes scan of every row is not exact");
         }
     }
 }
@@ -1092,7 +1128,8 @@ pub fn build_pack(
 
 /// The packs `search_params` and `filter_json` search: every metric, dimensions around
 /// the 8-float kernel width, more rows than one 256-row scoring block, an empty pack, a
-/// pack whose dot products overflow to infinity and NaN, duplicate rows (ties).
+/// pack whose dot products overflow to infinity and NaN, duplicate rows (ties); flat,
+/// HNSW, compressed vectors (f16, int8) and both.
 pub fn fixtures() -> &'static [Fixture] {
     static FIXTURES: OnceLock<Vec<Fixture>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
@@ -1109,6 +1146,7 @@ pub fn fixtures() -> &'static [Fixture] {
         let hnsw = |m: usize, ef_search: usize| {
             json!({"kind": "hnsw", "m": m, "ef_construction": 24, "ef_search": ef_search})
         };
+        let codes = |kind: &str, rescore: usize| json!({"codes": kind, "rescore": rescore});
         let flat = json!({"kind": "flat"});
         // The first HNSW one (FIRST_HNSW_FIXTURE) has the same chunks as the first.
         // (metric, dimension, chunks, vectors (None: pseudo-random), index options)
@@ -1123,10 +1161,19 @@ pub fn fixtures() -> &'static [Fixture] {
             ("l2", 33, 3, None, json!({"kind": "auto"})),
             ("cosine", 8, 300, None, hnsw(4, 8)),
             ("l2", 5, 120, None, hnsw(2, 1)),
-            ("dot", 3, 20, Some(extreme), hnsw(3, 2)),
-            ("dot", 4, 30, Some(ties), hnsw(2, 4)),
+            ("dot", 3, 20, Some(extreme.clone()), hnsw(3, 2)),
+            ("dot", 4, 30, Some(ties.clone()), hnsw(2, 4)),
             ("cosine", 5, 0, None, hnsw(16, 64)),
             ("cosine", 2, 1, None, hnsw(2, 1)),
+            ("cosine", 8, 300, None, codes("f16", 2)),
+            ("l2", 17, 40, None, codes("int8", 1)),
+            ("dot", 4, 30, Some(ties), codes("int8", 3)),
+            ("dot", 3, 20, Some(extreme), codes("f16", 1)),
+            ("cosine", 8, 300, None, {
+                let mut both = hnsw(4, 8);
+                both["codes"] = json!("int8");
+                both
+            }),
         ];
         specs
             .into_iter()
@@ -1153,8 +1200,8 @@ pub fn fixtures() -> &'static [Fixture] {
 }
 
 /// Packs for `damaged_pack`, with their bytes: one whose chunk data and vectors span
-/// two 64 KiB blocks each, a small one, an HNSW one, and each of them without block
-/// checksums.
+/// two 64 KiB blocks each, a small one, an HNSW one, one with int8 codes, and each of
+/// them without block checksums.
 fn damage_bases() -> &'static [(Vec<u8>, Pack)] {
     static BASES: OnceLock<Vec<(Vec<u8>, Pack)>> = OnceLock::new();
     BASES.get_or_init(|| {
@@ -1167,8 +1214,10 @@ fn damage_bases() -> &'static [(Vec<u8>, Pack)] {
         let big = build_pack(big, 300, true, None, json!({"fixture": "big"}));
         let small = build_pack(options("dot", 8, flat), 12, true, None, json!({}));
         let graph = build_pack(options("l2", 6, hnsw), 200, true, None, json!({}));
+        let int8 = json!({"codes": "int8", "rescore": 2});
+        let codes = build_pack(options("dot", 8, int8), 100, true, None, json!({}));
         let mut out = Vec::new();
-        for bytes in [big, small, graph] {
+        for bytes in [big, small, graph, codes] {
             let legacy = without_block_checksums(&bytes).expect("a CHECKSUMS section");
             out.push(bytes);
             out.push(legacy);
@@ -1389,6 +1438,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let hnsw = json!({"dimension": 4, "metric": "l2",
         "index": {"kind": "hnsw", "m": 2, "ef_construction": 8, "ef_search": 4}});
     let embedder = json!({"embedder": {"kind": "hash", "dimension": 16, "char_ngram": 3}});
+    let codes = json!({"dimension": 5, "metric": "dot",
+        "index": {"codes": "int8", "rescore": 1}});
     let packs: Vec<(&str, Vec<u8>)> = vec![
         (
             "empty",
@@ -1407,6 +1458,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             build_pack(opts("cosine", 16), 3, true, None, embedder),
         ),
         ("hnsw", build_pack(hnsw, 12, true, None, json!({}))),
+        ("codes", build_pack(codes, 6, true, None, json!({}))),
     ];
     for (name, bytes) in &packs {
         for target in ["from_bytes", "open_file"] {
@@ -1416,7 +1468,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     // The same as packs written before block checksums existed.
     for (name, bytes) in packs
         .iter()
-        .filter(|(n, _)| ["one", "few_meta", "hnsw"].contains(n))
+        .filter(|(n, _)| ["one", "few_meta", "hnsw", "codes"].contains(n))
     {
         let legacy = without_block_checksums(bytes).expect("a CHECKSUMS section");
         for target in ["from_bytes", "open_file"] {
@@ -1458,7 +1510,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 
     // Parts separated by NUL: options, manifest, chunks, raw f32 values.
     let nul = |parts: &[&[u8]]| parts.join(&0u8);
-    let builders: [(&str, Vec<u8>); 7] = [
+    let builders: [(&str, Vec<u8>); 9] = [
         ("plain", br#"{"dimension": 4}"#.to_vec()),
         (
             "dot_manifest",
@@ -1494,6 +1546,19 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             ]),
         ),
         (
+            "codes_f16",
+            nul(&[
+                br#"{"dimension": 4, "metric": "l2", "index": {"codes": "f16", "rescore": 2}}"#,
+                b"{}",
+                br#"[{"text": "a", "metadata": {"n": 1}}, {"text": "b"}]"#,
+                &[20, 0],
+            ]),
+        ),
+        (
+            "codes_int8_hnsw",
+            nul(&[br#"{"dimension": 3, "index": {"kind": "hnsw", "codes": "int8"}}"#]),
+        ),
+        (
             "auto_threads",
             nul(&[
                 br#"{"dimension": 2, "metric": "dot", "index": {"kind": "auto", "threads": 4}}"#,
@@ -1522,7 +1587,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut nan_patch = vec![2, 10, 0, 0, 0, 0, 3, 1, 0];
     nan_patch.extend_from_slice(&f32::NAN.to_le_bytes());
     let hnsw = FIRST_HNSW_FIXTURE as u8;
-    let params: [(&str, Vec<u8>); 9] = [
+    let params: [(&str, Vec<u8>); 11] = [
         ("raw_query", raw_query),
         ("canned_filter_mapped", vec![0x80, 12, 0, 3, 0, 0, 3]),
         ("stored_row_ties", vec![5, 6, 0, 1, 0, 0, 2, 7, 0]),
@@ -1532,6 +1597,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ("hnsw_ef", vec![hnsw, 13, 0, 0, 1, 3, 0, 0, 2, 9, 0]),
         ("hnsw_filter_batch", vec![hnsw | 0x80, 10, 0, 6, 0, 3, 2, 3]),
         ("hnsw_bad_ef", vec![hnsw + 1, 9, 0, 0, 3, 0, 3]),
+        (
+            "codes_f16_filter",
+            vec![FIRST_CODES_FIXTURE as u8, 12, 0, 4, 0, 0, 3],
+        ),
+        (
+            "codes_int8_all",
+            vec![FIRST_CODES_FIXTURE as u8 + 1, 6, 0, 0, 0, 2, 2, 3],
+        ),
     ];
     for (name, bytes) in params {
         out.push(("search_params", format!("{name}.bin"), bytes));
@@ -1554,7 +1627,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     };
     let (data, vectors) = (section(0, 3), section(0, 4));
     let graph = section(4, 6);
-    let damaged: [(&str, Vec<u8>); 8] = [
+    let damaged: [(&str, Vec<u8>); 9] = [
         ("intact_defaults", vec![0, 0]),
         (
             "vectors_block2",
@@ -1595,6 +1668,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 4,
                 &[(graph.start + 64 + 4, 0x07)],
                 &[[0, 5, 3], [1, 9, 4], [2, 0, 3]],
+            ),
+        ),
+        (
+            "codes_section",
+            damage(
+                6,
+                &[(section(6, 7).start + 200, 0x01)],
+                &[[0, 2, 6], [1, 0, 5]],
             ),
         ),
         (
