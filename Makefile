@@ -51,7 +51,7 @@ demo:
 # The fuzz crate has its own target dir (ASan + coverage builds would otherwise thrash
 # the shared one). New inputs found go to rust/fuzz/work/<target> (not committed); the
 # committed seeds in rust/fuzz/corpus/<target> are only read. Findings land in
-# rust/fuzz/artifacts/<target>/ and make the run exit non-zero.
+# rust/fuzz/artifacts/<target>/; every target still runs, then the run exits non-zero.
 FUZZ_TARGETS ?= from_bytes open_file filter_json builder_options search_params damaged_pack
 FUZZ_TOOLCHAIN ?= nightly
 FUZZ_SMOKE_SECONDS ?= 20
@@ -65,12 +65,13 @@ define fuzz_setup
 	$(FUZZ_CARGO) build
 endef
 define fuzz_run
-	set -e; for t in $(FUZZ_TARGETS); do \
+	failed=""; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/work/$$t; \
 	  echo "== fuzz $$t for $(1) s"; \
 	  $(FUZZ_CARGO) run $$t $(FUZZ_DIR)/work/$$t $(FUZZ_DIR)/corpus/$$t -- \
-	    -max_total_time=$(1) $(FUZZ_ARGS); \
-	done
+	    -max_total_time=$(1) $(FUZZ_ARGS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== fuzz findings in:$$failed (see rust/fuzz/artifacts/)"; exit 1; fi
 endef
 
 .PHONY: fuzz-smoke fuzz
