@@ -128,10 +128,17 @@ pub fn encode(kind: CodeKind, rows: &[f32], dim: usize) -> Vec<u8> {
                     hi[j] = hi[j].max(x);
                 }
             }
-            let scale: Vec<f32> = lo
+            // In f64: the range of values near f32::MAX overflows f32 (3e38 - -3e38).
+            let scale: Vec<f64> = lo
                 .iter()
                 .zip(&hi)
-                .map(|(l, h)| if h > l { (h - l) / 255.0 } else { 1.0 })
+                .map(|(l, h)| {
+                    if h > l {
+                        (f64::from(*h) - f64::from(*l)) / 255.0
+                    } else {
+                        1.0
+                    }
+                })
                 .collect();
             let lo: Vec<f32> = lo
                 .iter()
@@ -139,18 +146,21 @@ pub fn encode(kind: CodeKind, rows: &[f32], dim: usize) -> Vec<u8> {
                 .collect();
             for j in 0..dim {
                 out.extend_from_slice(&lo[j].to_le_bytes());
-                out.extend_from_slice(&scale[j].to_le_bytes());
+                out.extend_from_slice(&(scale[j] as f32).to_le_bytes());
             }
             let mut codes = Vec::with_capacity(rows.len());
             for row in rows.chunks_exact(dim) {
-                let mut norm = 0.0f32;
+                let mut norm = 0.0f64;
                 for (j, &x) in row.iter().enumerate() {
-                    let c = ((x - lo[j]) / scale[j]).round().clamp(0.0, 255.0) as u8;
-                    let back = lo[j] + scale[j] * f32::from(c);
+                    let c = ((f64::from(x) - f64::from(lo[j])) / scale[j])
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
+                    let back = f64::from(lo[j]) + f64::from(scale[j] as f32) * f64::from(c);
                     norm += back * back;
                     codes.push(c);
                 }
-                out.extend_from_slice(&norm.to_le_bytes());
+                // Only used to rank L2 candidates (then rescored exactly): saturate.
+                out.extend_from_slice(&(norm.min(f64::from(f32::MAX)) as f32).to_le_bytes());
             }
             out.resize(align64(out.len()), 0);
             out.extend_from_slice(&codes);
