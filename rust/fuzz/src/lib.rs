@@ -1252,8 +1252,8 @@ fn with_repaired(data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// One section table entry: kind, byte range (only when inside the file).
-fn section_entries(b: &[u8]) -> Option<Vec<(u32, Option<std::ops::Range<usize>>)>> {
+/// The section table: per entry, its kind and byte range (None when out of bounds).
+pub fn section_entries(b: &[u8]) -> Option<Vec<(u32, Option<std::ops::Range<usize>>)>> {
     if b.len() < HEADER_LEN || b[..8] != MAGIC {
         return None;
     }
