@@ -166,7 +166,6 @@ fn int8_codes_of_an_overflowing_range_api() {
 /// level 12". Full verification should refuse what search calls corrupt. Minimized from
 /// the fuzzer's input: the seed HNSW pack with head word 2 (max_level) set to 12.
 #[test]
-#[ignore = "open finding: verify accepts an HNSW head whose entry node lacks max_level"]
 fn hnsw_head_max_level_above_the_entry_is_refused_by_verify() {
     let options = serde_json::json!({"dimension": 4, "metric": "l2",
         "index": {"kind": "hnsw", "m": 2, "ef_construction": 8, "ef_search": 4}});

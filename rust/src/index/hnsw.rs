@@ -700,6 +700,10 @@ impl<'a> HnswSection<'a> {
                 words.len()
             )));
         }
+        // The walk starts at the entry on the top level, so the entry must have it.
+        if count > 0 && words[nodes_at + 2 * entry as usize] as usize != max_level {
+            return Err(corrupt("the entry node is not on the top level"));
+        }
         Ok(HnswSection {
             words,
             m,
