@@ -55,6 +55,8 @@ demo:
 FUZZ_TARGETS ?= from_bytes open_file filter_json builder_options search_params damaged_pack
 FUZZ_TOOLCHAIN ?= nightly
 FUZZ_SMOKE_SECONDS ?= 20
+# A fixed seed keeps CI's short run repeatable; the long run explores freely.
+FUZZ_SMOKE_ARGS ?= -seed=1
 FUZZ_SECONDS ?= 600
 FUZZ_ARGS ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 FUZZ_DIR := $(CURDIR)/rust/fuzz
@@ -69,7 +71,7 @@ define fuzz_run
 	  mkdir -p $(FUZZ_DIR)/work/$$t; \
 	  echo "== fuzz $$t for $(1) s"; \
 	  $(FUZZ_CARGO) run $$t $(FUZZ_DIR)/work/$$t $(FUZZ_DIR)/corpus/$$t -- \
-	    -max_total_time=$(1) $(FUZZ_ARGS) || failed="$$failed $$t"; \
+	    -max_total_time=$(1) $(FUZZ_ARGS) $(2) || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== fuzz findings in:$$failed (see rust/fuzz/artifacts/)"; exit 1; fi
 endef
@@ -79,7 +81,7 @@ endef
 ## fuzz-smoke: build every fuzz target, run each FUZZ_SMOKE_SECONDS (20) on its seeds (CI)
 fuzz-smoke:
 	$(fuzz_setup)
-	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS))
+	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS),$(FUZZ_SMOKE_ARGS))
 
 ## fuzz: the long run, FUZZ_SECONDS (600) per target, e.g. `make fuzz FUZZ_SECONDS=3600`
 fuzz:
