@@ -186,3 +186,33 @@ fn hnsw_head_max_level_above_the_entry_is_refused_by_verify() {
         }
     }
 }
+
+/// builder_options' oracle "a finished pack reads back with the same metadata" (found by
+/// checking that oracle directly; the fuzzer rarely writes 17-digit numbers): a float in
+/// chunk metadata is written as its shortest text and parsed back by serde_json, whose
+/// default float parser is not correctly rounded (the `float_roundtrip` feature is off),
+/// so about 1 value in 11 with full precision comes back one ULP off (11.290774160688077
+/// returns as 11.290774160688075). The same goes for manifests, and for a filter
+/// comparing such a value with `$eq`. Enabling serde_json's `float_roundtrip` feature in
+/// rust/Cargo.toml would fix it.
+#[test]
+#[ignore = "open finding: metadata floats can change by one ULP between writer and reader"]
+fn metadata_floats_read_back_bit_for_bit() {
+    use vpack::format::writer::{BuilderOptions, ChunkIn, PackWriter};
+    let x = f64::from_bits(0x4026_94e0_59cd_5ab2); // 11.290774160688077
+    let options: BuilderOptions =
+        serde_json::from_value(serde_json::json!({"dimension": 1, "metric": "dot"})).unwrap();
+    let mut writer = PackWriter::new(options).unwrap();
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("x".into(), serde_json::Value::from(x));
+    let chunk = ChunkIn {
+        text: "a".into(),
+        metadata,
+    };
+    writer.add(vec![chunk], &[1.0]).unwrap();
+    let pack = vpack::pack::Pack::from_bytes(&writer.finish(Default::default()).unwrap()).unwrap();
+    let meta: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(pack.chunk(0).unwrap().metadata).unwrap();
+    let back = meta["x"].as_f64().unwrap();
+    assert_eq!(back.to_bits(), x.to_bits(), "{x:e} came back as {back:e}");
+}
