@@ -62,7 +62,8 @@ FUZZ_ARGS ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 FUZZ_DIR := $(CURDIR)/rust/fuzz
 FUZZ_CARGO := cd $(FUZZ_DIR) && CARGO_TARGET_DIR=$(FUZZ_DIR)/target $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
 define fuzz_setup
-	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	command -v cargo-fuzz >/dev/null 2>&1 || \
+	  CARGO_TARGET_DIR=$(FUZZ_DIR)/target/install $(CARGO) install cargo-fuzz --locked
 	rustup run $(FUZZ_TOOLCHAIN) rustc --version >/dev/null 2>&1 || rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
 	$(FUZZ_CARGO) build
 endef
