@@ -181,7 +181,7 @@ pack = vpack.open(PATH)
 t1 = time.perf_counter(); after = rss_kb()
 q = np.ones(pack.dimension, np.float32); t2 = time.perf_counter()
 pack.search(q, 10)
-t3 = time.perf_counter()
+t3 = time.perf_counter(); queried = rss_kb()
 """
 
 
@@ -241,7 +241,7 @@ index.load_index(PATH)
 t1 = time.perf_counter(); after = rss_kb()
 q = np.ones(DIM, np.float32); t2 = time.perf_counter()
 index.knn_query(q, k=10)
-t3 = time.perf_counter()
+t3 = time.perf_counter(); queried = rss_kb()
 """
 
 
@@ -310,7 +310,7 @@ index = faiss.read_index(PATH)
 t1 = time.perf_counter(); after = rss_kb()
 q = np.ones((1, DIM), np.float32); t2 = time.perf_counter()
 index.search(q, 10)
-t3 = time.perf_counter()
+t3 = time.perf_counter(); queried = rss_kb()
 """
 
 
@@ -370,7 +370,7 @@ index = Index.restore(PATH, view=VIEW)
 t1 = time.perf_counter(); after = rss_kb()
 q = np.ones(DIM, np.float32); t2 = time.perf_counter()
 index.search(q, 10)
-t3 = time.perf_counter()
+t3 = time.perf_counter(); queried = rss_kb()
 """
 
 
@@ -384,7 +384,7 @@ def rss_kb():
 """
 OPEN_EPILOGUE = """
 print(json.dumps({"open_s": t1 - t0, "rss_before_kb": before, "rss_after_kb": after,
-                  "first_query_s": t3 - t2}))
+                  "first_query_s": t3 - t2, "rss_after_query_kb": queried}))
 """
 
 
@@ -594,9 +594,9 @@ def report(result: Dict[str, Any], args: argparse.Namespace) -> None:
     heads = [f"build {t} thr: s (CPU s)" for t in args.build_threads]
     print(
         "| engine | " + " | ".join(heads) + " | file MB | open/load ms | RSS after open MB | "
-        "RSS added by open MB (% of file) | first query ms |"
+        "RSS added by open MB (% of file) | first query ms | RSS after it MB |"
     )
-    print("|---|" + "---|" * (len(heads) + 5))
+    print("|---|" + "---|" * (len(heads) + 6))
     for n in bnames:
         info = engines[n]
         opens = [(n, info["open"])]
@@ -614,7 +614,7 @@ def report(result: Dict[str, Any], args: argparse.Namespace) -> None:
             print(
                 f"| {label} | " + " | ".join(builds) + f" | {mb:,.1f} | {o['open_s'] * 1e3:.3f} | "
                 f"{o['rss_after_kb'] / 1024:.1f} | {o['rss_delta_kb'] / 1024:.1f} ({share:.2f}%) | "
-                f"{o['first_query_s'] * 1e3:.2f} |"
+                f"{o['first_query_s'] * 1e3:.2f} | {o['rss_after_query_kb'] / 1024:.1f} |"
             )
     print(
         "\nBuild loads: "
