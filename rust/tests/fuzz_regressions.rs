@@ -196,7 +196,6 @@ fn hnsw_head_max_level_above_the_entry_is_refused_by_verify() {
 /// comparing such a value with `$eq`. Enabling serde_json's `float_roundtrip` feature in
 /// rust/Cargo.toml would fix it.
 #[test]
-#[ignore = "open finding: metadata floats can change by one ULP between writer and reader"]
 fn metadata_floats_read_back_bit_for_bit() {
     use vpack::format::writer::{BuilderOptions, ChunkIn, PackWriter};
     let x = f64::from_bits(0x4026_94e0_59cd_5ab2); // 11.290774160688077
@@ -224,7 +223,6 @@ fn metadata_floats_read_back_bit_for_bit() {
 /// section: node 7 has no level 3". Minimized: the seed HNSW pack with the entry node's
 /// top-level list replaced by one link to a level-0 node, queried with that node's row.
 #[test]
-#[ignore = "open finding: verify accepts upper-level links to nodes without that level"]
 fn hnsw_upper_links_to_lower_nodes_are_refused_by_verify() {
     let options = serde_json::json!({"dimension": 4, "metric": "l2",
         "index": {"kind": "hnsw", "m": 2, "ef_construction": 8, "ef_search": 4}});

@@ -765,11 +765,16 @@ impl<'a> HnswSection<'a> {
 
     /// Reads every link list of every node (for a full verify).
     pub fn check_all(&self) -> Result<()> {
+        let level_of = |node: u32| self.words[self.nodes_at + 2 * node as usize] as usize;
         for node in 0..self.n as u32 {
             self.links(node, 0)?;
-            let level = self.words[self.nodes_at + 2 * node as usize] as usize;
-            for l in 1..=level {
-                self.links(node, l)?;
+            for l in 1..=level_of(node) {
+                // A link on level l must lead to a node that has level l.
+                if let Some(&to) = self.links(node, l)?.iter().find(|&&to| level_of(to) < l) {
+                    return Err(corrupt(format!(
+                        "node {node} links to node {to} on level {l}, which it lacks"
+                    )));
+                }
             }
         }
         Ok(())
