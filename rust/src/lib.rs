@@ -966,7 +966,7 @@ pub unsafe extern "C" fn vpack_index_search_batch(
         // SAFETY: NULL or NUL-terminated per the contract.
         let filter = unsafe { filter_arg(filter_json) }?;
         let threads = if threads == 0 {
-            format::blocks::cores()
+            parallel::cores()
         } else {
             threads
         };

@@ -4,6 +4,20 @@
 use crate::error::{Error, Result};
 use std::ops::Range;
 
+/// Threads vpack uses when a call does not say: `VPACK_NUM_THREADS` when it is a
+/// positive integer (like `OMP_NUM_THREADS`), else the cores this process may run on.
+/// Read once.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        let set = std::env::var("VPACK_NUM_THREADS").ok();
+        match set.and_then(|v| v.trim().parse::<usize>().ok()) {
+            Some(n) if n > 0 => n.min(256),
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    })
+}
+
 /// Runs `f` on `threads` contiguous ranges covering `0..len` (on the calling thread when
 /// `threads` is 1 or less) and returns the results in range order. A panic in a worker
 /// becomes `Error::Panic`.

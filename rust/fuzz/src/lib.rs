@@ -259,7 +259,7 @@ pub fn builder_options(data: &[u8]) {
         return;
     }
     assert_eq!(writer.len(), n as u64);
-    let pack = if data.len() % 2 == 0 {
+    let pack = if data.len().is_multiple_of(2) {
         let Ok(bytes) = writer.finish(manifest.clone()) else {
             return;
         };
@@ -1058,8 +1058,8 @@ fn chunk_metadata(i: usize) -> Map<String, Value> {
         "tags": tags,
         "sec": {"lvl": i % 4},
         "score": i as f64 * 0.5,
-        "flag": i % 2 == 0,
-        "lang": if i % 5 == 0 { "de" } else { "en" },
+        "flag": i.is_multiple_of(2),
+        "lang": if i.is_multiple_of(5) { "de" } else { "en" },
     });
     match v {
         Value::Object(m) => m,

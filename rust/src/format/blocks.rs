@@ -122,7 +122,7 @@ impl SectionBlocks {
         let threads = if blocks.len() < 2 * PARALLEL_MIN_BLOCKS {
             1
         } else {
-            cores()
+            crate::parallel::cores()
                 .min(blocks.len() / PARALLEL_MIN_BLOCKS)
                 .min(MAX_THREADS)
         };
@@ -166,12 +166,6 @@ impl SectionBlocks {
         }
         Ok(())
     }
-}
-
-/// The number of cores, asked once (the call reads the affinity mask and cgroup limits).
-pub(crate) fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Parses the CHECKSUMS section: its block size and one CRC list per covered section

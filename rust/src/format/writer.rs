@@ -403,7 +403,7 @@ impl PackWriter {
             let graph = match plan {
                 IndexPlan::Flat => None,
                 IndexPlan::Hnsw { params, .. } => {
-                    let threads = threads.unwrap_or_else(crate::format::blocks::cores);
+                    let threads = threads.unwrap_or_else(crate::parallel::cores);
                     let graph =
                         HnswBuilder::new(&rows, dimension, metric, params)?.build(threads)?;
                     Some(graph.encode())

@@ -279,7 +279,7 @@ impl<'a> Codes<'a> {
 /// Inner product of floats with bytes taken as 0..=255.
 fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if crate::index::distance::avx2_available() {
+    if crate::index::distance::level() >= crate::index::distance::Level::Avx2 {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         return unsafe { dot_u8_avx2(q, c) };
     }

@@ -581,7 +581,7 @@ impl<'a> HnswBuilder<'a> {
         // The highest new level becomes the entry (the lowest such id on ties).
         for p in plans {
             let level = self.levels[p.node as usize] as usize;
-            if self.entry.map_or(true, |(_, top)| level > top) {
+            if self.entry.is_none_or(|(_, top)| level > top) {
                 self.entry = Some((p.node, level));
             }
         }
