@@ -105,7 +105,7 @@ def read_seconds(base: np.ndarray, pack: str, threads: int, rounds: int) -> floa
         for _ in range(rounds):
             barrier = threading.Barrier(threads + 1)
 
-            def run(part: np.ndarray) -> None:
+            def run(part: np.ndarray, barrier: threading.Barrier = barrier) -> None:
                 barrier.wait()
                 part.max()
 
@@ -149,7 +149,8 @@ def run_cell(engine: str, threads: int, files: Dict[str, str], args: argparse.Na
     for var in ("VPACK_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     cmd = [sys.executable, __file__, "--worker", engine, "--threads", str(threads), "--k", str(args.k)]
-    cmd += ["--rounds", str(args.rounds), "--base", files["base"], "--query-file", files["queries"], "--pack", files["pack"]]
+    cmd += ["--rounds", str(args.rounds), "--base", files["base"], "--pack", files["pack"]]
+    cmd += ["--query-file", files["queries"]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{engine} on {threads} threads failed:\n{done.stderr}")
@@ -188,14 +189,16 @@ def main() -> None:
             for threads in args.threads:
                 for engine in args.engines:
                     cells.setdefault((engine, threads), []).append(run_cell(engine, threads, files, args))
-            print(f"  n={n:,}: repeat {rep + 1}/{args.repeat} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+            load = os.getloadavg()[0]
+            print(f"  n={n:,}: repeat {rep + 1}/{args.repeat} done, load {load:.2f}", file=sys.stderr)
         base = np.load(files["base"], mmap_mode="r")
         queries = np.load(files["queries"])
         exact = [set(np.argsort(-(base @ q), kind="stable")[: args.k].tolist()) for q in queries]
         table = []
         gb = args.dim * 4 * n / 1e9
         for threads in args.threads:
-            read = statistics.median(c["seconds"] for c in cells.get(("read", threads), [{"seconds": float("nan")}]))
+            reads = cells.get(("read", threads), [{"seconds": float("nan")}])
+            read = statistics.median(c["seconds"] for c in reads)
             for engine in args.engines:
                 runs = cells[(engine, threads)]
                 sec = statistics.median(c["seconds"] for c in runs)
@@ -212,7 +215,8 @@ def main() -> None:
                     row["same_ids_as_exact"] = sum(same) / len(same)
                 table.append(row)
         results[str(n)] = table
-        print(f"\n{n:,} x {args.dim} float32 ({gb:.2f} GB), k={args.k}, one query per call, median of {args.repeat}")
+        print(f"\n{n:,} x {args.dim} float32 ({gb:.2f} GB), k={args.k}, one query per call,", end=" ")
+        print(f"median of {args.repeat} runs, load average {os.getloadavg()[0]:.2f}")
         print("| threads | engine | ms/query | GB/s | of read bandwidth | time / vpack's |")
         print("|---|---|---|---|---|---|")
         for row in table:
