@@ -468,6 +468,21 @@ vpack_status vpack_index_chunk(const struct vpack_index *index,
                                struct vpack_str *metadata);
 
 /*
+ Borrows the text and metadata of `n` chunks at once (what `vpack_index_chunk` does
+ for one, in one call: e.g. every hit of a search): `texts[i]` and `metadata[i]` get
+ chunk `ids[i]`'s. Valid while `index` lives.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (index; the arrays when n > 0),
+ `VPACK_E_LIMIT` (n too large to address), `VPACK_E_NOT_FOUND` (an id >= len),
+ `VPACK_E_CORRUPT` (as `vpack_index_chunk`). On an error the arrays' contents are
+ unspecified.
+ */
+vpack_status vpack_index_chunks(const struct vpack_index *index,
+                                const uint64_t *ids,
+                                size_t n,
+                                struct vpack_str *texts,
+                                struct vpack_str *metadata);
+
+/*
  Searches for the `k` chunks nearest to `query` (`dim` floats; `dim` must equal the
  pack's dimension). `ids` and `scores` are caller arrays of at least `k` entries; they
  receive the hits best first (higher score is better), and `*n_out` their number,

@@ -147,6 +147,12 @@ vpack_status vpack_index_chunk(const struct vpack_index *index,
                                struct vpack_str *text,
                                struct vpack_str *metadata);
 
+vpack_status vpack_index_chunks(const struct vpack_index *index,
+                                const uint64_t *ids,
+                                size_t n,
+                                struct vpack_str *texts,
+                                struct vpack_str *metadata);
+
 vpack_status vpack_index_search(const struct vpack_index *index,
                                 const float *query,
                                 size_t dim,

@@ -396,9 +396,10 @@ class NativeIndex(_Handle):
 
     def chunks(self, chunk_ids: Sequence[int]) -> List[Tuple[bytes, bytes]]:
         """Text and metadata bytes of each chunk, read under one use of the handle."""
+        ids = ffi.new("uint64_t[]", list(chunk_ids))
         ptr = self._acquire()
         try:
-            return _read_chunks(ptr, chunk_ids)
+            return _read_chunks(ptr, ids, len(ids))
         finally:
             self._release()
 
@@ -439,8 +440,8 @@ class NativeIndex(_Handle):
     ) -> Tuple[List[int], List[float], List[Tuple[bytes, bytes]]]:
         """A search and the text and metadata bytes of every hit, under one use of the
         handle: ids, scores (Python numbers, best first) and (text, metadata) records.
-        One native call for the search and one per hit (the C API reads one chunk per
-        call); no numpy arrays on the way."""
+        Two native calls (the search, then every hit's chunk); no numpy arrays on the
+        way."""
         check_k(k)
         query_arg = _f32_in(query)
         filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
@@ -461,12 +462,12 @@ class NativeIndex(_Handle):
             if status:
                 raise _error(status)
             found = n[0]
-            id_list: List[int] = ffi.unpack(ids, found)
-            records = _read_chunks(ptr, id_list)
+            records = _read_chunks(ptr, ids, found)
         finally:
             self._release()
+        id_list: List[int] = ffi.unpack(ids, found)
         score_list: List[float] = ffi.unpack(scores, found)
-        if out[0] <= 4096:  # (a huge k's arrays are not kept)
+        if out[0] <= _KEEP_SPARE:
             spare["search"] = out
         return id_list, score_list, records
 
@@ -565,38 +566,54 @@ class _Rows:
         }
 
 
-_chunk_fn = lib.vpack_index_chunk
+_chunks_fn = lib.vpack_index_chunks
 _unpack = ffi.unpack
-# Each thread keeps one vpack_str pair for the text and metadata of a chunk, read back as
-# words: the two pointers as char * (so ffi.unpack copies them straight into bytes) and
-# the two lengths. A call takes the pair out while it uses it, so a nested call on the
-# same thread (a signal handler that searches) makes its own.
+# Each thread keeps spare arrays for the calls on its hot path (search results, the
+# vpack_str pairs of a batch of chunks), taken out while in use so that a nested call on
+# the same thread (a signal handler that searches) makes its own.
 _spare = threading.local()
 assert ffi.sizeof("vpack_str") == 2 * ffi.sizeof("size_t") == 2 * ffi.sizeof("char *")
+_KEEP_SPARE = 4096  # entries: larger arrays (a huge k) are not kept
 
 
-def _new_chunk_out() -> Tuple[Any, Any, Any, Any]:
-    pair = ffi.new("vpack_str[2]")
-    return pair, pair + 1, ffi.cast("char **", pair), ffi.cast("size_t *", pair)
+def _new_chunk_arrays(size: int) -> Tuple[Any, ...]:
+    """``size`` text and metadata vpack_str entries, also read back as words: pointer
+    ``2i`` as a char * (so ffi.unpack copies it straight into bytes), length ``2i + 1``."""
+    texts = ffi.new("vpack_str[]", size)
+    metas = ffi.new("vpack_str[]", size)
+    return (
+        size,
+        texts,
+        metas,
+        ffi.cast("char **", texts),
+        ffi.cast("size_t *", texts),
+        ffi.cast("char **", metas),
+        ffi.cast("size_t *", metas),
+    )
 
 
-def _read_chunks(ptr: Any, chunk_ids: Sequence[int]) -> List[Tuple[bytes, bytes]]:
-    """Copies the text and metadata bytes of each chunk, while the caller holds a use of
-    the handle ``ptr``: one native call per chunk and one copy of each string."""
+def _read_chunks(ptr: Any, ids: Any, n: int) -> List[Tuple[bytes, bytes]]:
+    """Copies the text and metadata bytes of the ``n`` chunks whose ids are in the
+    uint64_t array ``ids``, while the caller holds a use of the handle ``ptr``: one
+    native call, then one copy of each string."""
     spare = _spare.__dict__
-    out_structs = spare.pop("pair", None) or _new_chunk_out()
-    text, meta, words, lens = out_structs
-    out: List[Tuple[bytes, bytes]] = []
-    append = out.append
-    for chunk_id in chunk_ids:
-        status = _chunk_fn(ptr, chunk_id, text, meta)
-        if status:
-            raise _error(status)
-        size = lens[1]
-        text_bytes = _unpack(words[0], size) if size else b""  # (an empty string may be NULL)
-        size = lens[3]
-        append((text_bytes, _unpack(words[2], size) if size else b""))
-    spare["pair"] = out_structs
+    arrays = spare.pop("chunks", None)
+    if arrays is None or arrays[0] < n:
+        arrays = _new_chunk_arrays(max(n, 16))
+    size, texts, metas, text_words, text_lens, meta_words, meta_lens = arrays
+    status = _chunks_fn(ptr, ids, n, texts, metas)
+    if status:
+        raise _error(status)
+    out = [
+        (
+            # (an empty string may be NULL)
+            _unpack(text_words[2 * i], text_lens[2 * i + 1]) if text_lens[2 * i + 1] else b"",
+            _unpack(meta_words[2 * i], meta_lens[2 * i + 1]) if meta_lens[2 * i + 1] else b"",
+        )
+        for i in range(n)
+    ]
+    if size <= _KEEP_SPARE:
+        spare["chunks"] = arrays
     return out
 
 

@@ -822,6 +822,38 @@ pub unsafe extern "C" fn vpack_index_chunk(
     })
 }
 
+/// Borrows the text and metadata of `n` chunks at once (what `vpack_index_chunk` does
+/// for one, in one call: e.g. every hit of a search): `texts[i]` and `metadata[i]` get
+/// chunk `ids[i]`'s. Valid while `index` lives.
+/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (index; the arrays when n > 0),
+/// `VPACK_E_LIMIT` (n too large to address), `VPACK_E_NOT_FOUND` (an id >= len),
+/// `VPACK_E_CORRUPT` (as `vpack_index_chunk`). On an error the arrays' contents are
+/// unspecified.
+#[no_mangle]
+pub unsafe extern "C" fn vpack_index_chunks(
+    index: *const vpack_index,
+    ids: *const u64,
+    n: usize,
+    texts: *mut vpack_str,
+    metadata: *mut vpack_str,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        // SAFETY: `n` readable ids and `n` writable entries in each array, per the contract.
+        let ids = unsafe { slice(ids, n, "ids") }?;
+        let texts = unsafe { slice_mut(texts, n, "texts") }?;
+        let metadata = unsafe { slice_mut(metadata, n, "metadata") }?;
+        for ((&id, text), meta) in ids.iter().zip(texts.iter_mut()).zip(metadata.iter_mut()) {
+            let at = usize::try_from(id).map_err(|_| Error::NotFound(format!("chunk id {id}")))?;
+            let chunk = idx.inner.chunk(at)?;
+            *text = borrowed(chunk.text.as_bytes());
+            *meta = borrowed(chunk.metadata);
+        }
+        Ok(())
+    })
+}
+
 /// Searches for the `k` chunks nearest to `query` (`dim` floats; `dim` must equal the
 /// pack's dimension). `ids` and `scores` are caller arrays of at least `k` entries; they
 /// receive the hits best first (higher score is better), and `*n_out` their number,

@@ -721,6 +721,29 @@ static void test_null_pointers(void) {
     CHECK_STATUS(vpack_index_chunk(g_pack, 0, &str, NULL), VPACK_E_NULL_ARG);
     CHECK_STATUS(vpack_index_chunk(NULL, 0, NULL, NULL), VPACK_E_NULL_ARG);
     CHECK(str.data == SENTINEL_PTR && meta.data == SENTINEL_PTR);
+    {
+        /* vpack_index_chunks: each array NULL with n > 0; n == 0 needs none of them. */
+        uint64_t want[3] = {4, 0, 4};
+        vpack_str texts[3], metas[3];
+        CHECK_STATUS(vpack_index_chunks(NULL, want, 3, texts, metas), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_chunks(g_pack, NULL, 3, texts, metas), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_chunks(g_pack, want, 3, NULL, metas), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_chunks(g_pack, want, 3, texts, NULL), VPACK_E_NULL_ARG);
+        CHECK_STATUS(vpack_index_chunks(g_pack, NULL, 0, NULL, NULL), VPACK_OK);
+        CHECK_STATUS(vpack_index_chunks(NULL, NULL, 0, NULL, NULL), VPACK_E_NULL_ARG);
+        /* The batch borrows exactly what one call per id borrows, repeats included. */
+        CHECK_STATUS(vpack_index_chunks(g_pack, want, 3, texts, metas), VPACK_OK);
+        for (int i = 0; i < 3; i++) {
+            vpack_str t1, m1;
+            CHECK_STATUS(vpack_index_chunk(g_pack, want[i], &t1, &m1), VPACK_OK);
+            CHECK(texts[i].data == t1.data && texts[i].len == t1.len);
+            CHECK(metas[i].data == m1.data && metas[i].len == m1.len);
+        }
+        /* One id past the end fails the call: NOT_FOUND. */
+        uint64_t bad[3] = {0, 5, UINT64_MAX};
+        CHECK_STATUS(vpack_index_chunks(g_pack, bad, 3, texts, metas), VPACK_E_NOT_FOUND);
+        CHECK_STATUS(vpack_index_chunks(g_pack, bad + 2, 1, texts, metas), VPACK_E_NOT_FOUND);
+    }
     CHECK_STATUS(vpack_index_embedder(NULL, &e), VPACK_E_NULL_ARG);
     CHECK_STATUS(vpack_index_embedder(g_pack, NULL), VPACK_E_NULL_ARG);
     CHECK(e == SENTINEL_PTR);
@@ -882,6 +905,16 @@ static void test_huge_lengths(void) {
     size_t counts[1] = {SENTINEL_SIZE};
     for (int i = 0; i < EMB_DIM; i++) out[i] = 7.0f;
 #define OUT_UNTOUCHED (out[0] == 7.0f && out[EMB_DIM - 1] == 7.0f)
+
+    /* Chunk batches whose arrays would span more than PTRDIFF_MAX bytes: LIMIT before
+       any array is read. */
+    for (size_t i = 0; i < N_HUGE; i++) {
+        uint64_t one_id = 0;
+        vpack_str t[1], m[1];
+        if (!beyond_any_buffer(HUGE_SIZES[i], sizeof(vpack_str))) continue;
+        ISOLATED(30, VPACK_E_LIMIT, NO_ALT,
+                 vpack_index_chunks(g_pack, &one_id, HUGE_SIZES[i], t, m), 1);
+    }
 
     /* Text counts above VPACK_MAX_TEXTS: LIMIT, checked before the arrays are read. */
     size_t counts_to_try[1 + N_HUGE];
