@@ -214,6 +214,15 @@ class DirectorySource:
             "exclude": list(self.exclude),
         }
 
+    def estimate(self) -> int:
+        """How many files :meth:`documents` will look at (for a progress display's
+        total): the selected files, listed without being read."""
+        kept = self.skipped
+        try:
+            return sum(1 for _ in self._paths())
+        finally:
+            self.skipped = kept
+
     def _selected(self, rel: str) -> bool:
         return any(glob_match(rel, p) for p in self.include) and not any(
             glob_match(rel, p) for p in self.exclude
