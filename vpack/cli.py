@@ -387,7 +387,7 @@ def _where_value(raw: str) -> Any:
 
 
 def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter else {}
+    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter is not None else {}
     for item in args.where:
         key, sep, raw = item.partition("=")
         if not sep or not key:
