@@ -184,8 +184,9 @@ class OnnxEmbedder(_NativeBacked):
         """The vectors of ``embed(texts)``, bit for bit, computed a few model batches at
         a time, calling ``done(n)`` after each ``n`` texts (for a progress display).
 
-        A model batch's vectors can depend on the other texts in it (padding, int8
-        activation ranges), so the model batches stay those of one ``embed`` call: the
+        A model batch's vectors may depend on the other texts in it (a model whose
+        activations are quantized with ranges over the whole batch; the default model's
+        do not), so the model batches stay those of one ``embed`` call: the
         Rust path sorts a call's texts by (token count up to ``max_tokens``, position)
         and batches neighbours, so this sorts the same way and cuts at whole batches;
         the Python path batches in input order, so this cuts in input order."""
