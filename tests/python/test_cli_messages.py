@@ -202,3 +202,10 @@ def test_allow_empty_in_the_python_api(tmp_path: Path) -> None:
     assert not (tmp_path / "x.vpack").exists()
     with vpack.build([], embedder="hash", allow_empty=True) as result:
         assert result.report.chunks == 0 and len(result.pack) == 0
+
+
+def test_size_reasons_agree_with_their_nouns() -> None:
+    from vpack.plugins.sources import too_large
+
+    assert "more than 1 byte, the limit is 1 " in too_large(1, 1, at_least=True)
+    assert "2 bytes, the limit is 1 " in too_large(2, 1)

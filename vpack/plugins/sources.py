@@ -94,6 +94,8 @@ def check_max_document_size(value: Any) -> int:
 def too_large(size: int, limit: int, unit: str = "bytes", at_least: bool = False) -> str:
     """The skip reason for an input over the maximum document size."""
     more = "more than " if at_least else ""
+    if size == 1 and unit.endswith("s"):
+        unit = unit[:-1]
     return (
         f"larger than the maximum document size: {more}{size:,} {unit}, "
         f"the limit is {limit:,} (max_document_size)"
