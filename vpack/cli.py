@@ -194,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="draw a progress line (default: when stderr is a terminal)",
+        help="report progress on stderr (default: on; a line redrawn in place on a terminal, "
+        "else a plain line every 30 s and at the end)",
     )
     b.add_argument("--metric", choices=("cosine", "dot", "l2"))
     b.add_argument(
