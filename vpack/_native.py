@@ -36,7 +36,9 @@ def _library_path() -> str:
     return str(found[0])
 
 
-lib: Any = ffi.dlopen(_library_path())
+#: The file the native library was loaded from (``vpack --version`` shows it).
+LIBRARY_PATH: str = _library_path()
+lib: Any = ffi.dlopen(LIBRARY_PATH)
 
 if lib.vpack_abi_version() != lib.VPACK_ABI_VERSION:
     raise ImportError(
@@ -664,6 +666,7 @@ class NativeBuilder(_Handle):
 __all__: List[str] = [
     "ClosedError",
     "FORMAT_VERSION",
+    "LIBRARY_PATH",
     "MAX_K",
     "NativeBuilder",
     "NativeEmbedder",

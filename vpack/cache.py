@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -114,6 +114,11 @@ class CachedEmbedder:
         return self._description
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_with_progress(texts, None)
+
+    def embed_with_progress(self, texts: Sequence[str], done: Optional[Callable[[int], None]]) -> np.ndarray:
+        """As :meth:`embed`; ``done(n)`` is called for the cached texts at once, then as
+        the inner embedder reports (after its whole call when it cannot)."""
         hashes = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() for t in texts]
         cached = self.cache.get_many(self._key, hashes, self.dimension)
         missing = [i for i, v in enumerate(cached) if v is None]
@@ -121,8 +126,17 @@ class CachedEmbedder:
         for i, v in enumerate(cached):
             if v is not None:
                 out[i] = v
+        if done is not None and len(missing) < len(texts):
+            done(len(texts) - len(missing))
         if missing:
-            fresh = np.asarray(self.inner.embed([texts[i] for i in missing]), dtype=np.float32)
+            todo = [texts[i] for i in missing]
+            stepwise = getattr(self.inner, "embed_with_progress", None)
+            if done is not None and callable(stepwise):
+                fresh = np.asarray(stepwise(todo, done), dtype=np.float32)
+            else:
+                fresh = np.asarray(self.inner.embed(todo), dtype=np.float32)
+                if done is not None:
+                    done(len(missing))
             out[missing] = fresh
             self.cache.put_many(self._key, [hashes[i] for i in missing], fresh)
         self.hits += len(texts) - len(missing)

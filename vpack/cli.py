@@ -2,7 +2,10 @@
 
 Every failure is one line on stderr, ``vpack: error: <message>`` (with ``[code N]`` for
 errors that have a vpack code), and exit status 1; never a traceback (set
-``VPACK_DEBUG=1`` to see one for an unexpected error).
+``VPACK_DEBUG=1`` to see one for an unexpected error). Usage errors (an unknown flag, a
+missing argument, and ``vpack`` without a command, which prints the help) exit with 2,
+as argparse does. When the reader of the output goes away (``vpack query ... | head
+-1``), the command stops quietly with status 0, as ripgrep does.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO
 
 from . import config, pipeline
-from .errors import InvalidJSONError, VPackError
+from .errors import InvalidJSONError, PackIOError, VPackError
 from .pack import open as open_pack
 from .pipeline import FOLDER_INCLUDE
 from .plugins.base import MAX_METADATA_DEPTH
@@ -48,9 +53,54 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def plural(count: int, word: str, words: Optional[str] = None) -> str:
+    """``1 chunk``, ``2 chunks``, ``1,024 chunks``: a count with the word agreeing."""
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def version_text() -> str:
+    """What ``vpack --version`` prints: the package's version, the native library's
+    version, ABI and pack format, where the library was loaded from, and the Python."""
+    from importlib import metadata
+
+    from . import _native
+
+    try:
+        package = metadata.version("vpack")
+    except metadata.PackageNotFoundError:
+        package = "(not installed; running from a source tree)"
+    abi = _native.lib.vpack_abi_version()
+    return (
+        f"vpack {package}\n"
+        f"native library {_native.VERSION} (ABI {abi}, pack format {_native.FORMAT_VERSION}): "
+        f"{_native.LIBRARY_PATH}\n"
+        f"Python {platform.python_version()} ({platform.python_implementation()})"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, computed only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> NoReturn:
+        print(version_text())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vpack", description="Build and query .vpack semantic-search packs.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="vpack",
+        description="Build and query .vpack semantic-search packs.",
+        epilog="Run 'vpack COMMAND --help' for a command's options.",
+    )
+    p.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the versions of vpack, its native library and pack format",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser(
         "build",
@@ -120,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", default=None, help="stop at the first input that would be skipped"
     )
     b.add_argument(
+        "--allow-empty",
+        action="store_true",
+        default=None,
+        help="write an empty pack when no document is found (default: that is an error naming "
+        "the folder and the include globs)",
+    )
+    b.add_argument(
         "--max-document-size",
         type=_size,
         metavar="SIZE",
@@ -137,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="draw a progress line (default: when stderr is a terminal)",
+        help="report progress on stderr (default: on; a line redrawn in place on a terminal, "
+        "else a plain line every 30 s and at the end)",
     )
     b.add_argument("--metric", choices=("cosine", "dot", "l2"))
     b.add_argument(
@@ -225,6 +283,7 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "exclude": args.exclude,
         "metric": args.metric,
         "strict": args.strict,
+        "allow_empty": args.allow_empty,
         "max_document_size": args.max_document_size,
         "record_paths": args.record_paths,
         "source": args.source_kind,
@@ -256,25 +315,43 @@ def _build(args: argparse.Namespace) -> int:
     if cfg.output is None:
         raise ValueError("no output: give -o PACK, or set output in the config")
     cache = False if args.no_cache else (args.cache_dir or None)
-    result = pipeline.build_from_config(cfg, args.source, cache=cache, progress=args.progress)
+    # On by default: a live line on a terminal, a plain line every 30 s elsewhere.
+    progress = args.progress is not False
+    result = pipeline.build_from_config(cfg, args.source, cache=cache, progress=progress)
     with result:
         r = result.report
         if args.json:
             print(json.dumps(r.to_dict(), indent=2))
             return 0
-        print(f"wrote {r.output}: {r.documents} documents, {r.chunks} chunks, {r.size_bytes:,} bytes")
+        print(
+            f"wrote {r.output}: {plural(r.documents, 'document')}, {plural(r.chunks, 'chunk')}, "
+            f"{plural(r.size_bytes, 'byte')}"
+        )
         model = r.embedder.get("model_id", r.embedder.get("kind"))
-        print(f"embedder: {model}, {r.embedder.get('dimension')}-d, {r.tokens:,} tokens", end="")
+        print(f"embedder: {model}, {r.embedder.get('dimension')}-d, {plural(r.tokens, 'token')}", end="")
         if r.max_tokens:
-            print(f", {r.truncated} chunks truncated at {r.max_tokens} tokens", end="")
+            print(f", {plural(r.truncated, 'chunk')} truncated at {plural(r.max_tokens, 'token')}", end="")
         print()
         if r.cache_hits or r.cache_misses:
-            print(f"cache: {r.cache_hits} chunks reused, {r.cache_misses} embedded")
+            print(f"cache: {plural(r.cache_hits, 'chunk')} reused, {r.cache_misses:,} embedded")
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items())
         print(f"time: {stages}")
         for s in r.skipped:
             print(f"skipped {s.path}: {s.reason}")
+        if r.skipped:
+            print(f"skipped: {plural(len(r.skipped), 'input')} (listed above)")
     return 0
+
+
+def _json_error(flag: str, text: str, exc: json.JSONDecodeError) -> InvalidJSONError:
+    """A flag's invalid JSON: the flag, where (column, and line when there are several)
+    and what went wrong, and the text up to that point."""
+    where = f"line {exc.lineno}, column {exc.colno}" if "\n" in text else f"column {exc.colno}"
+    before = text[: exc.pos].splitlines()[-1] if text[: exc.pos].strip() else ""
+    if len(before) > 40:
+        before = "..." + before[-40:]
+    shown = f": {before} <-- here" if before else " (at the start)"
+    return InvalidJSONError(f"{flag} is not valid JSON at {where} ({exc.msg}){shown}", InvalidJSONError.code)
 
 
 def _filter_json(text: str) -> Dict[str, Any]:
@@ -286,29 +363,52 @@ def _filter_json(text: str) -> Dict[str, Any]:
         )
     try:
         flt = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error("--filter", text, exc) from None
     except (ValueError, RecursionError) as exc:
         raise InvalidJSONError(f"--filter is not valid JSON: {exc}", InvalidJSONError.code) from None
     if not isinstance(flt, dict):
-        raise InvalidJSONError("--filter must be a JSON object", InvalidJSONError.code)
+        raise InvalidJSONError(
+            f"--filter must be a JSON object ({{...}}), got {'null' if flt is None else type(flt).__name__}",
+            InvalidJSONError.code,
+        )
     return flt
 
 
+#: A JSON number (ASCII digits only: ``str.isdigit`` also accepts other scripts' digits).
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _where_value(raw: str) -> Any:
+    """A --where VALUE: a JSON number, true, false or null means equality with it;
+    anything else is text (a glob)."""
+    if raw in ("true", "false", "null") or _JSON_NUMBER.fullmatch(raw):
+        return json.loads(raw)
+    return raw
+
+
 def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter else {}
+    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter is not None else {}
     for item in args.where:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--where takes KEY=VALUE, got {item!r}")
-        value: Any = raw
-        if raw in ("true", "false", "null") or raw.lstrip("-").replace(".", "", 1).isdigit():
-            value = json.loads(raw)
-        flt[key] = value
+        flt[key] = _where_value(raw)
     return flt or None
+
+
+def _pack_path(path: str) -> str:
+    """``path`` when it can be a pack; a folder or a missing file is named plainly."""
+    if os.path.isdir(path):
+        raise PackIOError(f"{path} is a directory, not a pack (a .vpack file)", PackIOError.code)
+    if not os.path.lexists(path):
+        raise PackIOError(f"{path}: no such file", PackIOError.code)
+    return path
 
 
 def _query(args: argparse.Namespace) -> int:
     flt = _where_filter(args)
-    with open_pack(args.pack, model_dir=args.model) as pack:
+    with open_pack(_pack_path(args.pack), model_dir=args.model) as pack:
         hits = pack.search(args.text, k=args.k, filter=flt, ef=args.ef)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
@@ -330,16 +430,14 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import os
-
-    with open_pack(args.pack) as pack:
+    with open_pack(_pack_path(args.pack)) as pack:
         manifest: Dict[str, Any] = pack.manifest
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
     emb = manifest.get("embedder", {})
     rows = [
-        ("file", f"{args.pack} ({os.path.getsize(args.pack):,} bytes)"),
+        ("file", f"{args.pack} ({plural(os.path.getsize(args.pack), 'byte')})"),
         ("format version", manifest.get("format_version")),
         ("embedder", f"{emb.get('kind')} / {emb.get('model_id')}"),
         ("dimension", manifest.get("dimension")),
@@ -382,16 +480,71 @@ _KNOWN_INDEX_KEYS = ("kind", "m", "ef_construction", "ef_search", "chosen_by", "
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with open_pack(args.pack, verify=True) as pack:
-        print(f"{args.pack}: ok ({len(pack)} chunks)")
+    with open_pack(_pack_path(args.pack), verify=True) as pack:
+        print(f"{args.pack}: ok ({plural(len(pack), 'chunk')})")
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify}
+class _Stdout:
+    """Wraps stdout to tell a closed pipe on stdout (the reader went away) from a
+    broken pipe anywhere else (a plugin's socket, which is an error)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.pipe_closed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self.pipe_closed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self.pipe_closed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _silence_stdout() -> None:
+    """Points file descriptor 1 at /dev/null, so the interpreter's last flush at exit
+    does not fail again (and print "Exception ignored ... BrokenPipeError")."""
     try:
-        return commands[args.command](args)
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return  # not a real file (a test's capture)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `vpack`: the help, as a usage error (status 2)
+        parser.print_help(sys.stderr)
+        return 2
+    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify}
+    real_stdout = sys.stdout
+    guard = _Stdout(real_stdout)
+    sys.stdout = guard
+    try:
+        status = commands[args.command](args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError as exc:
+        if guard.pipe_closed:  # the reader went away (`| head -1`): stop quietly
+            _silence_stdout()
+            return 0
+        print(f"vpack: error: {exc}", file=sys.stderr)
+        return 1
     except VPackError as exc:
         print(f"vpack: error: {exc}", file=sys.stderr)
         return 1
@@ -409,10 +562,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        sys.stdout = real_stdout
 
 
 def _entry() -> None:  # pragma: no cover
     sys.exit(main())
 
 
-__all__: List[str] = ["main"]
+__all__: List[str] = ["main", "plural", "version_text"]

@@ -11,6 +11,7 @@ the default values where there is one::
     metric = "cosine"             # "cosine", "dot" or "l2"
     batch_size = 256              # chunks per embedding batch in the pipeline
     strict = false                # true: a skipped document fails the build
+    allow_empty = false           # true: a build that finds no document writes an empty pack
     max_document_size = "64MiB"   # larger documents are skipped (bytes, or 500KB, 64MiB, 1G...)
     record_paths = false          # true: keep this machine's paths in the manifest's config
     include = ["**/*.txt", "**/*.md", "**/*.markdown", "**/*.rst", "**/*.html", "**/*.htm"]
@@ -191,6 +192,7 @@ class BuildConfig:
     batch_size: int = DEFAULT_BATCH_SIZE
     output: Optional[str] = None
     strict: bool = False
+    allow_empty: bool = False
     max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE
     record_paths: bool = False
     index: IndexSpec = field(default_factory=IndexSpec)
@@ -389,6 +391,7 @@ _FIELDS: Dict[str, Callable[[Any, str, str], Any]] = {
     "batch_size": _batch_size,
     "output": _output,
     "strict": _strict,
+    "allow_empty": _strict,
     "max_document_size": _size,
     "record_paths": _strict,
     "index": _index,
@@ -555,6 +558,7 @@ def effective(config: BuildConfig, paths: bool = True) -> Dict[str, Any]:
         "batch_size": config.batch_size,
         "output": config.output,
         "strict": config.strict,
+        "allow_empty": config.allow_empty,
         "max_document_size": config.max_document_size,
         "record_paths": config.record_paths,
         "index": config.index.options(),

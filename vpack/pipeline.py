@@ -20,7 +20,7 @@ from ._native import VERSION
 from .builder import IndexOption, PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from .config import BuildConfig, effective, parse_size
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, PackIOError
 from .pack import Pack
 from .plugins.base import (
     DEFAULT_MAX_DOCUMENT_SIZE,
@@ -116,6 +116,56 @@ class StrictBuildError(InvalidArgumentError):
         self.skipped = skipped
 
 
+class EmptyBuildError(InvalidArgumentError):
+    """Raised when a build found nothing to pack (no document, or no text in any), unless
+    ``allow_empty`` is set: an :class:`~vpack.errors.InvalidArgumentError`, code 2. The
+    message names the source (for a folder: the folder and the include and exclude
+    globs) and the first inputs that were skipped."""
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word if count == 1 else word + 's'}"
+
+
+def _empty_message(source: Source, report: BuildReport, skipped: Sequence[Skipped]) -> str:
+    if isinstance(source, DirectorySource):
+        where = f"in {source.root}"
+        what = f"files matching {' '.join(source.include)}"
+        if source.exclude:
+            what += f" (excluding {' '.join(source.exclude)})"
+    else:
+        described = dict(source.describe())
+        where = (
+            f"in {described['path']}" if described.get("path") else f"from the {described.get('kind')} source"
+        )
+        what = "documents"
+    if report.documents:
+        text = f"no chunks to pack: the {_plural(report.documents, 'document')} {where} left no text to chunk"
+    else:
+        text = f"no documents to pack: no {what} {where}"
+        if skipped:
+            text = f"no documents to pack {where}: every input was skipped"
+    if skipped:
+        shown = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+        more = f"; and {len(skipped) - 3:,} more" if len(skipped) > 3 else ""
+        text += f" ({_plural(len(skipped), 'input')} skipped: {shown}{more})"
+    return text + "; --allow-empty (allow_empty = true) writes an empty pack"
+
+
+def check_output(path: Union[os.PathLike[str], str]) -> Path:
+    """The pack's path, when a pack can be written there: its folder exists and it is not
+    a folder itself. Checked before a build starts, so a typo does not cost the build."""
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise PackIOError(f"cannot write the pack to {out}: it is a directory", PackIOError.code)
+    if not folder.exists():
+        raise PackIOError(f"cannot write {out}: its folder {folder} does not exist", PackIOError.code)
+    if not folder.is_dir():
+        raise PackIOError(f"cannot write {out}: {folder} is not a folder", PackIOError.code)
+    return out
+
+
 def _text_too_large(text: str, limit: int) -> Optional[str]:
     """Why ``text`` is over ``limit`` bytes as UTF-8, or None; encodes it only when its
     length alone cannot tell."""
@@ -207,7 +257,16 @@ class _Stages:
                 self.report.chunks += 1
                 self.report.characters += len(c.text)
                 yield c
-            self.progress.update(self.report.documents, self.report.chunks, self.embedded)
+            self.show()
+
+    def show(self, force: bool = False) -> None:
+        """Feeds the progress display the counts so far."""
+        seen = self.report.documents + len(self.source.skipped) + len(self.dropped)
+        self.progress.update(self.report.documents, self.report.chunks, self.embedded, force, seen=seen)
+
+    def embedded_some(self, count: int) -> None:
+        self.embedded += count
+        self.show()
 
 
 def run(
@@ -221,18 +280,22 @@ def run(
     output: Union[os.PathLike[str], str, Output, None] = None,
     cache: Optional[EmbeddingCache] = None,
     strict: bool = False,
-    progress: Optional[bool] = None,
+    progress: Union[bool, Progress, None] = None,
     config: Optional[Mapping[str, Any]] = None,
     max_document_size: Union[int, str, None] = None,
     index: IndexOption = None,
+    allow_empty: bool = False,
 ) -> BuildResult:
     """Runs the pipeline with explicit plugins and returns the report and the pack (open;
     close it when done). ``output`` is a path (the pack is streamed into that file
     atomically) or an :class:`~vpack.plugins.base.Output` plugin. With
     ``cache``, vectors of texts already embedded by the same embedder are reused. Inputs
     that cannot be used are listed in the report, or with ``strict`` stop the build
-    (:class:`StrictBuildError`). ``progress`` draws a progress line on a terminal (None:
-    when stderr is one). ``config`` (the effective build configuration) is stored in the
+    (:class:`StrictBuildError`). ``progress``: None draws a live progress line when
+    stderr is a terminal; True always reports (a live line on a terminal, else a plain
+    line every 30 s and at the end); False never; or a :class:`~vpack.progress.Progress`
+    to draw with. A build that finds nothing to pack raises :class:`EmptyBuildError`
+    unless ``allow_empty``. ``config`` (the effective build configuration) is stored in the
     manifest. ``max_document_size`` (bytes, or a size such as ``"64MiB"``) skips larger
     documents; it is handed to the source when the source has that attribute (so it
     does not read them at all). None: the source's own limit, else 64 MiB. ``index`` is
@@ -240,11 +303,18 @@ def run(
     default, ``"hnsw"``, ``"auto"`` or a mapping with ``kind`` and HNSW parameters)."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if isinstance(output, (str, os.PathLike, FileOutput)):
+        check_output(output.path if isinstance(output, FileOutput) else output)
     limit = _document_limit(source, max_document_size)
     report = BuildReport()
     started = time.perf_counter()
-    estimate = getattr(source, "estimate", None)
-    meter = Progress(estimate() if callable(estimate) and progress is not False else None, enabled=progress)
+    if isinstance(progress, Progress):
+        meter = progress
+    else:
+        meter = Progress(enabled=progress)
+        estimate = getattr(source, "estimate", None)
+        if meter.enabled and callable(estimate):
+            meter.total = estimate()
     stages = _Stages(source, report, strict, meter, limit)
     builder = PackBuilder(embedder.dimension, metric, index=index)
     count_tokens = getattr(embedder, "token_counts", None)
@@ -252,6 +322,9 @@ def run(
     cached = CachedEmbedder(embedder, cache) if cache is not None else None
     if cached is not None:
         embedder = cached
+    # Embedders that can report within a call (a model) move the progress line during
+    # a batch; the others after each batch.
+    stepwise = getattr(embedder, "embed_with_progress", None) if meter.enabled else None
     try:
         chunks = stages.chunks(stages.documents(transformers), chunker)
         for batch in _batches(chunks, batch_size):
@@ -262,12 +335,21 @@ def run(
                     report.tokens += sum(counts)
                     if report.max_tokens:
                         report.truncated += sum(1 for n in counts if n > report.max_tokens)
-                vectors = embedder.embed(texts)
+                before = stages.embedded
+                if callable(stepwise):
+                    vectors = stepwise(texts, stages.embedded_some)
+                else:
+                    vectors = embedder.embed(texts)
             with _Timer(report.seconds, "index"):
                 builder.add(texts, vectors, [c.metadata for c in batch])
-            stages.embedded += len(batch)
-            meter.update(report.documents, report.chunks, stages.embedded)
-        meter.update(report.documents, report.chunks, stages.embedded, force=True)
+            stages.embedded = before + len(batch)
+            stages.show()
+        stages.show(force=True)
+        if report.chunks == 0 and not allow_empty:
+            raise EmptyBuildError(
+                _empty_message(source, report, list(source.skipped) + stages.dropped),
+                InvalidArgumentError.code,
+            )
         if cached is not None:
             report.cache_hits, report.cache_misses = cached.hits, cached.misses
         report.embedder = dict(embedder.describe())
@@ -284,12 +366,14 @@ def run(
             manifest["config"] = dict(config)
         target = output if output is None or isinstance(output, Output) else FileOutput(output)
         path: Optional[Path] = getattr(target, "path", None)
+        meter.stage("writing the pack")
         with _Timer(report.seconds, "write"):
             pack = builder.finish(manifest, path)
             if target is not None and path is None:
                 target.write(pack)
-    finally:
         meter.finish()
+    finally:
+        meter.close()
         builder.close()
     report.skipped = list(source.skipped) + stages.dropped
     if path is not None:
@@ -417,10 +501,11 @@ def build(
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: Union[bool, os.PathLike[str], str, None] = None,
     strict: bool = False,
-    progress: Optional[bool] = None,
+    progress: Union[bool, Progress, None] = None,
     config: Optional[Mapping[str, Any]] = None,
     max_document_size: Union[int, str, None] = None,
     index: IndexOption = None,
+    allow_empty: bool = False,
 ) -> BuildResult:
     """Builds a pack from a folder, any Source, or an iterable of documents (Document
     objects, ``{"text", "id"?, "metadata"?}`` dicts, or strings).
@@ -440,7 +525,10 @@ def build(
     ``"hnsw"`` (approximate, an HNSW graph searched in place), ``"auto"`` (hnsw from
     50,000 chunks on), or a mapping such as ``{"kind": "hnsw", "m": 16,
     "ef_construction": 200, "ef_search": 64, "threads": 4}`` (see
-    :class:`~vpack.PackBuilder`). Returns the report and the pack, open (use ``with``)."""
+    :class:`~vpack.PackBuilder`). A build that finds nothing to pack (no document, or
+    no text in any) raises :class:`EmptyBuildError`, naming the source (and for a folder
+    its include and exclude globs), unless ``allow_empty`` is true. ``progress`` is as
+    for :func:`run`. Returns the report and the pack, open (use ``with``)."""
     src: Source
     if isinstance(source, Source):
         src = source
@@ -470,6 +558,7 @@ def build(
             config=config,
             max_document_size=max_document_size,
             index=index,
+            allow_empty=allow_empty,
         )
     finally:
         if store is not None:
@@ -483,7 +572,7 @@ def build_from_config(
     source: Union[os.PathLike[str], str, None] = None,
     *,
     cache: Union[bool, os.PathLike[str], str, None] = None,
-    progress: Optional[bool] = None,
+    progress: Union[bool, Progress, None] = None,
 ) -> BuildResult:
     """Builds what a :class:`~vpack.config.BuildConfig` describes (a ``vpack.toml`` merged
     with command-line flags). ``source`` is the folder or file to read when the config's
@@ -526,6 +615,7 @@ def build_from_config(
             config=effective(cfg, paths=cfg.record_paths),
             max_document_size=cfg.max_document_size,
             index=cfg.index.options(),
+            allow_empty=cfg.allow_empty,
         )
     finally:
         close = getattr(emb, "close", None)

@@ -248,6 +248,7 @@ def test_effective_is_json_and_parses_back(tmp_path: Path) -> None:
         "batch_size": 64,
         "output": "docs.vpack",
         "strict": True,
+        "allow_empty": False,
         "max_document_size": 64 << 20,
         "record_paths": False,
         "index": {"kind": "flat"},

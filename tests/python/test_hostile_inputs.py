@@ -435,7 +435,7 @@ def test_query_filter_nested_5000_deep(tmp_path: Path, folder: Path) -> None:
     proc = cli("query", str(out), "birds", "--filter", '{"path": ')
     assert proc.returncode == 1 and "--filter is not valid JSON" in proc.stderr and "[code 3]" in proc.stderr
     proc = cli("query", str(out), "birds", "--filter", "[1, 2]")
-    assert proc.returncode == 1 and "--filter must be a JSON object [code 3]" in proc.stderr
+    assert proc.returncode == 1 and "--filter must be a JSON object ({...}), got list [code 3]" in proc.stderr
     ok = cli("query", str(out), "birds", "--filter", '{"path": "good.txt"}', "--json")
     assert ok.returncode == 0 and [h["metadata"]["path"] for h in json.loads(ok.stdout)] == ["good.txt"]
     with pytest.raises(InvalidJSONError):

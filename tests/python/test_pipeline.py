@@ -177,7 +177,7 @@ def test_progress_line_draws_on_a_terminal_only() -> None:
     assert plain.getvalue() == ""
     line = tty.getvalue()
     assert line.startswith("\r") and line.endswith("\n")
-    assert "documents 5/10" in line and "chunks 20" in line and "ETA" in line
+    assert "5/10 documents" in line and "20 chunks" in line and "ETA" in line
 
 
 def test_outputs_bytes_and_custom(docs: Path, tmp_path: Path) -> None:

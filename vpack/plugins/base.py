@@ -145,7 +145,10 @@ class Chunker(Protocol):
 class Embedder(Protocol):
     """Texts -> an (n, dimension) float32 array. ``describe()`` is recorded in the pack's
     manifest; when it names a handler the native library has, queries can re-create the
-    embedder from the pack alone."""
+    embedder from the pack alone. A slow embedder may also have
+    ``embed_with_progress(texts, done)``: the same vectors, calling ``done(n)`` as each
+    ``n`` texts are finished, so a build's progress line moves within a batch (see
+    :meth:`vpack.plugins.OnnxEmbedder.embed_with_progress`)."""
 
     @property
     def dimension(self) -> int: ...

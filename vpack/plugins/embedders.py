@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -73,6 +73,15 @@ class HashEmbedder(_NativeBacked):
 
     def token_counts(self, texts: Sequence[str]) -> List[int]:
         return self._handle().token_counts([t.encode("utf-8") for t in texts])
+
+
+#: The Rust model embedder's batch when none is set (``DEFAULT_BATCH_SIZE`` in
+#: rust/src/embed/onnx.rs), and the Python path's.
+NATIVE_DEFAULT_BATCH = 4
+PYTHON_DEFAULT_BATCH = 1
+#: Texts per call of :meth:`OnnxEmbedder.embed_with_progress` (rounded up to whole
+#: model batches): a progress report every second or so on 2 cores.
+PROGRESS_STEP = 8
 
 
 class OnnxEmbedder(_NativeBacked):
@@ -170,6 +179,35 @@ class OnnxEmbedder(_NativeBacked):
         if self.native:
             return self._handle().token_counts([t.encode("utf-8") for t in texts])
         return self._py().token_counts(texts)
+
+    def embed_with_progress(self, texts: Sequence[str], done: Callable[[int], None]) -> np.ndarray:
+        """The vectors of ``embed(texts)``, bit for bit, computed a few model batches at
+        a time, calling ``done(n)`` after each ``n`` texts (for a progress display).
+
+        A model batch's vectors may depend on the other texts in it (a model whose
+        activations are quantized with ranges over the whole batch; the default model's
+        do not), so the model batches stay those of one ``embed`` call: the
+        Rust path sorts a call's texts by (token count up to ``max_tokens``, position)
+        and batches neighbours, so this sorts the same way and cuts at whole batches;
+        the Python path batches in input order, so this cuts in input order."""
+        if self.native:
+            batch = self.batch_size or NATIVE_DEFAULT_BATCH
+            lengths = self.token_counts(texts)
+            order = sorted(range(len(texts)), key=lambda i: (min(lengths[i], self.max_tokens), i))
+        else:
+            batch = self.batch_size or PYTHON_DEFAULT_BATCH
+            order = list(range(len(texts)))
+        step = batch * -(-PROGRESS_STEP // batch)
+        if len(texts) <= step:
+            out = self.embed(texts)
+            done(len(texts))
+            return out
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for lo in range(0, len(order), step):
+            rows = order[lo : lo + step]
+            out[rows] = self.embed([texts[i] for i in rows])
+            done(len(rows))
+        return out
 
 
 class _PythonOnnx:

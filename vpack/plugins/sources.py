@@ -94,6 +94,8 @@ def check_max_document_size(value: Any) -> int:
 def too_large(size: int, limit: int, unit: str = "bytes", at_least: bool = False) -> str:
     """The skip reason for an input over the maximum document size."""
     more = "more than " if at_least else ""
+    if size == 1 and unit.endswith("s"):
+        unit = unit[:-1]
     return (
         f"larger than the maximum document size: {more}{size:,} {unit}, "
         f"the limit is {limit:,} (max_document_size)"
@@ -213,6 +215,15 @@ class DirectorySource:
             "include": list(self.include),
             "exclude": list(self.exclude),
         }
+
+    def estimate(self) -> int:
+        """How many files :meth:`documents` will look at (for a progress display's
+        total): the selected files, listed without being read."""
+        kept = self.skipped
+        try:
+            return sum(1 for _ in self._paths())
+        finally:
+            self.skipped = kept
 
     def _selected(self, rel: str) -> bool:
         return any(glob_match(rel, p) for p in self.include) and not any(
