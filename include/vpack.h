@@ -310,17 +310,19 @@ vpack_status vpack_embedder_token_counts(const struct vpack_embedder *embedder,
  `"rescore": 4` (1..=1024): a compressed copy of the vectors (half or a quarter of the
  bytes; int8 with per-dimension ranges) that a flat scan reads instead of the f32 rows,
  scoring its best `rescore * k` candidates exactly against the f32 rows (the f32 rows
- stay in the pack). The manifest's `index` records the kind and parameters. Added chunks are spooled to
+ stay in the pack). With `"codes_only": true` (flat index, f16 or int8 codes, no
+ rescore) the f32 rows are left out: a smaller pack whose scores come from the codes
+ and whose `vpack_index_vectors` is `VPACK_E_NOT_FOUND`. The manifest's `index`
+ records the kind and parameters. Added chunks are spooled to
  unlinked temporary files in `temp_dir` (default: the system temporary directory), so a
  builder's memory does not grow with the pack.
  On success writes a new handle to `*out`.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_UTF8`,
  `VPACK_E_INVALID_JSON` (malformed, wrong shape or unknown key), `VPACK_E_INVALID_ARG`
- (dimension 0 or above `VPACK_MAX_DIMENSION`, unknown metric), `VPACK_E_IO` (temp_dir
- unusable).
+ (dimension 0 or above `VPACK_MAX_DIMENSION`, unknown metric, index options out of
+ range or that do not fit together), `VPACK_E_IO` (temp_dir unusable).
  */
-vpack_status vpack_builder_new(const char *options_json,
-                               struct vpack_builder **out);
+vpack_status vpack_builder_new(const char *options_json, struct vpack_builder **out);
 
 /*
  Appends `n` chunks. `chunks_json` (`chunks_json_len` bytes of UTF-8) is a JSON array of
@@ -575,7 +577,8 @@ vpack_status vpack_index_search_batch(const struct vpack_index *index,
  row-major (row `i` is chunk `i`; for cosine packs each row is L2-normalised), valid
  while `index` lives. Every vector block is checked first (once per handle), so this
  costs a pass over the vectors the first time.
- Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`, `VPACK_E_NOT_FOUND` (a
+ codes-only pack, which stores no f32 vectors).
  */
 vpack_status vpack_index_vectors(const struct vpack_index *index,
                                  const float **data,

@@ -230,6 +230,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --codes: candidates scored exactly per hit wanted (1..1024, default 4)",
     )
+    b.add_argument(
+        "--codes-only",
+        action="store_true",
+        default=None,
+        help="with --codes f16|int8 and a flat index: store only the codes, not the f32 "
+        "vectors (a smaller pack; scores come from the codes)",
+    )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     q = sub.add_parser("query", help="search a pack")
@@ -306,6 +313,7 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "index.ef_search": args.ef_search,
         "index.codes": args.codes,
         "index.rescore": args.rescore,
+        "index.codes_only": args.codes_only,
     }
     return config.merge(loaded, overrides)
 
@@ -461,7 +469,9 @@ def index_summary(index: Any) -> str:
     kind = index.get("kind", "?")
     if kind == "flat":
         text = "flat (exact)"
-        if "codes" in index:
+        if index.get("codes_only"):
+            text = f"flat ({index.get('codes')} codes only: approximate scores, no f32 vectors)"
+        elif "codes" in index:
             text = f"flat (exact scores; {index['codes']} codes, rescore {index.get('rescore', '?')})"
     else:
         params = [f"{key} {index[key]}" for key in ("m", "ef_construction", "ef_search") if key in index]
@@ -476,7 +486,16 @@ def index_summary(index: Any) -> str:
     return text
 
 
-_KNOWN_INDEX_KEYS = ("kind", "m", "ef_construction", "ef_search", "chosen_by", "codes", "rescore")
+_KNOWN_INDEX_KEYS = (
+    "kind",
+    "m",
+    "ef_construction",
+    "ef_search",
+    "chosen_by",
+    "codes",
+    "rescore",
+    "codes_only",
+)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ the default values where there is one::
     threads = 4                   # hnsw: build threads (default: all cores; same bytes on any)
     codes = "int8"                # compressed vectors for the flat scan: "f32" (none), "f16", "int8"
     rescore = 4                   # with codes: candidates scored exactly per hit (1..1024)
+    codes_only = false            # true (flat, f16/int8, no rescore): drop the f32 vectors
 
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
@@ -164,12 +165,15 @@ class IndexSpec:
     threads: Optional[int] = None
     codes: Optional[str] = None
     rescore: Optional[int] = None
+    codes_only: Optional[bool] = None
 
     def options(self) -> Dict[str, Any]:
         """The builder's ``index`` option: the kind and every parameter that is set."""
         out: Dict[str, Any] = {"kind": self.kind}
         if self.codes is not None:
             out["codes"] = self.codes
+        if self.codes_only is not None:
+            out["codes_only"] = self.codes_only
         for key in _INDEX_PARAMS:
             value = getattr(self, key)
             if value is not None:
@@ -334,6 +338,8 @@ _INDEX_PARAMS = {
 
 #: Compressed vector kinds the library stores (``f32``: none).
 CODE_KINDS = ("f32", "f16", "int8")
+#: Index keys that are not integer parameters.
+_INDEX_NAMED = ("kind", "codes", "codes_only")
 
 
 def _index_kind(value: Any, where: str, key: str) -> str:
@@ -350,10 +356,10 @@ def _index(value: Any, where: str, key: str) -> IndexSpec:
     if not isinstance(value, Mapping):
         raise _fail(where, key, "an index kind or a table with 'kind' and its parameters", value)
     for name in value:
-        if name not in ("kind", "codes") and name not in _INDEX_PARAMS:
+        if name not in _INDEX_NAMED and name not in _INDEX_PARAMS:
             raise ConfigError(
                 f"{where}: unknown key {key + '.' + str(name)!r} "
-                f"(expected one of: {', '.join(['kind', 'codes', *_INDEX_PARAMS])})"
+                f"(expected one of: {', '.join([*_INDEX_NAMED, *_INDEX_PARAMS])})"
             )
     spec = IndexSpec()
     for name, item in value.items():
@@ -366,6 +372,11 @@ def _index(value: Any, where: str, key: str) -> IndexSpec:
             if item not in CODE_KINDS:
                 raise _fail(where, f"{key}.codes", f"one of {', '.join(repr(c) for c in CODE_KINDS)}", item)
             spec.codes = str(item)
+            continue
+        if name == "codes_only":
+            if not isinstance(item, bool):
+                raise _fail(where, f"{key}.codes_only", "true or false", item)
+            spec.codes_only = item
             continue
         low, high = _INDEX_PARAMS[name]
         if (
@@ -471,10 +482,10 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
             continue
         head, dot, option = key.partition(".")
         if dot and head == "index":
-            if option not in _INDEX_PARAMS and option not in ("kind", "codes"):
+            if option not in _INDEX_PARAMS and option not in _INDEX_NAMED:
                 raise ConfigError(
                     f"{where}: unknown key {key!r} (expected one of: "
-                    f"{', '.join('index.' + p for p in ['kind', 'codes', *_INDEX_PARAMS])})"
+                    f"{', '.join('index.' + p for p in [*_INDEX_NAMED, *_INDEX_PARAMS])})"
                 )
             index_params.append((option, value))
         elif dot:

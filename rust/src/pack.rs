@@ -202,11 +202,12 @@ impl Pack {
 
     /// Flat search over compressed vectors: the best `rescore * k` rows by their codes
     /// (those passing the filter, widening until enough pass or every row was seen) are
-    /// scored exactly against the f32 rows, and the best `k` of those returned.
+    /// scored exactly against the f32 rows, and the best `k` of those returned. A
+    /// codes-only pack (`rescore` None) returns the best `k` with their codes' scores.
     fn search_codes(
         &self,
         codes: &Codes<'_>,
-        rescore: usize,
+        rescore: Option<usize>,
         q: &[f32],
         k: usize,
         filter: Option<&Filter>,
@@ -215,7 +216,7 @@ impl Pack {
         let metric = self.reader.metric();
         let mut approx = vec![0.0f32; n];
         codes.score_all(metric, q, &mut approx);
-        let enough = k.saturating_mul(rescore).min(n);
+        let enough = k.saturating_mul(rescore.unwrap_or(1)).min(n);
         let mut want = enough;
         let candidates = loop {
             let mut top = TopK::new(want);
@@ -229,7 +230,7 @@ impl Pack {
                     Some(f) => f.matches(&self.chunk_metadata(hit.id as usize)?)?,
                 };
                 if pass {
-                    passed.push(hit.id);
+                    passed.push(hit);
                     if passed.len() == enough {
                         break;
                     }
@@ -240,8 +241,11 @@ impl Pack {
             }
             want = want.saturating_mul(4).min(n);
         };
+        if rescore.is_none() {
+            return Ok(candidates);
+        }
         let mut exact = TopK::new(k);
-        for id in candidates {
+        for Scored { id, .. } in candidates {
             let row = self.reader.vector_row(id as usize)?;
             let score = match metric {
                 Metric::L2 => -l2sq(q, row),

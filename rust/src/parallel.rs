@@ -46,6 +46,35 @@ pub(crate) fn map_ranges<R: Send>(
     })
 }
 
+/// Runs `f(start, part)` on `threads` contiguous parts of `out` (`start`: the index of
+/// the part's first element), in place; on the calling thread when `threads` is 1 or
+/// less. A panic in a worker becomes `Error::Panic`.
+pub(crate) fn fill_parts<T: Send>(
+    out: &mut [T],
+    threads: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Result<()> {
+    let len = out.len();
+    let threads = threads.clamp(1, len.max(1));
+    if threads == 1 {
+        f(0, out);
+        return Ok(());
+    }
+    let per = len.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = out
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(t, part)| s.spawn(move || f(t * per, part)))
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| Error::Panic("worker thread".into()))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +91,19 @@ mod tests {
         }
         let err = map_ranges(4, 2, |r| assert!(r.start == 0, "boom")).unwrap_err();
         assert_eq!(err.code(), crate::error::code::PANIC);
+    }
+
+    #[test]
+    fn parts_fill_every_slot_with_its_index() {
+        for (len, threads) in [(0, 4), (1, 4), (10, 3), (10, 1), (7, 7), (100, 8)] {
+            let mut out = vec![usize::MAX; len];
+            fill_parts(&mut out, threads, |start, part| {
+                for (i, slot) in part.iter_mut().enumerate() {
+                    *slot = start + i;
+                }
+            })
+            .unwrap();
+            assert_eq!(out, (0..len).collect::<Vec<_>>(), "{len} {threads}");
+        }
     }
 }

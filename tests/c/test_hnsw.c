@@ -638,6 +638,24 @@ static void test_vectors(void) {
               memcmp(r, g_vectors, 300 * DIM * sizeof *r) == 0);
         vpack_index_free(idx);
     }
+    /* A codes-only pack stores no f32 rows: NOT_FOUND, outputs untouched, and it still
+       answers (row 7's own vector finds row 7 first). */
+    vpack_index *only = build("{\"dimension\":32,"
+                              "\"index\":{\"codes\":\"int8\",\"codes_only\":true}}",
+                              g_vectors, 300, DIM);
+    if (CHECK(only != NULL)) {
+        const float *r = (const float *)&count;
+        size_t c = 77, d = 77;
+        CHECK(vpack_index_vectors(only, &r, &c, &d) == VPACK_E_NOT_FOUND);
+        CHECK(r == (const float *)&count && c == 77 && d == 77);
+        uint64_t ids[3];
+        float scores[3];
+        size_t n = 0;
+        CHECK_OK(vpack_index_search(only, &g_vectors[7 * DIM], DIM, 3, ids, scores, &n));
+        CHECK(n == 3 && ids[0] == 7);
+        CHECK_OK(vpack_index_verify(only));
+        vpack_index_free(only);
+    }
     group_end();
 }
 

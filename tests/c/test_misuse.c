@@ -1896,6 +1896,11 @@ static void test_out_of_range(void) {
         "{\"rescore\":0}",
         "{\"rescore\":1025}",
         "{\"codes\":\"int8\",\"rescore\":18446744073709551615}",
+        "{\"codes_only\":true}",
+        "{\"codes\":\"f32\",\"codes_only\":true}",
+        "{\"codes\":\"int8\",\"codes_only\":true,\"kind\":\"hnsw\"}",
+        "{\"codes\":\"int8\",\"codes_only\":true,\"kind\":\"auto\"}",
+        "{\"codes\":\"f16\",\"codes_only\":true,\"rescore\":4}",
     };
     char opts[256];
     for (size_t i = 0; i < sizeof bad_index / sizeof bad_index[0]; i++) {
@@ -1914,6 +1919,8 @@ static void test_out_of_range(void) {
         "{\"codes\":\"f32\"}",
         "{\"codes\":\"f16\",\"rescore\":1}",
         "{\"codes\":\"int8\",\"rescore\":1024}",
+        "{\"codes\":\"int8\",\"codes_only\":true}",
+        "{\"codes\":\"f16\",\"codes_only\":false,\"rescore\":2}",
     };
     for (size_t i = 0; i < sizeof good_index / sizeof good_index[0]; i++) {
         snprintf(opts, sizeof opts, "{\"dimension\":8,\"index\":%s}", good_index[i]);

@@ -48,10 +48,11 @@ pub struct PackReader {
     sections: Vec<Section>,
     table: SectionBlocks,
     data: SectionBlocks,
-    vectors: SectionBlocks,
+    /// The f32 vectors; None in a codes-only pack.
+    vectors: Option<SectionBlocks>,
     graph: Option<SectionBlocks>,
-    /// The compressed vectors, their kind and the rescoring factor.
-    codes: Option<(SectionBlocks, CodeKind, usize)>,
+    /// The compressed vectors, their kind and the rescoring factor (None: codes only).
+    codes: Option<(SectionBlocks, CodeKind, Option<usize>)>,
     index: IndexKind,
     dimension: usize,
     count: usize,
@@ -265,18 +266,27 @@ impl PackReader {
         let (dimension, count, metric, index) = manifest_fields(&manifest)?;
         let table = get(1, "chunk table")?;
         let data = get(2, "chunk data")?;
-        let vectors = get(3, "vectors")?;
         if count.checked_mul(CHUNK_ENTRY_LEN) != Some(table.range.len()) {
             return Err(corrupt("chunk table size does not match chunk_count"));
         }
-        if count.checked_mul(dimension).and_then(|v| v.checked_mul(4)) != Some(vectors.range.len())
-        {
-            return Err(corrupt(
-                "vector section size does not match chunk_count x dimension",
-            ));
-        }
-        if vectors.range.start % ALIGN != 0 {
-            return Err(corrupt("vector section is not 64-byte aligned"));
+        let code_info = manifest_codes(&manifest)?;
+        let codes_only = matches!(code_info, Some((_, None)));
+        let vectors = match (codes_only, by_kind[3]) {
+            (false, _) => Some(get(3, "vectors")?),
+            (true, None) => None,
+            (true, Some(_)) => return Err(corrupt("vectors section in a codes-only pack")),
+        };
+        if let Some(vectors) = vectors {
+            if count.checked_mul(dimension).and_then(|v| v.checked_mul(4))
+                != Some(vectors.range.len())
+            {
+                return Err(corrupt(
+                    "vector section size does not match chunk_count x dimension",
+                ));
+            }
+            if vectors.range.start % ALIGN != 0 {
+                return Err(corrupt("vector section is not 64-byte aligned"));
+            }
         }
         let graph = match (index, by_kind[5]) {
             (IndexKind::Hnsw { .. }, Some(i)) => {
@@ -290,18 +300,20 @@ impl PackReader {
             (IndexKind::Flat, Some(_)) => return Err(corrupt("hnsw section in a flat pack")),
             (IndexKind::Flat, None) => None,
         };
-        let code_info = manifest_codes(&manifest)?;
+        if codes_only && graph.is_some() {
+            return Err(corrupt("hnsw graph in a codes-only pack"));
+        }
         let codes_section = match (code_info, by_kind[6]) {
             (Some(_), Some(i)) => Some(&sections[i]),
             (Some(_), None) => return Err(corrupt("missing codes section")),
             (None, Some(_)) => return Err(corrupt("codes section the manifest does not name")),
             (None, None) => None,
         };
-        let mut wanted: Vec<(&Section, &'static str, Option<ContentCheck>)> = vec![
-            (table, "chunk table", None),
-            (data, "chunk data", None),
-            (vectors, "vectors", Some(finite_floats)),
-        ];
+        let mut wanted: Vec<(&Section, &'static str, Option<ContentCheck>)> =
+            vec![(table, "chunk table", None), (data, "chunk data", None)];
+        if let Some(v) = vectors {
+            wanted.push((v, "vectors", Some(finite_floats)));
+        }
         if let Some(g) = graph {
             wanted.push((g, "hnsw graph", None));
         }
@@ -310,7 +322,12 @@ impl PackReader {
         }
         let mut blocks = section_blocks(b, &sections, by_kind[4], &wanted)?.into_iter();
         let mut next = || blocks.next().ok_or_else(|| corrupt("section state"));
-        let (table, data, vectors) = (next()?, next()?, next()?);
+        let (table, data) = (next()?, next()?);
+        let vectors = if vectors.is_some() {
+            Some(next()?)
+        } else {
+            None
+        };
         let graph = if graph.is_some() { Some(next()?) } else { None };
         let codes = match code_info {
             Some((kind, rescore)) => Some((next()?, kind, rescore)),
@@ -344,8 +361,9 @@ impl PackReader {
                 )));
             }
         }
-        for blocks in [&self.table, &self.data, &self.vectors]
+        for blocks in [&self.table, &self.data]
             .into_iter()
+            .chain(self.vectors.as_ref())
             .chain(self.graph.as_ref())
             .chain(self.codes.as_ref().map(|c| &c.0))
         {
@@ -390,11 +408,25 @@ impl PackReader {
         self.metric
     }
 
+    /// Whether the pack stores its f32 vectors (all but codes-only packs do).
+    pub fn has_vectors(&self) -> bool {
+        self.vectors.is_some()
+    }
+
+    fn vector_blocks(&self) -> Result<&SectionBlocks> {
+        self.vectors.as_ref().ok_or_else(|| {
+            Error::NotFound(
+                "this pack stores only compressed vectors (codes_only): it has no f32 rows".into(),
+            )
+        })
+    }
+
     /// All vectors, row-major, read in place; every block is checked first (once).
     pub fn vectors(&self) -> Result<&[f32]> {
         let b = self.storage.bytes();
-        self.vectors.ensure_all(b)?;
-        let bytes = &b[self.vectors_range()];
+        let blocks = self.vector_blocks()?;
+        blocks.ensure_all(b)?;
+        let bytes = &b[blocks.range()];
         // SAFETY: `parse` checked that the section starts on a 64-byte boundary of a
         // 64-byte aligned base (page-aligned mmap or AlignedBytes) and that its length is
         // count * dimension * 4; every bit pattern is a valid f32 and the host is
@@ -404,20 +436,18 @@ impl PackReader {
         Ok(floats)
     }
 
-    fn vectors_range(&self) -> Range<usize> {
-        self.vectors.range()
-    }
-
     /// Row `id` of the vectors, its blocks checked first (once); for random access.
     pub fn vector_row(&self, id: usize) -> Result<&[f32]> {
         let b = self.storage.bytes();
+        let blocks = self.vector_blocks()?;
+        let range = blocks.range();
         let row = self.dimension * 4;
         let start = id
             .checked_mul(row)
-            .filter(|s| s + row <= self.vectors_range().len())
+            .filter(|s| s + row <= range.len())
             .ok_or_else(|| corrupt(format!("vector row {id} out of range")))?;
-        self.vectors.ensure(b, start..start + row)?;
-        let bytes = &b[self.vectors_range().start + start..][..row];
+        blocks.ensure(b, start..start + row)?;
+        let bytes = &b[range.start + start..][..row];
         // SAFETY: as in `vectors`: a 4-byte aligned run of little-endian f32s (the section
         // is 64-byte aligned and the row offset a multiple of 4).
         let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
@@ -427,11 +457,10 @@ impl PackReader {
 
     /// Row `id` without its block check, only to prefetch it (None when out of range).
     pub fn vector_row_unchecked(&self, id: usize) -> Option<&[f32]> {
+        let range = self.vectors.as_ref()?.range();
         let row = self.dimension * 4;
-        let start = id
-            .checked_mul(row)
-            .filter(|s| s + row <= self.vectors_range().len())?;
-        let bytes = &self.storage.bytes()[self.vectors_range().start + start..][..row];
+        let start = id.checked_mul(row).filter(|s| s + row <= range.len())?;
+        let bytes = &self.storage.bytes()[range.start + start..][..row];
         // SAFETY: as in `vector_row`; the floats are only handed to a prefetch hint.
         let (_, floats, _) = unsafe { bytes.align_to::<f32>() };
         Some(floats)
@@ -439,7 +468,8 @@ impl PackReader {
 
     /// The pack's compressed vectors and rescoring factor, read in place (None without
     /// codes); the whole section is checked on first use.
-    pub fn codes(&self) -> Result<Option<(Codes<'_>, usize)>> {
+    /// The rescoring factor is None in a codes-only pack.
+    pub fn codes(&self) -> Result<Option<(Codes<'_>, Option<usize>)>> {
         let Some((blocks, kind, rescore)) = &self.codes else {
             return Ok(None);
         };
@@ -579,7 +609,8 @@ fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metri
 }
 
 /// The manifest's `index.codes` and `index.rescore`, if the pack has codes.
-fn manifest_codes(manifest: &Map<String, Value>) -> Result<Option<(CodeKind, usize)>> {
+/// The manifest's codes: their kind and rescoring factor (None: `codes_only`).
+fn manifest_codes(manifest: &Map<String, Value>) -> Result<Option<(CodeKind, Option<usize>)>> {
     let index = manifest.get("index");
     let Some(name) = index.and_then(|i| i.get("codes")) else {
         return Ok(None);
@@ -588,12 +619,23 @@ fn manifest_codes(manifest: &Map<String, Value>) -> Result<Option<(CodeKind, usi
         .as_str()
         .and_then(|n| CodeKind::parse(n).ok().flatten())
         .ok_or_else(|| corrupt(format!("unknown codes {name}")))?;
-    let rescore = index
-        .and_then(|i| i.get("rescore"))
+    let codes_only = match index.and_then(|i| i.get("codes_only")) {
+        None => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(other) => return Err(corrupt(format!("codes_only is {other}, not a boolean"))),
+    };
+    let rescore = index.and_then(|i| i.get("rescore"));
+    if codes_only {
+        if rescore.is_some() {
+            return Err(corrupt("a codes-only pack with a rescore factor"));
+        }
+        return Ok(Some((kind, None)));
+    }
+    let rescore = rescore
         .and_then(Value::as_u64)
         .filter(|r| (1..=1024).contains(r))
         .ok_or_else(|| corrupt("codes without a valid rescore"))?;
-    Ok(Some((kind, rescore as usize)))
+    Ok(Some((kind, Some(rescore as usize))))
 }
 
 /// Block state for each wanted section: from the CHECKSUMS section (entry `checksums`

@@ -73,6 +73,10 @@ pub struct IndexOptions {
     /// With codes: candidates rescored exactly per hit wanted (default 4).
     #[serde(default)]
     pub rescore: Option<usize>,
+    /// With codes on a flat pack: store only the codes, no f32 vectors (a smaller pack;
+    /// scores come from the codes, no exact rescoring).
+    #[serde(default)]
+    pub codes_only: Option<bool>,
 }
 
 pub(crate) const DEFAULT_RESCORE: usize = 4;
@@ -103,7 +107,24 @@ impl IndexOptions {
             }
         }
         self.hnsw_params()?.check()?;
-        CodeKind::parse(self.codes.as_deref().unwrap_or("f32"))?;
+        let codes = CodeKind::parse(self.codes.as_deref().unwrap_or("f32"))?;
+        if self.codes_only() {
+            if codes.is_none() {
+                return Err(Error::InvalidArg(
+                    "codes_only needs codes f16 or int8 (the f32 vectors would be dropped)".into(),
+                ));
+            }
+            if self.rescore.is_some() {
+                return Err(Error::InvalidArg(
+                    "rescore has no effect with codes_only (no f32 vectors to rescore)".into(),
+                ));
+            }
+            if self.kind.as_deref().unwrap_or("flat") != "flat" {
+                return Err(Error::InvalidArg(
+                    "codes_only needs index kind flat (an HNSW walk reads the f32 vectors)".into(),
+                ));
+            }
+        }
         let rescore = self.rescore.unwrap_or(DEFAULT_RESCORE);
         if !(1..=MAX_RESCORE).contains(&rescore) {
             return Err(Error::InvalidArg(format!(
@@ -118,6 +139,10 @@ impl IndexOptions {
             )));
         }
         Ok(())
+    }
+
+    fn codes_only(&self) -> bool {
+        self.codes_only.unwrap_or(false)
     }
 
     fn hnsw_params(&self) -> Result<HnswParams> {
@@ -374,7 +399,11 @@ impl PackWriter {
         let mut index = index;
         if let Some(kind) = CodeKind::parse(self.index.codes.as_deref().unwrap_or("f32"))? {
             index["codes"] = Value::from(kind.name());
-            index["rescore"] = Value::from(self.index.rescore.unwrap_or(DEFAULT_RESCORE));
+            if self.index.codes_only() {
+                index["codes_only"] = Value::from(true);
+            } else {
+                index["rescore"] = Value::from(self.index.rescore.unwrap_or(DEFAULT_RESCORE));
+            }
         }
         if self.index.kind.as_deref() == Some("auto") {
             index["chosen_by"] = Value::from(format!(
@@ -411,8 +440,12 @@ impl PackWriter {
             };
             (graph, code_kind.map(|k| codes::encode(k, &rows, dimension)))
         };
+        let keep_vectors = !self.index.codes_only();
         // Block CRCs of the covered sections, in their section-table order.
-        let mut lists = vec![table_blocks, data_blocks, vector_blocks];
+        let mut lists = vec![table_blocks, data_blocks];
+        if keep_vectors {
+            lists.push(vector_blocks);
+        }
         for extra in [&graph, &codes].into_iter().flatten() {
             let mut h = BlockHasher::new(blocks::BLOCK_SIZE);
             h.update(extra);
@@ -432,8 +465,10 @@ impl PackWriter {
             ),
             (SECTION_CHUNK_TABLE, table_len, table_crc),
             (SECTION_CHUNK_DATA, data_len, data_crc),
-            (SECTION_VECTORS, vectors_len, vectors_crc),
         ];
+        if keep_vectors {
+            sections.push((SECTION_VECTORS, vectors_len, vectors_crc));
+        }
         if let Some(g) = &graph {
             sections.push((SECTION_HNSW, g.len() as u64, crc32fast::hash(g)));
         }
@@ -454,8 +489,10 @@ impl PackWriter {
             &mut checksum_reader,
             &mut table,
             &mut data,
-            &mut vectors,
         ];
+        if keep_vectors {
+            sources.push(&mut vectors);
+        }
         if graph.is_some() {
             sources.push(&mut graph_reader);
         }
