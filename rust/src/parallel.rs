@@ -68,10 +68,9 @@ pub(crate) fn fill_parts<T: Send>(
             .enumerate()
             .map(|(t, part)| s.spawn(move || f(t * per, part)))
             .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .map_err(|_| Error::Panic("worker thread".into()))
-        })
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().map_err(|_| Error::Panic("worker thread".into())))
     })
 }
 

@@ -348,7 +348,11 @@ unsafe fn score_f16_avx2(q: &[f32], c: &[u8], l2: bool) -> f32 {
     let mut total: f32 = lanes.iter().sum();
     for k in i..n {
         let x = f16_value(u16::from_le_bytes([c[2 * k], c[2 * k + 1]]));
-        total += if l2 { (q[k] - x) * (q[k] - x) } else { q[k] * x };
+        total += if l2 {
+            (q[k] - x) * (q[k] - x)
+        } else {
+            q[k] * x
+        };
     }
     if l2 {
         -total
@@ -439,7 +443,10 @@ mod tests {
                 };
                 let mut row = vec![0.0; dim];
                 let got = score_f16(&q, &c, l2, &mut row);
-                assert!((got - want).abs() < 1e-4, "dim {dim} l2 {l2}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "dim {dim} l2 {l2}: {got} vs {want}"
+                );
             }
         }
     }
