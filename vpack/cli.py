@@ -262,7 +262,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check every checksum and record of a pack")
     v.add_argument("pack")
 
-    s = sub.add_parser("serve", help="serve a search page and JSON API for a pack (local HTTP)")
+    s = sub.add_parser(
+        "serve",
+        help="serve a search page and JSON API for a pack (local HTTP)",
+        description="A search page at / and a JSON API (/search?q=&k=&where=, /chunk/ID, /info), "
+        "read-only, on loopback unless --host says otherwise; Ctrl-C stops it.",
+    )
     s.add_argument("pack")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
     s.add_argument("--port", type=_non_negative, default=8000, help="port (default 8000; 0 picks a free one)")
