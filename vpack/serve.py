@@ -37,6 +37,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import socketserver
 import sys
 import threading
 import time
@@ -632,7 +634,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.enter()
         try:
             super().handle()
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, socket.timeout):  # (socket.timeout: TimeoutError from 3.10 on)
             pass  # the client went away or stalled: nothing to answer
         finally:
             self.server.leave()
@@ -732,7 +734,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         try:
             self._route()
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, socket.timeout):
             raise
         except Exception as exc:
             if not isinstance(exc, (VPackError, HTTPError, ValueError)) and self.server.log:
@@ -857,6 +859,13 @@ class VPackServer(ThreadingHTTPServer):
             self._busy -= 1
             self._idle.notify_all()
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host's name up (socket.getfqdn), which can wait
+        # on DNS; the name is not needed.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
     def wait_idle(self, grace: float = SHUTDOWN_GRACE) -> bool:
         """Waits until no request is in flight (at most ``grace`` seconds)."""
         with self._idle:
@@ -864,8 +873,6 @@ class VPackServer(ThreadingHTTPServer):
 
 
 def _family(host: str) -> int:
-    import socket
-
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
@@ -910,6 +917,8 @@ def run(
         if len(pack) and isinstance(pack.manifest.get("embedder"), dict):
             pack.embed_query("warm up")  # loads the model now, not on the first query
         server = create_server(pack, pack_path, host, port, Path(root) if root else None, max_k, log)
+        if server.service.root is not None:  # list the pack's files now, not on the first query
+            threading.Thread(target=_quietly, args=(server.service.pack_paths,), daemon=True).start()
         stopping = threading.Event()
 
         def on_term(signum: int, frame: Optional[FrameType]) -> None:
@@ -934,6 +943,11 @@ def run(
             server.wait_idle()
     out("vpack: stopped")
     return 0
+
+
+def _quietly(work: Callable[[], Any]) -> None:
+    with contextlib.suppress(Exception):  # the first request that needs it will report the error
+        work()
 
 
 def _main_thread() -> bool:
