@@ -484,7 +484,8 @@ def render_results(service: Service, data: Dict[str, Any]) -> str:
             f'<span class="score" title="score">{hit["score"]:.3f}</span> {source}'
             + (f' <span class="section">{_e(section)}</span>' if section else "")
             + f'</div><p class="text">{body}</p>{full}'
-            f'<details class="meta"><summary>chunk {hit["id"]}</summary><pre>{meta}</pre></details></li>'
+            f'<details class="meta"><summary>metadata of chunk {hit["id"]}</summary>'
+            f"<pre>{meta}</pre></details></li>"
         )
     parts.append("</ol>")
     return "".join(parts)

@@ -5,11 +5,14 @@ installed (its screenshot is kept as a test artifact)."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -528,3 +531,137 @@ def test_page_in_headless_chromium(server: serve.VPackServer, tmp_path: Path) ->
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     (ARTIFACTS / "vpack-serve-page.html").write_text(html, encoding="utf-8")
     print(f"\nvpack serve page artifacts: {shot} and {ARTIFACTS / 'vpack-serve-page.html'}")
+
+
+class DevTools:
+    """A minimal client of Chromium's DevTools protocol over its WebSocket (standard
+    library only): enough to load a page, type into it and read the DOM back."""
+
+    def __init__(self, ws_url: str) -> None:
+        url = urllib.parse.urlsplit(ws_url)
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.last = 0
+
+    def _recv(self) -> bytes:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise EOFError("DevTools closed the connection")
+        return data
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self.buf += self._recv()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _message(self) -> bytes:
+        payload = b""
+        while True:
+            first, second = self._exact(2)
+            size = second & 0x7F
+            if size == 126:
+                size = struct.unpack(">H", self._exact(2))[0]
+            elif size == 127:
+                size = struct.unpack(">Q", self._exact(8))[0]
+            payload += self._exact(size)
+            if first & 0x80:  # FIN
+                return payload
+
+    def call(self, method: str, **params: Any) -> Dict[str, Any]:
+        self.last += 1
+        data = json.dumps({"id": self.last, "method": method, "params": params}).encode()
+        mask = os.urandom(4)
+        size = len(data)
+        length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack(">H", size)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(bytes([0x81]) + length + mask + masked)
+        while True:
+            message = json.loads(self._message())
+            if message.get("id") == self.last:
+                assert "error" not in message, message
+                result: Dict[str, Any] = message["result"]
+                return result
+
+    def js(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+
+def test_page_searches_as_you_type_in_headless_chromium(server: serve.VPackServer, tmp_path: Path) -> None:
+    """In a real Chromium, typing into the boxes runs the page's script: the hits are
+    fetched from /results and drawn, the address bar follows, the path glob narrows the
+    hits, and a bad value shows the server's error in place."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+    profile = tmp_path / "profile"
+    args = [browser, "--headless", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")
+    proc = subprocess.Popen(
+        [*args, "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline and proc.poll() is None, "Chromium did not start"
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = json.loads(fetch(f"http://127.0.0.1:{port}/json/list")[2])
+        tab = DevTools(next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page"))
+        tab.call("Page.navigate", url=server.url)
+        tab.wait_for("document.documentElement.dataset.js === 'on' && !!document.getElementById('q')")
+        assert tab.js("document.querySelectorAll('.hit').length") == 0
+
+        def type_into(box: str, value: str) -> None:
+            element = f"document.getElementById({json.dumps(box)})"
+            tab.js(
+                f"(() => {{ const e = {element}; e.value = {json.dumps(value)}; "
+                "e.dispatchEvent(new Event('input', {bubbles: true})); })()"
+            )
+
+        type_into("q", "read a file line by line")
+        tab.wait_for("document.querySelectorAll('.hit').length === 6")
+        assert tab.js("document.querySelector('.hit .source').textContent") == "files.md#reading-files"
+        assert tab.js("document.querySelector('.hit mark').textContent") == "Reading"
+        assert tab.js("location.search") == "?q=read+a+file+line+by+line"
+        type_into("path", "guide/**")
+        tab.wait_for("document.querySelectorAll('.hit').length === 2")
+        sources = tab.js(
+            "[...document.querySelectorAll('.hit .source')].map(e => e.textContent).sort().join()"
+        )
+        assert sources == "guide/deep/cooking.rst,guide/install.md#installing"
+        assert tab.js("location.search") == "?q=read+a+file+line+by+line&path=guide%2F**"
+        type_into("k", "1000")
+        error = tab.wait_for(
+            "document.querySelector('.error') && document.querySelector('.error').textContent"
+        )
+        assert "LimitExceededError, code 10" in error
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
