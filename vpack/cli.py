@@ -1,4 +1,4 @@
-"""The ``vpack`` command: build | query | info | verify.
+"""The ``vpack`` command: build | query | info | verify | serve.
 
 Every failure is one line on stderr, ``vpack: error: <message>`` (with ``[code N]`` for
 errors that have a vpack code), and exit status 1; never a traceback (set
@@ -268,6 +268,22 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check every checksum and record of a pack")
     v.add_argument("pack")
+
+    s = sub.add_parser(
+        "serve",
+        help="serve a search page and JSON API for a pack (local HTTP)",
+        description="A search page at / and a JSON API (/search?q=&k=&where=, /chunk/ID, /info), "
+        "read-only, on loopback unless --host says otherwise; Ctrl-C stops it.",
+    )
+    s.add_argument("pack")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
+    s.add_argument("--port", type=_non_negative, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--model", metavar="DIR", help="local folder holding the pack's model, if not installed")
+    s.add_argument("--root", metavar="DIR", help="source folder to link files from (default: the pack's own)")
+    s.add_argument(
+        "--max-k", type=_positive, default=100, metavar="N", help="most hits per query (default 100)"
+    )
+    s.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
     return p
 
 
@@ -362,22 +378,22 @@ def _json_error(flag: str, text: str, exc: json.JSONDecodeError) -> InvalidJSONE
     return InvalidJSONError(f"{flag} is not valid JSON at {where} ({exc.msg}){shown}", InvalidJSONError.code)
 
 
-def _filter_json(text: str) -> Dict[str, Any]:
+def _filter_json(text: str, flag: str = "--filter") -> Dict[str, Any]:
     """The --filter object; anything else (invalid JSON, not an object, nested too deeply
     to be a sensible filter) is an InvalidJSONError (code 3)."""
     if json_depth_over(text.encode("utf-8", "surrogatepass"), MAX_FILTER_DEPTH):
         raise InvalidJSONError(
-            f"--filter is nested deeper than {MAX_FILTER_DEPTH} levels", InvalidJSONError.code
+            f"{flag} is nested deeper than {MAX_FILTER_DEPTH} levels", InvalidJSONError.code
         )
     try:
         flt = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _json_error("--filter", text, exc) from None
+        raise _json_error(flag, text, exc) from None
     except (ValueError, RecursionError) as exc:
-        raise InvalidJSONError(f"--filter is not valid JSON: {exc}", InvalidJSONError.code) from None
+        raise InvalidJSONError(f"{flag} is not valid JSON: {exc}", InvalidJSONError.code) from None
     if not isinstance(flt, dict):
         raise InvalidJSONError(
-            f"--filter must be a JSON object ({{...}}), got {'null' if flt is None else type(flt).__name__}",
+            f"{flag} must be a JSON object ({{...}}), got {'null' if flt is None else type(flt).__name__}",
             InvalidJSONError.code,
         )
     return flt
@@ -395,14 +411,22 @@ def _where_value(raw: str) -> Any:
     return raw
 
 
-def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    flt: Dict[str, Any] = _filter_json(args.filter) if args.filter is not None else {}
-    for item in args.where:
+def parse_filter(
+    text: Optional[str], where: Sequence[str], flags: Sequence[str] = ("--filter", "--where")
+) -> Optional[Dict[str, Any]]:
+    """The filter of ``--filter JSON`` and ``--where KEY=VALUE``s (None for none); errors
+    name ``flags`` (``vpack serve`` passes its query parameter's name)."""
+    flt: Dict[str, Any] = _filter_json(text, flags[0]) if text is not None else {}
+    for item in where:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--where takes KEY=VALUE, got {item!r}")
+            raise ValueError(f"{flags[1]} takes KEY=VALUE, got {item!r}")
         flt[key] = _where_value(raw)
     return flt or None
+
+
+def _where_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    return parse_filter(args.filter, args.where)
 
 
 def _pack_path(path: str) -> str:
@@ -498,6 +522,14 @@ _KNOWN_INDEX_KEYS = (
 )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from . import serve  # http.server costs every other command ~80 ms to import
+
+    return serve.run(
+        _pack_path(args.pack), args.host, args.port, args.model, args.root, args.max_k, not args.quiet
+    )
+
+
 def _verify(args: argparse.Namespace) -> int:
     with open_pack(_pack_path(args.pack), verify=True) as pack:
         print(f"{args.pack}: ok ({plural(len(pack), 'chunk')})")
@@ -550,7 +582,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:  # bare `vpack`: the help, as a usage error (status 2)
         parser.print_help(sys.stderr)
         return 2
-    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify}
+    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify, "serve": _serve}
     real_stdout = sys.stdout
     guard = _Stdout(real_stdout)
     sys.stdout = guard

@@ -600,6 +600,10 @@ def build_from_config(
     chunk_options = dict(cfg.chunker.options)
     chunker = make_chunker(cfg.chunker.name, emb, **chunk_options)
     transformers = [registry.create("transformer", t.name, **t.options) for t in cfg.transformers] or None
+    recorded = effective(cfg, paths=cfg.record_paths)
+    if cfg.record_paths and isinstance(src, DirectorySource) and "root" not in cfg.source.options:
+        # The SOURCE argument is this build's folder: kept like a root from the config.
+        recorded["source"]["root"] = os.path.abspath(src.root)
     try:
         return build(
             src,
@@ -612,7 +616,7 @@ def build_from_config(
             cache=cache,
             strict=cfg.strict,
             progress=progress,
-            config=effective(cfg, paths=cfg.record_paths),
+            config=recorded,
             max_document_size=cfg.max_document_size,
             index=cfg.index.options(),
             allow_empty=cfg.allow_empty,

@@ -104,6 +104,28 @@ def test_config_file_paths_are_not_recorded_unless_asked(
     assert config["output"] == "kept.vpack" and config["source"]["root"] == str(docs)
 
 
+def test_record_paths_keeps_the_source_folder_given_on_the_command_line(
+    docs: Path, tmp_path: Path, places: List[Path]
+) -> None:
+    first, _ = places
+    cli("build", os.path.relpath(docs, first), "-o", "plain.vpack", "--embedder", "hash", cwd=first)
+    cli(
+        "build",
+        os.path.relpath(docs, first),
+        "-o",
+        "kept.vpack",
+        "--embedder",
+        "hash",
+        "--record-paths",
+        cwd=first,
+    )
+    with vpack.open(first / "plain.vpack") as pack:
+        assert pack.manifest["config"]["source"] == {"kind": "directory"}
+    assert_no_machine_paths(first / "plain.vpack", tmp_path)
+    with vpack.open(first / "kept.vpack") as pack:
+        assert pack.manifest["config"]["source"] == {"kind": "directory", "root": str(docs)}
+
+
 def test_record_files_named_differently_give_the_same_pack(tmp_path: Path, places: List[Path]) -> None:
     first, second = places
     data = tmp_path / "data" / "faq.jsonl"
