@@ -31,7 +31,7 @@ def missing_extra(module: str, extra: str, packages: str) -> ImportError:
 
 def as_pack(
     pack: PackLike,
-    model_dir: Union[str, "os.PathLike[str]", None] = None,
+    model_dir: Union[str, os.PathLike[str], None] = None,
 ) -> Tuple[Pack, bool]:
     """``pack`` itself when it is an open :class:`~vpack.Pack` (the caller keeps owning
     it), else the pack at that path, opened (and owned by the adapter: ``True``)."""

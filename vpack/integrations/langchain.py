@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .._native import VERSION
 from ..builder import PackBuilder
@@ -74,7 +75,7 @@ def _document(hit: Hit, score_key: Optional[str] = None, id_key: Optional[str] =
     return Document(page_content=hit.text, metadata=meta, id=doc_id(hit))
 
 
-def _vector(values: Sequence[float]) -> np.ndarray:
+def _vector(values: npt.ArrayLike) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
@@ -85,7 +86,9 @@ def _no_text_queries(pack: Pack) -> Optional[str]:
     built_with = pack.manifest.get("langchain", {})
     name = built_with.get("embeddings") if isinstance(built_with, dict) else None
     if name:
-        return f"this pack was built with the LangChain embeddings {name}; pass embedding= to search it by text"
+        return (
+            f"this pack was built with the LangChain embeddings {name}; pass embedding= to search it by text"
+        )
     return "this pack records no embedder (it holds your own vectors); pass embedding= to search it by text"
 
 
@@ -107,7 +110,7 @@ class VPackRetriever(BaseRetriever):
 
     pack: Pack
     k: int = 4
-    filter: Optional[Dict[str, Any]] = None  # noqa: A003 (LangChain's name for it)
+    filter: Optional[Dict[str, Any]] = None
     ef: Optional[int] = None
     embedding: Optional[Embeddings] = None
     score_key: Optional[str] = "score"
@@ -124,7 +127,8 @@ class VPackRetriever(BaseRetriever):
     ) -> None:
         opened, owned = as_pack(pack, model_dir)
         try:
-            super().__init__(pack=opened, **kwargs)
+            kwargs["pack"] = opened
+            super().__init__(**kwargs)
         except BaseException:
             if owned:
                 opened.close()
@@ -317,7 +321,8 @@ class VPackVectorStore(VectorStore):
         if self._embedding is not None:
             return _vector(self._embedding.embed_query(query))
         if isinstance(self._embedder_arg, Embedder):
-            return np.asarray(self._embedder_arg.embed([query]), dtype=np.float32)[0]
+            row: np.ndarray = _vector(self._embedder_arg.embed([query]))[0]
+            return row
         assert self._pack is not None
         reason = _no_text_queries(self._pack)
         if reason is not None:
