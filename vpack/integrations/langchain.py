@@ -47,10 +47,11 @@ from ._common import (
 )
 
 try:
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
     from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables.config import run_in_executor
     from langchain_core.vectorstores import VectorStore
     from langchain_core.vectorstores.utils import maximal_marginal_relevance
     from pydantic import PrivateAttr
@@ -158,6 +159,27 @@ class VPackRetriever(BaseRetriever):
             ef=self.ef if ef is None else ef,
         )
         return [_document(hit, self.score_key, self.id_key) for hit in hits]
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: Optional[int] = None,
+        filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
+        ef: Optional[int] = None,
+    ) -> List[Document]:
+        # The search runs in a worker thread (the native call releases the GIL); the
+        # default implementation would drop k, filter and ef.
+        return await run_in_executor(
+            None,
+            self._get_relevant_documents,
+            query,
+            run_manager=run_manager.get_sync(),
+            k=k,
+            filter=filter,
+            ef=ef,
+        )
 
     def close(self) -> None:
         """Closes the pack if this retriever opened it (from a path)."""
