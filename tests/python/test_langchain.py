@@ -14,14 +14,14 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: E402
-from langchain_core.retrievers import BaseRetriever  # noqa: E402
-from langchain_core.vectorstores import VectorStore  # noqa: E402
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.vectorstores import VectorStore
 
-import vpack  # noqa: E402
-from vpack.integrations.langchain import DOC_ID_KEY, VPackRetriever, VPackVectorStore  # noqa: E402
-from vpack.plugins import HashEmbedder  # noqa: E402
+import vpack
+from vpack.integrations.langchain import DOC_ID_KEY, VPackRetriever, VPackVectorStore
+from vpack.plugins import HashEmbedder
 
 TEXTS = [
     "To read a file line by line, open it and iterate over the file object.",

@@ -16,14 +16,14 @@ import pytest
 
 pytest.importorskip("langchain_tests")
 
-from langchain_core.vectorstores import VectorStore  # noqa: E402
-from langchain_tests.integration_tests import (  # noqa: E402
+from langchain_core.vectorstores import VectorStore
+from langchain_tests.integration_tests import (
     RetrieversIntegrationTests,
     VectorStoreIntegrationTests,
 )
 
-import vpack  # noqa: E402
-from vpack.integrations.langchain import VPackRetriever, VPackVectorStore  # noqa: E402
+import vpack
+from vpack.integrations.langchain import VPackRetriever, VPackVectorStore
 
 # The suites' async tests are plain coroutines: run them with pytest-asyncio (a
 # dependency of langchain-tests). The mark reaches the sync tests too, which it ignores.
