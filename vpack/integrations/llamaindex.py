@@ -52,9 +52,16 @@ _COMPARISONS = {
 }
 _LISTS = {FilterOperator.IN: "$in", FilterOperator.NIN: "$nin", FilterOperator.ANY: "$in"}
 _REFUSED = {
-    FilterOperator.TEXT_MATCH_INSENSITIVE: "vpack's filters have no case-insensitive match",
-    FilterOperator.IS_EMPTY: "vpack's filters cannot tell an empty list from a missing value; "
-    'use a vpack filter such as {"key": {"$exists": false}} instead',
+    getattr(FilterOperator, name): why
+    for name, why in (
+        ("TEXT_MATCH_INSENSITIVE", "vpack's filters have no case-insensitive match"),
+        (
+            "IS_EMPTY",
+            "vpack's filters cannot tell an empty list from a missing value; "
+            'use a vpack filter such as {"key": {"$exists": false}} instead',
+        ),
+    )
+    if hasattr(FilterOperator, name)  # both are newer than some supported versions
 }
 
 
