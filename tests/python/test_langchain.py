@@ -347,3 +347,12 @@ def test_store_vectors_round_trip(store: VPackVectorStore) -> None:
     before = np.array(store.pack.vectors)
     store.add_texts(["extra"], ids=["z"])
     assert np.array_equal(np.array(store.pack.vectors)[:5], before)
+
+
+def test_from_texts_replaces_a_pack_already_at_the_path(tmp_path: Path) -> None:
+    out = tmp_path / "again.vpack"
+    VPackVectorStore.from_texts(["old one", "old two"], fake(), path=out).close()
+    with VPackVectorStore.from_texts(["new"], fake(), ids=["n"], path=out) as store:
+        assert len(store) == 1
+    with vpack.open(out) as pack:
+        assert [pack.chunk(i).text for i in range(len(pack))] == ["new"]
