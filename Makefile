@@ -6,7 +6,7 @@ PYTHON ?= python3
 CARGO := cargo
 MANIFEST := --manifest-path rust/Cargo.toml
 
-.PHONY: test rust-test wheel c-test py-test lint headers demo
+.PHONY: test rust-test wheel c-test py-test integrations-test lint headers demo
 
 ## test: every test suite (the README's test command; CI runs exactly this)
 test: rust-test wheel c-test py-test
@@ -24,9 +24,14 @@ wheel:
 c-test: wheel
 	VPACK_LIB_DIR=$(CARGO_TARGET_DIR)/release bash tests/c/run.sh
 
-## py-test: the pytest suite on CPython and PyPy, both installing the one wheel
+## py-test: the pytest suite on CPython and PyPy, and the LangChain/LlamaIndex adapters
+## (tox env `integrations`, with the extras), every environment installing the one wheel
 py-test: wheel
 	$(PYTHON) -m tox run --installpkg $(firstword $(wildcard dist/vpack-*.whl))
+
+## integrations-test: only the tox env `integrations` (the LangChain and LlamaIndex adapters)
+integrations-test: wheel
+	$(PYTHON) -m tox run -e integrations --installpkg $(firstword $(wildcard dist/vpack-*.whl))
 
 ## lint: formatting, clippy, ruff and mypy
 lint:
