@@ -6,6 +6,8 @@ pub mod distance;
 pub mod filter;
 pub mod flat;
 pub mod hnsw;
+pub mod lexical;
+pub mod tokenize;
 pub mod topk;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,255 @@
+//! The lexical index's tokenizer: Unicode words, case-folded, with code-ish identifiers
+//! kept whole *and* split into their parts, and common English words dropped.
+//!
+//! A token is a run of letters, digits and `_`, possibly joined by `.` between two such
+//! characters: `os.scandir`, `pg_dump`, `__init__`, `v1.2`, `Straße`. A token with a
+//! joiner or an underscore is indexed whole (`os.scandir`) and as each part (`os`,
+//! `scandir`); a plain word as itself. Everything is lower-cased (Unicode). Parts and
+//! plain words on the stop list are dropped (a whole identifier never is), so a query
+//! for `os.scandir` matches the identifier exactly and a query for `scandir` finds it
+//! too. Tokens longer than `MAX_TOKEN_BYTES` are dropped (base64 blobs, hashes).
+//!
+//! The rules are versioned by `NAME`, recorded in the manifest: a pack is queried with
+//! the tokenizer it was built with, and a change to these rules gets a new name.
+
+/// The tokenizer's name and version, as the manifest records it.
+pub const NAME: &str = "words-ident-stop-v1";
+
+/// Longer tokens are not indexed.
+pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// English function words (and a few very common verbs) that carry little on their own.
+const STOP: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+];
+
+fn is_stop(word: &str) -> bool {
+    STOP.binary_search(&word).is_ok()
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Calls `emit` with every index term of `text`, in order.
+pub fn for_each_term(text: &str, mut emit: impl FnMut(&str)) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut folded = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_word_char(chars[i].1) {
+            i += 1;
+            continue;
+        }
+        // The token: word characters, and '.' between two of them.
+        let start = chars[i].0;
+        let mut j = i + 1;
+        while j < chars.len() {
+            let c = chars[j].1;
+            if is_word_char(c) || (c == '.' && j + 1 < chars.len() && is_word_char(chars[j + 1].1))
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let end = chars.get(j).map_or(text.len(), |(at, _)| *at);
+        i = j;
+        folded.clear();
+        folded.extend(text[start..end].chars().flat_map(char::to_lowercase));
+        if folded.len() > MAX_TOKEN_BYTES {
+            continue;
+        }
+        let compound = folded.contains(['.', '_']);
+        if compound {
+            emit(&folded);
+        }
+        for part in folded.split(['.', '_']) {
+            if part.is_empty() || is_stop(part) || (compound && part == folded) {
+                continue;
+            }
+            emit(part);
+        }
+    }
+}
+
+/// Every index term of `text`, in order.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each_term(text, |t| out.push(t.to_string()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_list_is_sorted_for_binary_search() {
+        assert!(STOP.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn identifiers_are_kept_whole_and_split() {
+        assert_eq!(
+            terms("Use os.scandir() or pg_dump --jobs=4."),
+            [
+                "use",
+                "os.scandir",
+                "os",
+                "scandir",
+                "pg_dump",
+                "pg",
+                "dump",
+                "jobs",
+                "4"
+            ]
+        );
+        assert_eq!(terms("__init__"), ["__init__", "init"]);
+        assert_eq!(terms("version 1.2.3"), ["version", "1.2.3", "1", "2", "3"]);
+    }
+
+    #[test]
+    fn words_fold_case_and_stop_words_go() {
+        assert_eq!(terms("How do I read THE File?"), ["read", "file"]);
+        assert_eq!(terms("Straße ÉCOLE"), ["straße", "école"]);
+        // A sentence's final dot is not a joiner, nor is a dot before a space.
+        assert_eq!(terms("the end. Next"), ["end", "next"]);
+        // A whole identifier is never a stop word, its stop-word parts are dropped.
+        assert_eq!(terms("is_a"), ["is_a"]);
+    }
+
+    #[test]
+    fn odd_input_gives_no_or_bounded_terms() {
+        assert!(terms("").is_empty());
+        assert!(terms("... --- !!!").is_empty());
+        assert!(terms(&"x".repeat(MAX_TOKEN_BYTES + 1)).is_empty());
+        assert_eq!(terms(&"y".repeat(MAX_TOKEN_BYTES)).len(), 1);
+        assert_eq!(terms("日本語のテキスト"), ["日本語のテキスト"]);
+    }
+}
