@@ -436,8 +436,8 @@ mod tests {
         assert_eq!(hits.len(), 2, "only documents holding a query term");
         assert!(hits[0].score >= hits[1].score);
         assert!(s.search("nothing matches", 4, None).unwrap().is_empty());
-        let mut odd = |id: u64| -> Result<bool> { Ok(id % 2 == 0) };
-        let hits = s.search("directory", 4, Some(&mut odd)).unwrap();
+        let mut even = |id: u64| -> Result<bool> { Ok(id.is_multiple_of(2)) };
+        let hits = s.search("directory", 4, Some(&mut even)).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2]);
     }
 
