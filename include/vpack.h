@@ -55,12 +55,49 @@
 #define VPACK_MAX_DIMENSION 65536
 
 /*
+ Query mode of `vpack_index_search_mode`: rank by the query vector.
+ */
+#define VPACK_MODE_DENSE 0
+
+/*
+ Query mode: rank by BM25 over the query text's terms (a pack with a lexical index).
+ */
+#define VPACK_MODE_LEXICAL 1
+
+/*
+ Query mode: both, fused (a pack with a lexical index).
+ */
+#define VPACK_MODE_HYBRID 2
+
+/*
  Flag for `vpack_index_open`: verify every checksum and chunk record while opening
  (O(file size)). Without it opening is O(1) and nothing is left unchecked: every other
  byte is checked against its block checksum before its first use (see
  `vpack_index_open`).
  */
 #define VPACK_OPEN_VERIFY 1
+
+/*
+ BM25 parameters (defaults measured on the eval sets in benches/eval).
+ */
+#define DEFAULT_K1 1.5
+
+#define DEFAULT_B 0.9
+
+/*
+ The lexical share of a hybrid score (measured on the eval sets in benches/eval).
+ */
+#define DEFAULT_HYBRID_WEIGHT 0.2
+
+/*
+ Longer tokens are not indexed.
+ */
+#define MAX_TOKEN_BYTES 64
+
+/*
+ Candidates each side of a hybrid search contributes (at least `k`).
+ */
+#define HYBRID_DEPTH 100
 
 /*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
@@ -548,6 +585,38 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
                                    uint64_t *ids,
                                    float *scores,
                                    size_t *n_out);
+
+/*
+ Searches in a query mode: `VPACK_MODE_DENSE` ranks by `query` (`dim` floats), as
+ `vpack_index_search_ef`; `VPACK_MODE_LEXICAL` by BM25 over the terms of `text`
+ (`text_len` bytes of UTF-8; only chunks sharing a term come back, so fewer than `k`
+ is normal); `VPACK_MODE_HYBRID` fuses both: each side's best `max(k, 100)` are scaled
+ to 0..1 by their best and worst score, and a chunk scores `(1 - w) * dense + w *
+ lexical` (0 for a side that did not return it; `w` is the manifest's
+ `index.lexical.hybrid_weight`). Lexical and hybrid need a pack built with a lexical
+ index (`"lexical": {}` in the builder's index options). `query` may be NULL with `dim`
+ 0 for a lexical search, `text` NULL with `text_len` 0 for a dense one. `filter_json`,
+ `ef`, `ids`, `scores` and `n_out` are as in `vpack_index_search_ef`; a filter applies
+ to both sides of a hybrid search.
+ Returns `VPACK_OK` or as `vpack_index_search_ef`, plus `VPACK_E_INVALID_ARG` (unknown
+ mode; no query vector or no text where the mode needs one), `VPACK_E_INVALID_UTF8`
+ (`text`), `VPACK_E_LIMIT` (`text_len` above `VPACK_MAX_INPUT_BYTES`),
+ `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index),
+ `VPACK_E_UNSUPPORTED_VERSION` (a lexical index made by a tokenizer this library does
+ not have).
+ */
+vpack_status vpack_index_search_mode(const struct vpack_index *index,
+                                     uint32_t mode,
+                                     const float *query,
+                                     size_t dim,
+                                     const uint8_t *text,
+                                     size_t text_len,
+                                     size_t k,
+                                     const char *filter_json,
+                                     size_t ef,
+                                     uint64_t *ids,
+                                     float *scores,
+                                     size_t *n_out);
 
 /*
  Searches `n` queries at once on up to `threads` threads (0: all cores). `queries`

@@ -18,7 +18,23 @@
 
 #define VPACK_MAX_DIMENSION 65536
 
+#define VPACK_MODE_DENSE 0
+
+#define VPACK_MODE_LEXICAL 1
+
+#define VPACK_MODE_HYBRID 2
+
 #define VPACK_OPEN_VERIFY 1
+
+#define DEFAULT_K1 1.5
+
+#define DEFAULT_B 0.9
+
+#define DEFAULT_HYBRID_WEIGHT 0.2
+
+#define MAX_TOKEN_BYTES 64
+
+#define HYBRID_DEPTH 100
 
 typedef struct vpack_builder vpack_builder;
 
@@ -179,6 +195,19 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
                                    uint64_t *ids,
                                    float *scores,
                                    size_t *n_out);
+
+vpack_status vpack_index_search_mode(const struct vpack_index *index,
+                                     uint32_t mode,
+                                     const float *query,
+                                     size_t dim,
+                                     const uint8_t *text,
+                                     size_t text_len,
+                                     size_t k,
+                                     const char *filter_json,
+                                     size_t ef,
+                                     uint64_t *ids,
+                                     float *scores,
+                                     size_t *n_out);
 
 vpack_status vpack_index_search_batch(const struct vpack_index *index,
                                       const float *queries,

@@ -80,6 +80,13 @@ pub const VPACK_MAX_INPUT_BYTES: usize = 4_294_967_295;
 /// Largest vector dimension of a pack or embedder (`VPACK_E_INVALID_ARG` above it).
 pub const VPACK_MAX_DIMENSION: usize = 65_536;
 
+/// Query mode of `vpack_index_search_mode`: rank by the query vector.
+pub const VPACK_MODE_DENSE: u32 = 0;
+/// Query mode: rank by BM25 over the query text's terms (a pack with a lexical index).
+pub const VPACK_MODE_LEXICAL: u32 = 1;
+/// Query mode: both, fused (a pack with a lexical index).
+pub const VPACK_MODE_HYBRID: u32 = 2;
+
 /// Flag for `vpack_index_open`: verify every checksum and chunk record while opening
 /// (O(file size)). Without it opening is O(1) and nothing is left unchecked: every other
 /// byte is checked against its block checksum before its first use (see
@@ -945,6 +952,77 @@ pub unsafe extern "C" fn vpack_index_search_ef(
         let filter = unsafe { filter_arg(filter_json) }?;
         let ef = (ef != 0).then_some(ef);
         let hits = idx.inner.search_with(query, k, filter.as_ref(), ef)?;
+        for (i, hit) in hits.iter().enumerate() {
+            ids[i] = hit.id;
+            scores[i] = hit.score;
+        }
+        // SAFETY: `n_out` is non-NULL and writable.
+        unsafe { *n_out = hits.len() };
+        Ok(())
+    })
+}
+
+/// Searches in a query mode: `VPACK_MODE_DENSE` ranks by `query` (`dim` floats), as
+/// `vpack_index_search_ef`; `VPACK_MODE_LEXICAL` by BM25 over the terms of `text`
+/// (`text_len` bytes of UTF-8; only chunks sharing a term come back, so fewer than `k`
+/// is normal); `VPACK_MODE_HYBRID` fuses both: each side's best `max(k, 100)` are scaled
+/// to 0..1 by their best and worst score, and a chunk scores `(1 - w) * dense + w *
+/// lexical` (0 for a side that did not return it; `w` is the manifest's
+/// `index.lexical.hybrid_weight`). Lexical and hybrid need a pack built with a lexical
+/// index (`"lexical": {}` in the builder's index options). `query` may be NULL with `dim`
+/// 0 for a lexical search, `text` NULL with `text_len` 0 for a dense one. `filter_json`,
+/// `ef`, `ids`, `scores` and `n_out` are as in `vpack_index_search_ef`; a filter applies
+/// to both sides of a hybrid search.
+/// Returns `VPACK_OK` or as `vpack_index_search_ef`, plus `VPACK_E_INVALID_ARG` (unknown
+/// mode; no query vector or no text where the mode needs one), `VPACK_E_INVALID_UTF8`
+/// (`text`), `VPACK_E_LIMIT` (`text_len` above `VPACK_MAX_INPUT_BYTES`),
+/// `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index),
+/// `VPACK_E_UNSUPPORTED_VERSION` (a lexical index made by a tokenizer this library does
+/// not have).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn vpack_index_search_mode(
+    index: *const vpack_index,
+    mode: u32,
+    query: *const f32,
+    dim: usize,
+    text: *const u8,
+    text_len: usize,
+    k: usize,
+    filter_json: *const c_char,
+    ef: usize,
+    ids: *mut u64,
+    scores: *mut f32,
+    n_out: *mut usize,
+) -> vpack_status {
+    guard(|| {
+        let n_out = out_ptr(n_out, "n_out")?;
+        // SAFETY (all): per this function's contract.
+        let idx = unsafe { handle(index, "index") }?;
+        let mode = match mode {
+            VPACK_MODE_DENSE => pack::Mode::Dense,
+            VPACK_MODE_LEXICAL => pack::Mode::Lexical,
+            VPACK_MODE_HYBRID => pack::Mode::Hybrid,
+            other => return Err(Error::InvalidArg(format!("unknown query mode {other}"))),
+        };
+        if text_len > VPACK_MAX_INPUT_BYTES {
+            return Err(Error::Limit(format!(
+                "text_len {text_len} (at most {VPACK_MAX_INPUT_BYTES})"
+            )));
+        }
+        let query = unsafe { slice(query, dim, "query") }?;
+        let text = unsafe { slice(text, text_len, "text") }?;
+        let text = std::str::from_utf8(text).map_err(|_| Error::InvalidUtf8("text".into()))?;
+        let ids = unsafe { slice_mut(ids, k, "ids") }?;
+        let scores = unsafe { slice_mut(scores, k, "scores") }?;
+        // SAFETY: NULL or NUL-terminated per the contract.
+        let filter = unsafe { filter_arg(filter_json) }?;
+        let ef = (ef != 0).then_some(ef);
+        let query = (dim > 0).then_some(query);
+        let text = (text_len > 0).then_some(text);
+        let hits = idx
+            .inner
+            .search_mode(mode, query, text, k, filter.as_ref(), ef)?;
         for (i, hit) in hits.iter().enumerate() {
             ids[i] = hit.id;
             scores[i] = hit.score;

@@ -18,6 +18,62 @@ use std::sync::Arc;
 /// Largest `k` a search accepts.
 pub(crate) const MAX_K: usize = crate::VPACK_MAX_K;
 
+/// Candidates each side of a hybrid search contributes (at least `k`).
+pub const HYBRID_DEPTH: usize = 100;
+
+/// A query mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Dense,
+    Lexical,
+    Hybrid,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Dense => "dense",
+            Mode::Lexical => "lexical",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Scales `hits`' scores to 0..=1 by their best and worst (all 1 when they are equal).
+fn min_max(hits: &[Scored]) -> impl Iterator<Item = (u64, f32)> + '_ {
+    let hi = hits
+        .iter()
+        .map(|h| h.score)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let lo = hits.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
+    let span = hi - lo;
+    hits.iter().map(move |h| {
+        let s = if span > 0.0 && span.is_finite() {
+            (h.score - lo) / span
+        } else {
+            1.0
+        };
+        (h.id, s)
+    })
+}
+
+/// The best `k` of the union of `dense` and `lexical` by `(1 - w) * dense + w * lexical`
+/// on min-max scaled scores; ties go to the lower id.
+fn fuse(dense: &[Scored], lexical: &[Scored], w: f32, k: usize) -> Vec<Scored> {
+    let mut fused: std::collections::HashMap<u64, f32> = std::collections::HashMap::new();
+    for (id, s) in min_max(dense) {
+        *fused.entry(id).or_insert(0.0) += (1.0 - w) * s;
+    }
+    for (id, s) in min_max(lexical) {
+        *fused.entry(id).or_insert(0.0) += w * s;
+    }
+    let mut top = TopK::new(k);
+    for (id, score) in fused {
+        top.push(id, score);
+    }
+    top.into_sorted()
+}
+
 pub struct Pack {
     reader: PackReader,
 }
@@ -163,6 +219,79 @@ impl Pack {
             }
         }
         self.search_flat(&q, k, filter)
+    }
+
+    /// A search in one of the query modes: `Dense` ranks by the query vector (as
+    /// `search_with`), `Lexical` by BM25 over the query text's terms (only chunks sharing
+    /// a term come back), `Hybrid` fuses both: each side's best `max(k, HYBRID_DEPTH)`
+    /// (filtered) are scaled to 0..=1 by their own best and worst, and a chunk scores
+    /// `(1 - w) * dense + w * lexical` (0 for a side it is missing from; `w` is the
+    /// pack's recorded `hybrid_weight`). Lexical and hybrid need a pack built with a
+    /// lexical index.
+    pub fn search_mode(
+        &self,
+        mode: Mode,
+        query: Option<&[f32]>,
+        text: Option<&str>,
+        k: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+    ) -> Result<Vec<Scored>> {
+        if k > MAX_K {
+            return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
+        }
+        let need_query = || {
+            query.ok_or_else(|| {
+                Error::InvalidArg(format!("{} search needs a query vector", mode.name()))
+            })
+        };
+        let need_text = || {
+            text.ok_or_else(|| {
+                Error::InvalidArg(format!("{} search needs a query text", mode.name()))
+            })
+        };
+        match mode {
+            Mode::Dense => self.search_with(need_query()?, k, filter, ef),
+            Mode::Lexical => {
+                let text = need_text()?;
+                self.search_lexical(text, k, filter).map(|(hits, _)| hits)
+            }
+            Mode::Hybrid => {
+                let (query, text) = (need_query()?, need_text()?);
+                let depth = k.max(HYBRID_DEPTH);
+                let dense = self.search_with(query, depth, filter, ef)?;
+                let (lexical, weight) = self.search_lexical(text, depth, filter)?;
+                Ok(fuse(&dense, &lexical, weight, k))
+            }
+        }
+    }
+
+    /// BM25 search and the pack's hybrid weight.
+    fn search_lexical(
+        &self,
+        text: &str,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<(Vec<Scored>, f32)> {
+        let Some((section, weight)) = self.reader.lexical()? else {
+            return Err(Error::NotFound(
+                "this pack has no lexical index (build it with a lexical index for lexical \
+                 and hybrid queries)"
+                    .into(),
+            ));
+        };
+        if k == 0 {
+            return Ok((Vec::new(), weight));
+        }
+        let hits = match filter {
+            None => section.search(text, k, None)?,
+            Some(f) => {
+                let mut accept =
+                    |id: u64| -> Result<bool> { f.matches(&self.chunk_metadata(id as usize)?) };
+                section.search(text, k, Some(&mut accept))?
+            }
+        };
+        Ok((hits, weight))
     }
 
     /// HNSW search; None when a filter let fewer than `k` candidates through.

@@ -60,7 +60,8 @@ pub(crate) const SECTION_VECTORS: u32 = 4;
 pub(crate) const SECTION_CHECKSUMS: u32 = 5;
 pub(crate) const SECTION_HNSW: u32 = 6;
 pub(crate) const SECTION_CODES: u32 = 7;
-pub(crate) const SECTION_KINDS: [u32; 7] = [
+pub(crate) const SECTION_LEXICAL: u32 = 8;
+pub(crate) const SECTION_KINDS: [u32; 8] = [
     SECTION_MANIFEST,
     SECTION_CHUNK_TABLE,
     SECTION_CHUNK_DATA,
@@ -68,6 +69,7 @@ pub(crate) const SECTION_KINDS: [u32; 7] = [
     SECTION_CHECKSUMS,
     SECTION_HNSW,
     SECTION_CODES,
+    SECTION_LEXICAL,
 ];
 
 pub fn align_up(n: usize) -> usize {

@@ -10,6 +10,7 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::index::codes::{CodeKind, Codes};
 use crate::index::hnsw::HnswSection;
+use crate::index::lexical::LexicalSection;
 use crate::index::Metric;
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -53,6 +54,8 @@ pub struct PackReader {
     graph: Option<SectionBlocks>,
     /// The compressed vectors, their kind and the rescoring factor (None: codes only).
     codes: Option<(SectionBlocks, CodeKind, Option<usize>)>,
+    /// The lexical (BM25) index and the hybrid weight the manifest records.
+    lexical: Option<(SectionBlocks, f32)>,
     index: IndexKind,
     dimension: usize,
     count: usize,
@@ -309,6 +312,13 @@ impl PackReader {
             (None, Some(_)) => return Err(corrupt("codes section the manifest does not name")),
             (None, None) => None,
         };
+        let lexical_weight = manifest_lexical(&manifest)?;
+        let lexical_section = match (lexical_weight, by_kind[7]) {
+            (Some(_), Some(i)) => Some(&sections[i]),
+            (Some(_), None) => return Err(corrupt("missing lexical section")),
+            (None, Some(_)) => return Err(corrupt("lexical section the manifest does not name")),
+            (None, None) => None,
+        };
         let mut wanted: Vec<(&Section, &'static str, Option<ContentCheck>)> =
             vec![(table, "chunk table", None), (data, "chunk data", None)];
         if let Some(v) = vectors {
@@ -319,6 +329,9 @@ impl PackReader {
         }
         if let Some(c) = codes_section {
             wanted.push((c, "codes", None));
+        }
+        if let Some(l) = lexical_section {
+            wanted.push((l, "lexical index", None));
         }
         let mut blocks = section_blocks(b, &sections, by_kind[4], &wanted)?.into_iter();
         let mut next = || blocks.next().ok_or_else(|| corrupt("section state"));
@@ -333,6 +346,10 @@ impl PackReader {
             Some((kind, rescore)) => Some((next()?, kind, rescore)),
             None => None,
         };
+        let lexical = match lexical_weight {
+            Some(weight) => Some((next()?, weight)),
+            None => None,
+        };
         Ok(PackReader {
             storage,
             manifest,
@@ -343,6 +360,7 @@ impl PackReader {
             vectors,
             graph,
             codes,
+            lexical,
             index,
             dimension,
             count,
@@ -366,10 +384,14 @@ impl PackReader {
             .chain(self.vectors.as_ref())
             .chain(self.graph.as_ref())
             .chain(self.codes.as_ref().map(|c| &c.0))
+            .chain(self.lexical.as_ref().map(|l| &l.0))
         {
             blocks.ensure_all(b)?;
         }
         self.codes()?;
+        if let Some((lexical, _)) = self.lexical()? {
+            lexical.check_all()?;
+        }
         if let Some(graph) = self.hnsw()? {
             graph.check_all()?;
         }
@@ -480,6 +502,20 @@ impl PackReader {
             return Err(corrupt("codes section kind differs from the manifest's"));
         }
         Ok(Some((codes, *rescore)))
+    }
+
+    /// The pack's lexical index and the hybrid weight the manifest records (None without
+    /// one); the whole section is checked on first use.
+    pub fn lexical(&self) -> Result<Option<(LexicalSection<'_>, f32)>> {
+        let Some((blocks, weight)) = &self.lexical else {
+            return Ok(None);
+        };
+        let b = self.storage.bytes();
+        blocks.ensure_all(b)?;
+        Ok(Some((
+            LexicalSection::parse(&b[blocks.range()], self.count)?,
+            *weight,
+        )))
     }
 
     /// The index the pack holds.
@@ -609,6 +645,28 @@ fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metri
 }
 
 /// The manifest's `index.codes` and `index.rescore`, if the pack has codes.
+/// The manifest's lexical index: its hybrid weight (None without one). The tokenizer must
+/// be one this library has; the BM25 parameters are read from the section itself.
+fn manifest_lexical(manifest: &Map<String, Value>) -> Result<Option<f32>> {
+    let Some(lexical) = manifest.get("index").and_then(|i| i.get("lexical")) else {
+        return Ok(None);
+    };
+    let tokenizer = lexical.get("tokenizer").and_then(Value::as_str);
+    if tokenizer != Some(crate::index::tokenize::NAME) {
+        return Err(Error::UnsupportedFeature(format!(
+            "lexical tokenizer {} (this library has {})",
+            lexical.get("tokenizer").unwrap_or(&Value::Null),
+            crate::index::tokenize::NAME
+        )));
+    }
+    let weight = lexical
+        .get("hybrid_weight")
+        .and_then(Value::as_f64)
+        .filter(|w| (0.0..=1.0).contains(w))
+        .ok_or_else(|| corrupt("lexical index without a valid hybrid_weight"))?;
+    Ok(Some(weight as f32))
+}
+
 /// The manifest's codes: their kind and rescoring factor (None: `codes_only`).
 fn manifest_codes(manifest: &Map<String, Value>) -> Result<Option<(CodeKind, Option<usize>)>> {
     let index = manifest.get("index");

@@ -7,6 +7,7 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::index::codes::{self, CodeKind};
 use crate::index::hnsw::{self, HnswBuilder, HnswParams};
+use crate::index::lexical::{self, LexicalBuilder};
 use crate::index::{normalize, Metric};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -77,6 +78,74 @@ pub struct IndexOptions {
     /// scores come from the codes, no exact rescoring).
     #[serde(default)]
     pub codes_only: Option<bool>,
+    /// A lexical (BM25) index over the chunk text and some metadata fields, for lexical
+    /// and hybrid queries: `{}` for the defaults.
+    #[serde(default)]
+    pub lexical: Option<LexicalOptions>,
+}
+
+/// The lexical index's parameters, recorded in the manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LexicalOptions {
+    /// BM25 term-frequency saturation (0..=100, default 1.5).
+    #[serde(default)]
+    pub k1: Option<f32>,
+    /// BM25 length normalisation (0..=1, default 0.9).
+    #[serde(default)]
+    pub b: Option<f32>,
+    /// Metadata fields (strings) indexed with the text (default: title, section).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// The lexical share of a hybrid score (0..=1, default 0.2).
+    #[serde(default)]
+    pub hybrid_weight: Option<f32>,
+}
+
+const MAX_LEXICAL_FIELDS: usize = 16;
+
+impl LexicalOptions {
+    fn k1(&self) -> f32 {
+        self.k1.unwrap_or(lexical::DEFAULT_K1)
+    }
+
+    fn b(&self) -> f32 {
+        self.b.unwrap_or(lexical::DEFAULT_B)
+    }
+
+    fn hybrid_weight(&self) -> f32 {
+        self.hybrid_weight.unwrap_or(lexical::DEFAULT_HYBRID_WEIGHT)
+    }
+
+    fn fields(&self) -> Vec<String> {
+        self.fields
+            .clone()
+            .unwrap_or_else(|| vec!["title".into(), "section".into()])
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArg(format!("lexical: {m}")));
+        if !(0.0..=100.0).contains(&self.k1()) {
+            return bad(format!("k1 must be in 0..=100, got {}", self.k1()));
+        }
+        if !(0.0..=1.0).contains(&self.b()) {
+            return bad(format!("b must be in 0..=1, got {}", self.b()));
+        }
+        if !(0.0..=1.0).contains(&self.hybrid_weight()) {
+            return bad(format!(
+                "hybrid_weight must be in 0..=1, got {}",
+                self.hybrid_weight()
+            ));
+        }
+        let fields = self.fields();
+        if fields.len() > MAX_LEXICAL_FIELDS || fields.iter().any(|f| f.is_empty() || f.len() > 256)
+        {
+            return bad(format!(
+                "fields must be at most {MAX_LEXICAL_FIELDS} non-empty names"
+            ));
+        }
+        Ok(())
+    }
 }
 
 pub(crate) const DEFAULT_RESCORE: usize = 4;
@@ -130,6 +199,9 @@ impl IndexOptions {
             return Err(Error::InvalidArg(format!(
                 "rescore must be in 1..={MAX_RESCORE}, got {rescore}"
             )));
+        }
+        if let Some(lexical) = &self.lexical {
+            lexical.check()?;
         }
         let ef = self.ef_search.unwrap_or(hnsw::DEFAULT_EF_SEARCH);
         if !(1..=hnsw::MAX_EF).contains(&ef) {
@@ -239,6 +311,8 @@ pub struct PackWriter {
     table: Spool,
     data: Spool,
     vectors: Spool,
+    /// The lexical index being collected, with the metadata fields it reads.
+    lexical: Option<(LexicalBuilder, Vec<String>)>,
     count: u64,
     /// Set when a write to a spool failed midway: the spools no longer match `count`.
     broken: bool,
@@ -266,6 +340,11 @@ impl PackWriter {
             table: Spool::new(&dir)?,
             data: Spool::new(&dir)?,
             vectors: Spool::new(&dir)?,
+            lexical: options
+                .index
+                .lexical
+                .as_ref()
+                .map(|l| (LexicalBuilder::new(), l.fields())),
             count: 0,
             broken: false,
         })
@@ -311,7 +390,19 @@ impl PackWriter {
             )));
         }
         let mut encoded = Vec::with_capacity(chunks.len());
+        // Each chunk's lexical fields: the text, then the named metadata strings.
+        let mut lexical_fields: Vec<Vec<String>> = Vec::new();
         for (i, chunk) in chunks.into_iter().enumerate() {
+            if let Some((_, fields)) = &self.lexical {
+                let mut texts = vec![chunk.text.clone()];
+                texts.extend(
+                    fields
+                        .iter()
+                        .filter_map(|f| chunk.metadata.get(f).and_then(Value::as_str))
+                        .map(str::to_string),
+                );
+                lexical_fields.push(texts);
+            }
             let meta = if chunk.metadata.is_empty() {
                 Vec::new()
             } else {
@@ -332,7 +423,18 @@ impl PackWriter {
                 }
             }
         }
-        let result = self.append(&encoded, &rows);
+        let mut result = self.append(&encoded, &rows);
+        if result.is_ok() {
+            if let Some((builder, _)) = &mut self.lexical {
+                for texts in &lexical_fields {
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    result = builder.add(&refs);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
         if result.is_err() {
             self.broken = true;
         }
@@ -405,6 +507,15 @@ impl PackWriter {
                 index["rescore"] = Value::from(self.index.rescore.unwrap_or(DEFAULT_RESCORE));
             }
         }
+        if let Some(lexical) = &self.index.lexical {
+            index["lexical"] = serde_json::json!({
+                "tokenizer": crate::index::tokenize::NAME,
+                "k1": lexical.k1(),
+                "b": lexical.b(),
+                "fields": lexical.fields(),
+                "hybrid_weight": lexical.hybrid_weight(),
+            });
+        }
         if self.index.kind.as_deref() == Some("auto") {
             index["chosen_by"] = Value::from(format!(
                 "auto ({AUTO_HNSW_MIN_CHUNKS} chunks or more: hnsw)"
@@ -440,13 +551,17 @@ impl PackWriter {
             };
             (graph, code_kind.map(|k| codes::encode(k, &rows, dimension)))
         };
+        let lexical = match (self.lexical, &self.index.lexical) {
+            (Some((builder, _)), Some(options)) => Some(builder.encode(options.k1(), options.b())?),
+            _ => None,
+        };
         let keep_vectors = !self.index.codes_only();
         // Block CRCs of the covered sections, in their section-table order.
         let mut lists = vec![table_blocks, data_blocks];
         if keep_vectors {
             lists.push(vector_blocks);
         }
-        for extra in [&graph, &codes].into_iter().flatten() {
+        for extra in [&graph, &codes, &lexical].into_iter().flatten() {
             let mut h = BlockHasher::new(blocks::BLOCK_SIZE);
             h.update(extra);
             lists.push(h.finish());
@@ -475,6 +590,9 @@ impl PackWriter {
         if let Some(c) = &codes {
             sections.push((SECTION_CODES, c.len() as u64, crc32fast::hash(c)));
         }
+        if let Some(l) = &lexical {
+            sections.push((SECTION_LEXICAL, l.len() as u64, crc32fast::hash(l)));
+        }
         let (head, offsets, file_len) = layout_head(&sections);
         let write_err = |e| Error::io("write pack", e);
         out.write_all(&head).map_err(write_err)?;
@@ -483,6 +601,7 @@ impl PackWriter {
         let mut checksum_reader: &[u8] = &checksums;
         let mut graph_reader: &[u8] = graph.as_deref().unwrap_or_default();
         let mut codes_reader: &[u8] = codes.as_deref().unwrap_or_default();
+        let mut lexical_reader: &[u8] = lexical.as_deref().unwrap_or_default();
         // In the order of `sections`.
         let mut sources: Vec<&mut dyn Read> = vec![
             &mut manifest_reader,
@@ -498,6 +617,9 @@ impl PackWriter {
         }
         if codes.is_some() {
             sources.push(&mut codes_reader);
+        }
+        if lexical.is_some() {
+            sources.push(&mut lexical_reader);
         }
         for ((_, len, _), (offset, source)) in sections.iter().zip(offsets.iter().zip(sources)) {
             write_zeros(out, offset - pos).map_err(write_err)?;
