@@ -78,28 +78,6 @@
 #define VPACK_OPEN_VERIFY 1
 
 /*
- BM25 parameters (defaults measured on the eval sets in benches/eval).
- */
-#define DEFAULT_K1 1.5
-
-#define DEFAULT_B 0.9
-
-/*
- The lexical share of a hybrid score (measured on the eval sets in benches/eval).
- */
-#define DEFAULT_HYBRID_WEIGHT 0.2
-
-/*
- Longer tokens are not indexed.
- */
-#define MAX_TOKEN_BYTES 64
-
-/*
- Candidates each side of a hybrid search contributes (at least `k`).
- */
-#define HYBRID_DEPTH 100
-
-/*
  Collects chunks and vectors for a new pack. Created by `vpack_builder_new`,
  consumed by `vpack_builder_finish` or released by `vpack_builder_free`.
  Not thread-safe: use one builder from one thread at a time.

@@ -26,16 +26,6 @@
 
 #define VPACK_OPEN_VERIFY 1
 
-#define DEFAULT_K1 1.5
-
-#define DEFAULT_B 0.9
-
-#define DEFAULT_HYBRID_WEIGHT 0.2
-
-#define MAX_TOKEN_BYTES 64
-
-#define HYBRID_DEPTH 100
-
 typedef struct vpack_builder vpack_builder;
 
 typedef struct vpack_embedder vpack_embedder;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(crate) const MAX_K: usize = crate::VPACK_MAX_K;
 
 /// Candidates each side of a hybrid search contributes (at least `k`).
-pub const HYBRID_DEPTH: usize = 100;
+pub(crate) const HYBRID_DEPTH: usize = 100;
 
 /// A query mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,10 +39,10 @@ const TERM_ENTRY: usize = 16;
 const POSTING: usize = 8;
 
 /// BM25 parameters (defaults measured on the eval sets in benches/eval).
-pub const DEFAULT_K1: f32 = 1.5;
-pub const DEFAULT_B: f32 = 0.9;
+pub(crate) const DEFAULT_K1: f32 = 1.5;
+pub(crate) const DEFAULT_B: f32 = 0.9;
 /// The lexical share of a hybrid score (measured on the eval sets in benches/eval).
-pub const DEFAULT_HYBRID_WEIGHT: f32 = 0.2;
+pub(crate) const DEFAULT_HYBRID_WEIGHT: f32 = 0.2;
 
 fn corrupt(msg: impl Into<String>) -> Error {
     Error::Corrupt(format!("lexical section: {}", msg.into()))

@@ -13,10 +13,10 @@
 //! the tokenizer it was built with, and a change to these rules gets a new name.
 
 /// The tokenizer's name and version, as the manifest records it.
-pub const NAME: &str = "words-ident-stop-v1";
+pub(crate) const NAME: &str = "words-ident-stop-v1";
 
 /// Longer tokens are not indexed.
-pub const MAX_TOKEN_BYTES: usize = 64;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64;
 
 /// English function words (and a few very common verbs) that carry little on their own.
 const STOP: &[&str] = &[
