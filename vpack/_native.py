@@ -49,6 +49,12 @@ if lib.vpack_abi_version() != lib.VPACK_ABI_VERSION:
 VERSION: str = bytes(ffi.string(lib.vpack_version())).decode("ascii")
 FORMAT_VERSION: int = lib.VPACK_FORMAT_VERSION
 MAX_K: int = lib.VPACK_MAX_K
+#: Query modes of a search, as the library numbers them.
+QUERY_MODES: Dict[str, int] = {
+    "dense": lib.VPACK_MODE_DENSE,
+    "lexical": lib.VPACK_MODE_LEXICAL,
+    "hybrid": lib.VPACK_MODE_HYBRID,
+}
 
 
 def _error(status: int) -> VPackError:
@@ -438,14 +444,24 @@ class NativeIndex(_Handle):
         return ids[: n[0]], scores[: n[0]]
 
     def search_records(
-        self, query: np.ndarray, k: int, filter_json: Optional[str] = None, ef: int = 0
+        self,
+        query: Optional[np.ndarray],
+        k: int,
+        filter_json: Optional[str] = None,
+        ef: int = 0,
+        mode: int = 0,
+        text: Optional[str] = None,
     ) -> Tuple[List[int], List[float], List[Tuple[bytes, bytes]]]:
-        """A search and the text and metadata bytes of every hit, under one use of the
-        handle: ids, scores (Python numbers, best first) and (text, metadata) records.
-        Two native calls (the search, then every hit's chunk); no numpy arrays on the
-        way."""
+        """A search in query ``mode`` (0 dense, 1 lexical, 2 hybrid; ``query`` is the
+        vector, ``text`` the query text, each None where the mode does not use it) and
+        the text and metadata bytes of every hit, under one use of the handle: ids,
+        scores (Python numbers, best first) and (text, metadata) records. Two native
+        calls (the search, then every hit's chunk); no numpy arrays on the way."""
         check_k(k)
-        query_arg = _f32_in(query)
+        query_arg = ffi.NULL if query is None else _f32_in(query)
+        dim = 0 if query is None else query.shape[0]
+        text_bytes = b"" if text is None else text.encode("utf-8", "surrogatepass")
+        text_arg = ffi.from_buffer("uint8_t[]", text_bytes) if text_bytes else ffi.NULL
         filter_arg = ffi.NULL if filter_json is None else _json_arg(filter_json, "filter")
         k = min(k, len(self))
         # The output arrays are the thread's spares when they are large enough (taken out
@@ -458,8 +474,8 @@ class NativeIndex(_Handle):
         _, ids, scores, n = out
         ptr = self._acquire()
         try:
-            status = lib.vpack_index_search_ef(
-                ptr, query_arg, query.shape[0], k, filter_arg, ef, ids, scores, n
+            status = lib.vpack_index_search_mode(
+                ptr, mode, query_arg, dim, text_arg, len(text_bytes), k, filter_arg, ef, ids, scores, n
             )
             if status:
                 raise _error(status)

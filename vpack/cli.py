@@ -231,6 +231,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --codes: candidates scored exactly per hit wanted (1..1024, default 4)",
     )
     b.add_argument(
+        "--lexical",
+        action="store_true",
+        default=None,
+        help="also store a lexical (BM25) index, for `vpack query --mode lexical|hybrid`",
+    )
+    b.add_argument(
         "--codes-only",
         action="store_true",
         default=None,
@@ -260,6 +266,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="hnsw packs: search effort (candidates on the bottom level, up to 65536; larger finds "
         "more of the true nearest chunks, slower; default: the pack's ef_search)",
+    )
+    q.add_argument(
+        "--mode",
+        choices=("dense", "lexical", "hybrid"),
+        default="dense",
+        help="rank by meaning (dense, the default), by the query's words (lexical, BM25) or both "
+        "(hybrid); lexical and hybrid need a pack built with --lexical",
     )
 
     i = sub.add_parser("info", help="print a pack's manifest")
@@ -330,6 +343,7 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "index.codes": args.codes,
         "index.rescore": args.rescore,
         "index.codes_only": args.codes_only,
+        "index.lexical": args.lexical,
     }
     return config.merge(loaded, overrides)
 
@@ -441,7 +455,7 @@ def _pack_path(path: str) -> str:
 def _query(args: argparse.Namespace) -> int:
     flt = _where_filter(args)
     with open_pack(_pack_path(args.pack), model_dir=args.model) as pack:
-        hits = pack.search(args.text, k=args.k, filter=flt, ef=args.ef)
+        hits = pack.search(args.text, k=args.k, filter=flt, ef=args.ef, mode=args.mode)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -507,6 +521,13 @@ def index_summary(index: Any) -> str:
         text = f"{kind} ({', '.join(params)})" if params else str(kind)
     if "chosen_by" in index:
         text += f"; chosen by {index['chosen_by']}"
+    lexical = index.get("lexical")
+    if isinstance(lexical, dict):
+        fields = ", ".join(str(f) for f in lexical.get("fields", []))
+        text += (
+            f"; lexical BM25 (k1 {lexical.get('k1')}, b {lexical.get('b')}, text + {fields or 'no fields'},"
+            f" hybrid weight {lexical.get('hybrid_weight')})"
+        )
     return text
 
 
@@ -519,6 +540,7 @@ _KNOWN_INDEX_KEYS = (
     "codes",
     "rescore",
     "codes_only",
+    "lexical",
 )
 
 

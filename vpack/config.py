@@ -46,6 +46,7 @@ the default values where there is one::
     codes = "int8"                # compressed vectors for the flat scan: "f32" (none), "f16", "int8"
     rescore = 4                   # with codes: candidates scored exactly per hit (1..1024)
     codes_only = false            # true (flat, f16/int8, no rescore): drop the f32 vectors
+    lexical = false               # true, or a table {k1, b, fields, hybrid_weight}: a BM25 index
 
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
@@ -166,6 +167,7 @@ class IndexSpec:
     codes: Optional[str] = None
     rescore: Optional[int] = None
     codes_only: Optional[bool] = None
+    lexical: Optional[Dict[str, Any]] = None
 
     def options(self) -> Dict[str, Any]:
         """The builder's ``index`` option: the kind and every parameter that is set."""
@@ -174,6 +176,8 @@ class IndexSpec:
             out["codes"] = self.codes
         if self.codes_only is not None:
             out["codes_only"] = self.codes_only
+        if self.lexical is not None:
+            out["lexical"] = dict(self.lexical)
         for key in _INDEX_PARAMS:
             value = getattr(self, key)
             if value is not None:
@@ -339,13 +343,28 @@ _INDEX_PARAMS = {
 #: Compressed vector kinds the library stores (``f32``: none).
 CODE_KINDS = ("f32", "f16", "int8")
 #: Index keys that are not integer parameters.
-_INDEX_NAMED = ("kind", "codes", "codes_only")
+_INDEX_NAMED = ("kind", "codes", "codes_only", "lexical")
+#: Keys of the ``[index.lexical]`` table (the library checks their values).
+_LEXICAL_KEYS = ("k1", "b", "fields", "hybrid_weight")
 
 
 def _index_kind(value: Any, where: str, key: str) -> str:
     if value not in INDEX_KINDS:
         raise _fail(where, key, f"one of {', '.join(repr(k) for k in INDEX_KINDS)}", value)
     return str(value)
+
+
+def _lexical(value: Any, where: str, key: str) -> Optional[Dict[str, Any]]:
+    """``lexical = true`` (the defaults), ``false`` (none) or a table of parameters."""
+    if isinstance(value, bool):
+        return {} if value else None
+    if not isinstance(value, Mapping):
+        raise _fail(where, key, f"true, false or a table of {', '.join(_LEXICAL_KEYS)}", value)
+    for name in value:
+        if name not in _LEXICAL_KEYS:
+            expected = ", ".join(_LEXICAL_KEYS)
+            raise ConfigError(f"{where}: unknown key {key + '.' + str(name)!r} (expected one of: {expected})")
+    return dict(value)
 
 
 def _index(value: Any, where: str, key: str) -> IndexSpec:
@@ -377,6 +396,9 @@ def _index(value: Any, where: str, key: str) -> IndexSpec:
             if not isinstance(item, bool):
                 raise _fail(where, f"{key}.codes_only", "true or false", item)
             spec.codes_only = item
+            continue
+        if name == "lexical":
+            spec.lexical = _lexical(item, where, f"{key}.lexical")
             continue
         low, high = _INDEX_PARAMS[name]
         if (

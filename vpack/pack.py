@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple,
 import numpy as np
 
 from . import models
-from ._native import ClosedError, NativeEmbedder, NativeIndex, check_k
+from ._native import QUERY_MODES, ClosedError, NativeEmbedder, NativeIndex, check_k
 from .errors import (
     CorruptPackError,
     DimensionMismatchError,
@@ -51,6 +51,10 @@ def _stored_json(data: bytes, what: str) -> Dict[str, Any]:
             f"{what} is not a JSON object (found {type(value).__name__})", CorruptPackError.code
         )
     return value
+
+
+_MODES = QUERY_MODES
+_DENSE, _LEXICAL = QUERY_MODES["dense"], QUERY_MODES["lexical"]
 
 
 def _filter_json(filter: Optional[Mapping[str, Any]]) -> Optional[str]:  # noqa: A002
@@ -285,9 +289,17 @@ class Pack:
         k: int = 10,
         filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
         ef: Optional[int] = None,
+        mode: str = "dense",
     ) -> List[Hit]:
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
         (embedded with the pack's embedder) or a vector of the pack's dimension.
+
+        ``mode`` is ``"dense"`` (by the query's embedding), ``"lexical"`` (BM25 over the
+        query text's terms; only chunks sharing a term come back) or ``"hybrid"`` (both,
+        fused by the pack's recorded ``hybrid_weight``); the last two need a text query
+        and a pack built with a lexical index (``index={"lexical": {}}``, ``vpack build
+        --lexical``), else :class:`~vpack.errors.NotFoundError`. A hybrid hit's score is
+        the fused score, in 0..1.
 
         ``filter`` keeps only chunks whose metadata matches, evaluated in Rust during the
         scan: ``{"path": "guide/*.md"}`` (strings are globs; ``**`` crosses ``/``),
@@ -302,14 +314,24 @@ class Pack:
         _check_count(k, "k")
         check_k(k)  # before a text query is embedded
         ef_arg = _ef_arg(ef)
+        code = _MODES.get(mode) if isinstance(mode, str) else None
+        if code is None:
+            raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
         filter_json = None if filter is None else _filter_json(filter)
-        if isinstance(query, str):
-            vector = self.embed_query(query)
-        else:
-            vector = np.asarray(query, dtype=np.float32)
-            if vector.ndim != 1:
-                raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
-        ids, scores, records = self._index.search_records(vector, k, filter_json, ef_arg)
+        text: Optional[str] = None
+        vector: Optional[np.ndarray] = None
+        if code != _DENSE:
+            if not isinstance(query, str):
+                raise ValueError(f"a {mode} search needs a text query, got a vector")
+            text = query
+        if code != _LEXICAL:
+            if isinstance(query, str):
+                vector = self.embed_query(query)
+            else:
+                vector = np.asarray(query, dtype=np.float32)
+                if vector.ndim != 1:
+                    raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
+        ids, scores, records = self._index.search_records(vector, k, filter_json, ef_arg, code, text)
         return _hits(ids, scores, records)
 
     @overload

@@ -275,8 +275,8 @@ impl Pack {
     ) -> Result<(Vec<Scored>, f32)> {
         let Some((section, weight)) = self.reader.lexical()? else {
             return Err(Error::NotFound(
-                "this pack has no lexical index (build it with a lexical index for lexical \
-                 and hybrid queries)"
+                "this pack has no lexical index, which lexical and hybrid queries need \
+                 (build it with `vpack build --lexical`, or the index option \"lexical\": {})"
                     .into(),
             ));
         };

@@ -769,6 +769,77 @@ static void test_null_pointers(void) {
     CHECK_STATUS(vpack_index_search_filtered(g_pack, g_vecs, DIM, 4, "{}", ids, scores, NULL),
                  VPACK_E_NULL_ARG);
     CHECK(n == SENTINEL_SIZE && ids[0] == 77);
+    {
+        /* vpack_index_search_mode: modes, inputs each mode needs, text checks. */
+        vpack_index *lex = build("{\"dimension\":8,\"index\":{\"lexical\":{}}}", PACK_CHUNKS,
+                                 g_vecs, 5);
+        if (CHECK(lex != NULL)) {
+            const uint8_t *word = (const uint8_t *)"three";
+            size_t m = SENTINEL_SIZE;
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0, word, 5, 4, NULL,
+                                                 0, ids, scores, &m),
+                         VPACK_OK);
+            CHECK(m == 1 && ids[0] == 3);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_HYBRID, g_vecs, DIM, word, 5, 4,
+                                                 NULL, 0, ids, scores, &m),
+                         VPACK_OK);
+            CHECK(m == 4 && scores[0] <= 1.0f && scores[m - 1] >= 0.0f);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_DENSE, g_vecs, DIM, NULL, 0, 4,
+                                                 "{\"lang\":\"fr\"}", 0, ids, scores, &m),
+                         VPACK_OK);
+            CHECK(m == 2);
+            /* Unknown modes; a mode without the input it needs. */
+            CHECK_STATUS(vpack_index_search_mode(lex, 3, g_vecs, DIM, word, 5, 4, NULL, 0, ids,
+                                                 scores, &m),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, UINT32_MAX, g_vecs, DIM, word, 5, 4, NULL, 0,
+                                                 ids, scores, &m),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, g_vecs, DIM, NULL, 0, 4,
+                                                 NULL, 0, ids, scores, &m),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_HYBRID, NULL, 0, word, 5, 4, NULL,
+                                                 0, ids, scores, &m),
+                         VPACK_E_INVALID_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_DENSE, NULL, 0, word, 5, 4, NULL,
+                                                 0, ids, scores, &m),
+                         VPACK_E_INVALID_ARG);
+            /* NULL pointers with a length; bad UTF-8; NULL outputs. */
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0, NULL, 5, 4, NULL,
+                                                 0, ids, scores, &m),
+                         VPACK_E_NULL_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_HYBRID, NULL, DIM, word, 5, 4,
+                                                 NULL, 0, ids, scores, &m),
+                         VPACK_E_NULL_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0,
+                                                 (const uint8_t *)"\xff\xfe", 2, 4, NULL, 0, ids,
+                                                 scores, &m),
+                         VPACK_E_INVALID_UTF8);
+            CHECK_STATUS(vpack_index_search_mode(NULL, VPACK_MODE_LEXICAL, NULL, 0, word, 5, 4, NULL,
+                                                 0, ids, scores, &m),
+                         VPACK_E_NULL_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0, word, 5, 4, NULL,
+                                                 0, NULL, scores, &m),
+                         VPACK_E_NULL_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0, word, 5, 4, NULL,
+                                                 0, ids, scores, NULL),
+                         VPACK_E_NULL_ARG);
+            CHECK_STATUS(vpack_index_search_mode(lex, VPACK_MODE_LEXICAL, NULL, 0, word, 5,
+                                                 (size_t)VPACK_MAX_K + 1, NULL, 0, ids, scores, &m),
+                         VPACK_E_LIMIT);
+            CHECK_STATUS(vpack_index_verify(lex), VPACK_OK);
+            vpack_index_free(lex);
+        }
+        /* A pack without a lexical index: NOT_FOUND for lexical and hybrid. */
+        size_t m = SENTINEL_SIZE;
+        CHECK_STATUS(vpack_index_search_mode(g_pack, VPACK_MODE_LEXICAL, NULL, 0,
+                                             (const uint8_t *)"two", 3, 4, NULL, 0, ids, scores, &m),
+                     VPACK_E_NOT_FOUND);
+        CHECK_STATUS(vpack_index_search_mode(g_pack, VPACK_MODE_HYBRID, g_vecs, DIM,
+                                             (const uint8_t *)"two", 3, 4, NULL, 0, ids, scores, &m),
+                     VPACK_E_NOT_FOUND);
+        CHECK(m == SENTINEL_SIZE);
+    }
     /* An empty pack does not excuse NULL arrays for k > 0. */
     vpack_index *empty = build("{\"dimension\":8}", "[]", NULL, 0);
     if (CHECK(empty != NULL)) {

@@ -508,12 +508,14 @@ impl PackWriter {
             }
         }
         if let Some(lexical) = &self.index.lexical {
+            // An f32 as the decimal it was written as (0.9, not 0.8999999761581421).
+            let decimal = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::from(x));
             index["lexical"] = serde_json::json!({
                 "tokenizer": crate::index::tokenize::NAME,
-                "k1": lexical.k1(),
-                "b": lexical.b(),
+                "k1": decimal(lexical.k1()),
+                "b": decimal(lexical.b()),
                 "fields": lexical.fields(),
-                "hybrid_weight": lexical.hybrid_weight(),
+                "hybrid_weight": decimal(lexical.hybrid_weight()),
             });
         }
         if self.index.kind.as_deref() == Some("auto") {

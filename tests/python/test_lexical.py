@@ -1,0 +1,101 @@
+"""Lexical (BM25) and hybrid search through the Python API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vpack
+from vpack.builder import PackBuilder
+
+VPACK = Path(sys.executable).with_name("vpack")
+
+CHUNKS = [
+    ("Open the file and loop over it with a for loop.", {"title": "Reading files", "section": "Lines"}),
+    ("os.scandir lists a directory faster than os.listdir.", {"title": "Directories", "section": "Listing"}),
+    ("pg_dump --jobs 4 dumps several tables at once.", {"title": "Backups", "section": "pg_dump"}),
+    ("pg_restore reads what pg_dump wrote.", {"title": "Backups", "section": "Restore"}),
+]
+
+
+def _pack(index: object) -> vpack.Pack:
+    builder = PackBuilder(4, index=index)  # type: ignore[arg-type]
+    vectors = np.eye(4, dtype=np.float32) + 0.1
+    builder.add([t for t, _ in CHUNKS], vectors, [m for _, m in CHUNKS])
+    return builder.finish()
+
+
+def test_lexical_search_finds_exact_names_and_titles() -> None:
+    with _pack({"lexical": {}}) as pack:
+        lexical = pack.manifest["index"]["lexical"]
+        assert lexical == {
+            "tokenizer": "words-ident-stop-v1",
+            "k1": 1.5,
+            "b": 0.9,
+            "fields": ["title", "section"],
+            "hybrid_weight": 0.2,
+        }
+        assert [h.id for h in pack.search("scandir", k=3, mode="lexical")] == [1]
+        assert pack.search("pg_dump --jobs", k=3, mode="lexical")[0].id == 2
+        assert {h.id for h in pack.search("backups", k=5, mode="lexical")} == {2, 3}
+        hits = pack.search("pg_dump", k=5, mode="lexical", filter={"section": "Restore"})
+        assert [h.id for h in hits] == [3]
+        assert pack.search("the of and", k=3, mode="lexical") == []
+
+
+def test_hybrid_needs_text_and_a_lexical_index() -> None:
+    with _pack({"lexical": {}}) as pack:
+        with pytest.raises(ValueError, match="text query"):
+            pack.search(np.ones(4, np.float32), k=2, mode="hybrid")
+        with pytest.raises(ValueError, match="mode must be"):
+            pack.search("x", k=2, mode="bm25")
+    with _pack(None) as plain, pytest.raises(vpack.NotFoundError, match="--lexical"):
+        plain.search("scandir", k=2, mode="lexical")
+
+
+def test_hybrid_from_the_cli_and_info(docs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "l.vpack"
+    cmd = [str(VPACK), "build", str(docs), "-o", str(out), "--embedder", "hash", "--lexical"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    info = subprocess.run([str(VPACK), "info", str(out)], check=True, capture_output=True, text=True)
+    assert "lexical BM25 (k1 1.5, b 0.9" in info.stdout
+    for mode in ("dense", "lexical", "hybrid"):
+        run = subprocess.run(
+            [str(VPACK), "query", str(out), "read a file line by line", "-k", "2", "--mode", mode, "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        hits = json.loads(run.stdout)
+        assert hits, mode
+        if mode != "dense":
+            assert hits[0]["metadata"]["path"] == "files.md", (mode, hits[0])
+    with vpack.open(out) as pack:
+        hybrid = pack.search("read a file line by line", k=3, mode="hybrid")
+        assert all(0.0 <= h.score <= 1.0 for h in hybrid)
+    plain = tmp_path / "p.vpack"
+    subprocess.run(
+        [str(VPACK), "build", str(docs), "-o", str(plain), "--embedder", "hash"],
+        check=True,
+        capture_output=True,
+    )
+    bad = subprocess.run(
+        [str(VPACK), "query", str(plain), "read", "--mode", "lexical"], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "no lexical index" in bad.stderr
+
+
+def test_config_reads_lexical() -> None:
+    from vpack import config
+
+    assert config.parse({"index": {"lexical": True}}).index.options() == {"kind": "flat", "lexical": {}}
+    table = {"k1": 1.2, "fields": ["title"]}
+    assert config.parse({"index": {"lexical": table}}).index.options()["lexical"] == table
+    assert "lexical" not in config.parse({"index": {"lexical": False}}).index.options()
+    with pytest.raises(config.ConfigError, match="stemmer"):
+        config.parse({"index": {"lexical": {"stemmer": "porter"}}})
