@@ -83,18 +83,19 @@ class Hit:
     ``metadata`` its metadata (a dict).
 
     Immutable like a frozen dataclass (``Hit(id, score, text, metadata)``, equality by
-    value, a ``repr`` that shows the fields). A hit from a search decodes its metadata
-    from the pack's JSON on first access to ``metadata``, not before: a caller that
-    reads only ids, scores or texts pays nothing for it."""
+    value, a ``repr`` that shows the fields). A hit from a search decodes its text and
+    its metadata from the pack's bytes on first access to ``text`` or ``metadata``, not
+    before: a caller that reads only ids and scores pays nothing for them."""
 
-    __slots__ = ("_id", "_metadata", "_raw", "_score", "_text")
+    __slots__ = ("_id", "_metadata", "_raw", "_score", "_text", "_text_raw")
     __match_args__ = ("id", "score", "text", "metadata")
     __hash__ = None  # type: ignore[assignment]  # (holds a dict, like the dataclass it was)
 
     def __init__(self, id: int, score: float, text: str, metadata: Optional[Dict[str, Any]] = None) -> None:  # noqa: A002
         self._id = id
         self._score = score
-        self._text = text
+        self._text: Optional[str] = text
+        self._text_raw = b""
         self._metadata: Optional[Dict[str, Any]] = {} if metadata is None else metadata
         self._raw = b""
 
@@ -108,7 +109,19 @@ class Hit:
 
     @property
     def text(self) -> str:
-        return self._text
+        text = self._text
+        if text is None:
+            raw = self._text_raw
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # The library checks every text it hands out: a second line of defence.
+                raise CorruptPackError(
+                    f"chunk {self._id}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                    CorruptPackError.code,
+                ) from None
+            self._text = text  # (another thread may decode it too: the same string)
+        return text
 
     @property
     def metadata(self) -> Dict[str, Any]:
@@ -130,46 +143,41 @@ class Hit:
         return str(path) if path is not None else None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"id": self._id, "score": self._score, "text": self._text, "metadata": self.metadata}
+        return {"id": self._id, "score": self._score, "text": self.text, "metadata": self.metadata}
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         assert isinstance(other, Hit)
-        return (self._id, self._score, self._text, self.metadata) == (
+        return (self._id, self._score, self.text, self.metadata) == (
             other._id,
             other._score,
-            other._text,
+            other.text,
             other.metadata,
         )
 
     def __repr__(self) -> str:
-        return f"Hit(id={self._id!r}, score={self._score!r}, text={self._text!r}, metadata={self.metadata!r})"
+        return f"Hit(id={self._id!r}, score={self._score!r}, text={self.text!r}, metadata={self.metadata!r})"
 
     def __reduce__(self) -> Tuple[Any, Tuple[int, float, str, Dict[str, Any]]]:
-        return (Hit, (self._id, self._score, self._text, self.metadata))
+        return (Hit, (self._id, self._score, self.text, self.metadata))
 
 
 _new_object = object.__new__
 
 
 def _hits(ids: Sequence[int], scores: Sequence[float], records: Sequence[Tuple[bytes, bytes]]) -> List[Hit]:
-    """Hits from the engine's ids, scores and (text, metadata) bytes: texts decoded now,
-    metadata on first access. Built without calling ``Hit.__init__`` (this is the hot
-    path of every search)."""
+    """Hits from the engine's ids, scores and (text, metadata) bytes, both decoded on
+    first access. Built without calling ``Hit.__init__`` (this is the hot path of every
+    search)."""
     out: List[Hit] = []
     append = out.append
     for chunk_id, score, (text, meta) in zip(ids, scores, records):
         hit = _new_object(Hit)
         hit._id = chunk_id
         hit._score = score
-        try:
-            hit._text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptPackError(
-                f"chunk {chunk_id}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                CorruptPackError.code,
-            ) from None
+        hit._text = None
+        hit._text_raw = text
         hit._raw = meta
         hit._metadata = None
         append(hit)

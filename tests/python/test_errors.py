@@ -218,13 +218,16 @@ def test_damaged_text_and_metadata_are_corrupt_pack_errors(
         monkeypatch.setattr(
             vector_pack._index,
             "search_records",
-            lambda query, k, flt=None, ef=0, t=text, m=meta: ([3], [0.5], [(t, m)]),
+            lambda query, k, flt=None, ef=0, mode=0, qt=None, t=text, m=meta: ([3], [0.5], [(t, m)]),
         )
         with pytest.raises(errors.CorruptPackError, match=message) as info:
-            vector_pack.chunk(3)
+            hit = vector_pack.chunk(3)  # text and metadata on first read
+            hit.text  # noqa: B018
+            hit.metadata  # noqa: B018
         assert info.value.code == 7 and "chunk 3" in info.value.message
         with pytest.raises(errors.CorruptPackError, match=message) as info:
-            for hit in vector_pack.search(q, k=2):  # text at the search, metadata on first read
+            for hit in vector_pack.search(q, k=2):  # text and metadata on first read
+                hit.text  # noqa: B018
                 hit.metadata  # noqa: B018
         assert "chunk 3" in info.value.message
     monkeypatch.setattr(vector_pack._index, "chunk", lambda i: (b"fine", b""))
