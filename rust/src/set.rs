@@ -103,6 +103,9 @@ fn looks_like_set(head: &[u8]) -> bool {
 }
 
 /// A pack or a pack set: what a `vpack_index` handle holds.
+// The handle itself is boxed once and then searched many times: no second box for the
+// larger variant.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyPack {
     One(Pack),
     Set(PackSet),
