@@ -94,16 +94,16 @@ fn pool() -> &'static Pool {
     })
 }
 
-/// Runs `part` on up to `helpers` pool threads and once on the calling thread, every run
-/// marked as a fan-out part. Each run is expected to claim work from shared state until
-/// none is left; a helper that starts after the work is gone simply returns. The caller
-/// collects the results itself (e.g. over a channel), so it never waits for a helper
-/// that found nothing to do. A panic in a helper is caught (`part` must report its own
-/// results before it can panic, or the caller treats missing results as a failure).
-pub(crate) fn fan_out(helpers: usize, part: impl Fn() + Send + Sync + 'static) {
+/// Hands `part` to up to `helpers` pool threads, each run marked as a fan-out part, and
+/// returns at once. Each run is expected to claim work from shared state until none is
+/// left, and to report its results itself (e.g. over a channel); a helper that starts
+/// after the work is gone simply returns. A panic in a helper is caught. Returns how many
+/// helpers were asked.
+pub(crate) fn spawn_helpers(helpers: usize, part: impl Fn() + Send + Sync + 'static) -> usize {
     let part = std::sync::Arc::new(part);
     let pool = pool();
     let helpers = helpers.min(pool.size);
+    let mut asked = 0;
     if helpers > 0 {
         if let Ok(queue) = pool.queue.lock() {
             for _ in 0..helpers {
@@ -116,10 +116,11 @@ pub(crate) fn fan_out(helpers: usize, part: impl Fn() + Send + Sync + 'static) {
                 if queue.send(job).is_err() {
                     break;
                 }
+                asked += 1;
             }
         }
     }
-    as_fan_out_part(|| part());
+    asked
 }
 
 /// Runs `f` on `threads` contiguous ranges covering `0..len` (on the calling thread when

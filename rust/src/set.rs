@@ -30,7 +30,7 @@
 //! and scores of that one pack.
 
 use crate::error::{Error, Result};
-use crate::format::reader::{open_regular, ChunkRef, IndexKind};
+use crate::format::reader::{open_regular, ChunkRef};
 use crate::index::filter::Filter;
 use crate::index::topk::TopK;
 use crate::index::Scored;
@@ -49,9 +49,13 @@ pub(crate) const SET_VERSION: u32 = 1;
 const MAX_SET_FILE: u64 = 64 << 20;
 /// Most shards in one set.
 pub(crate) const MAX_SHARDS: usize = crate::VPACK_MAX_SHARDS;
-/// Below this many stored floats in all (1 MiB of f32), a flat set is searched on the
-/// calling thread: handing work to another thread would cost more than it saves.
-const FAN_OUT_MIN_FLOATS: usize = 1 << 18;
+/// From this many stored floats in all (16 MiB of f32, the size from which one flat pack
+/// scans on every core), a query fans out over the worker pool; below it the shards are
+/// searched one after the other on the calling thread. Waking a helper costs little on an
+/// idle machine, but on a loaded one the woken thread can take the caller's core, and
+/// the caller then waits for a core again: below this size that wait is longer than the
+/// scan it would save (measured by benches/bench_sets.py).
+const FAN_OUT_MIN_FLOATS: usize = 4 << 20;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -388,10 +392,7 @@ impl PackSet {
         let metric = first.metric();
         let manifest = set_manifest(&shards, len)?;
         let floats = len.saturating_mul(dimension);
-        let any_graph = shards
-            .iter()
-            .any(|s| matches!(s.pack.reader().index_kind(), IndexKind::Hnsw { .. }));
-        let fan_out = shards.len() > 1 && (any_graph || floats >= FAN_OUT_MIN_FLOATS);
+        let fan_out = shards.len() > 1 && floats >= FAN_OUT_MIN_FLOATS;
         Ok(PackSet {
             shards: shards.into(),
             len,
@@ -470,6 +471,13 @@ impl PackSet {
 
     /// The shards searched by this thread and the pool's, each claiming the next shard
     /// not yet taken; the first error in shard order wins, as in a serial search.
+    ///
+    /// This thread never sleeps waiting for a helper: on a loaded machine a helper may be
+    /// descheduled in the middle of its shard, and a sleeping caller waits for a free
+    /// core again when it wakes (milliseconds at a load above the core count). So once
+    /// every shard is claimed, it takes the results the helpers have sent and searches
+    /// any shard still missing itself (the answer is the same; the helper's late copy is
+    /// dropped): a query costs at most about one shard more than its share.
     fn search_fanned(
         &self,
         q: Vec<f32>,
@@ -478,39 +486,63 @@ impl PackSet {
         ef: Option<usize>,
     ) -> Result<Vec<Scored>> {
         use std::sync::atomic::{AtomicUsize, Ordering};
+        type Reply = (usize, Result<Vec<Scored>>);
         let n = self.shards.len();
-        let shards = self.shards.clone();
         let q: Arc<[f32]> = q.into();
         let filter = filter.cloned().map(Arc::new);
         let next = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<Scored>>)>();
-        let tx = std::sync::Mutex::new(tx);
-        let part = move || {
-            let Ok(tx) = tx.lock().map(|t| t.clone()) else {
-                return;
-            };
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return;
-                }
+        let (tx, rx) = std::sync::mpsc::channel::<Reply>();
+        let run = {
+            let shards = self.shards.clone();
+            move |i: usize| -> Result<Vec<Scored>> {
                 let shard = &shards[i];
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     search_shard(shard, &q, k, filter.as_deref(), ef)
                 }))
-                .unwrap_or_else(|_| Err(Error::Panic(format!("searching shard {}", shard.name))));
-                if tx.send((i, result)).is_err() {
+                .unwrap_or_else(|_| Err(Error::Panic(format!("searching shard {}", shard.name))))
+            }
+        };
+        let run = Arc::new(run);
+        let helper = {
+            let (next, run) = (next.clone(), run.clone());
+            let tx = std::sync::Mutex::new(tx);
+            move || {
+                let Ok(tx) = tx.lock().map(|t| t.clone()) else {
                     return;
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || tx.send((i, run(i))).is_err() {
+                        return;
+                    }
                 }
             }
         };
-        crate::parallel::fan_out(crate::parallel::cores().min(n) - 1, part);
+        crate::parallel::spawn_helpers(crate::parallel::cores().min(n) - 1, helper);
         let mut results: Vec<Option<Result<Vec<Scored>>>> = (0..n).map(|_| None).collect();
-        for _ in 0..n {
-            let (i, result) = rx
-                .recv()
-                .map_err(|_| Error::Panic("a shard search worker stopped".into()))?;
-            results[i] = Some(result);
+        let store = |results: &mut Vec<Option<Result<Vec<Scored>>>>, (i, r): Reply| {
+            if results[i].is_none() {
+                results[i] = Some(r);
+            }
+        };
+        crate::parallel::as_fan_out_part(|| loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let r = run(i);
+            store(&mut results, (i, r));
+        });
+        // Every shard is claimed. Take what the helpers sent; a shard still missing is
+        // searched here rather than waited for.
+        while let Some(i) = results.iter().position(Option::is_none) {
+            while let Ok(reply) = rx.try_recv() {
+                store(&mut results, reply);
+            }
+            if results[i].is_none() {
+                let r = crate::parallel::as_fan_out_part(|| run(i));
+                store(&mut results, (i, r));
+            }
         }
         let mut top = TopK::new(k);
         for (shard, result) in self.shards.iter().zip(results) {

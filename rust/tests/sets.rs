@@ -218,14 +218,14 @@ fn ties_go_to_the_lower_global_id() {
 
 #[test]
 fn a_large_set_fans_out_and_still_equals_one_pack() {
-    // 8 shards, 6,000 x 64 floats in all: above the fan-out threshold (1 MiB).
-    let d = data(6000, 64, 11);
-    let cuts: Vec<usize> = (1..8).map(|i| i * 750 - (i % 3) * 40).collect();
+    // 8 shards, 16,400 x 256 floats in all: above the fan-out threshold (16 MiB).
+    let d = data(16_400, 256, 11);
+    let cuts: Vec<usize> = (1..8).map(|i| i * 2050 - (i % 3) * 40).collect();
     let f = fixture("fan", &d, &cuts, "cosine", json!({"kind": "flat"}));
-    let qs = queries(d.dim, 6, 5);
+    let qs = queries(d.dim, 3, 5);
     for q in &qs {
-        for filter in filters() {
-            for k in [1, 2, 10, 100, 1000, 6000, 6001] {
+        for filter in filters().into_iter().take(3) {
+            for k in [1, 10, 100, 16_400] {
                 let want = f.one.search_with(q, k, filter.as_ref(), None).unwrap();
                 let got = f.set.search_with(q, k, filter.as_ref(), None).unwrap();
                 assert_eq!(bits(&got), bits(&want), "k={k} filter={filter:?}");
@@ -268,7 +268,7 @@ fn a_large_set_fans_out_and_still_equals_one_pack() {
         for t in 0..4 {
             let (f, qs) = (&f, &qs);
             s.spawn(move || {
-                for q in qs.iter().cycle().skip(t).take(12) {
+                for q in qs.iter().cycle().skip(t).take(4) {
                     let want = f.one.search_with(q, 10, None, None).unwrap();
                     let got = f.set.search_with(q, 10, None, None).unwrap();
                     assert_eq!(bits(&got), bits(&want));

@@ -11,8 +11,9 @@
  *   cc -std=c11 -Wall -Wextra -Werror -pedantic -I include tests/c/test_sets.c \
  *      -L<libdir> -lvpack -Wl,-rpath,<libdir>
  *
- * Data: COUNT rows of dimension DIM (large enough that a query fans out over the worker
- * pool), every 7th row a copy of an earlier one (ties across shards), metadata {"g": i % 3}.
+ * Data: COUNT rows of dimension DIM, every 7th row a copy of an earlier one (ties across
+ * shards), metadata {"g": i % 3}; and a second set of BIG_COUNT rows of BIG_DIM (16 MiB of
+ * vectors, so its queries fan out over the library's worker pool).
  *
  * Ends with "N passed, M failed"; exits 1 when any check failed.
  */
@@ -33,6 +34,8 @@
 #define BATCH 1000
 #define MANIFEST "{\"embedder\":{\"kind\":\"hash\",\"dimension\":32}}"
 
+#define BIG_DIM 256
+#define BIG_COUNT 16400
 static const size_t g_cuts[NSHARDS + 1] = {0, 1500, 4000, 4000, 7100, COUNT};
 static float *g_vectors;
 static float g_queries[NQ * DIM];
@@ -268,6 +271,55 @@ static void test_chunks_and_differences(void) {
     group_end();
 }
 
+/* A set of 16 MiB of vectors fans each query out over the worker pool (threads that stay
+ * alive until the process exits): still the same answers as one pack. */
+static void test_fan_out(void) {
+    group_begin("sets: a large set fans out and still answers as one pack");
+    static const size_t cuts[] = {0, 4000, 9000, 12000, BIG_COUNT};
+    float *rows = malloc((size_t)BIG_COUNT * BIG_DIM * sizeof *rows);
+    char one[4300] = "", set[4300] = "", parts[4][4300];
+    const char *paths[4];
+    vpack_index *a = NULL, *b = NULL;
+    if (!CHECK(rows != NULL)) goto out;
+    uint64_t seed = 0x42494753; /* "BIGS" */
+    for (size_t i = 0; i < (size_t)BIG_COUNT * BIG_DIM; i++) rows[i] = rand_unit(&seed);
+    snprintf(one, sizeof one, "%s/big.vpack", g_dir);
+    snprintf(set, sizeof set, "%s/big.vpackset", g_dir);
+    CHECK(write_pack(one, rows, 0, BIG_COUNT, BIG_DIM, NULL));
+    for (size_t s = 0; s < 4; s++) {
+        snprintf(parts[s], sizeof parts[s], "%s/big-%zu.vpack", g_dir, s);
+        CHECK(write_pack(parts[s], rows, cuts[s], cuts[s + 1], BIG_DIM, NULL));
+        paths[s] = parts[s];
+    }
+    CHECK_OK(vpack_set_write(set, paths, 4));
+    CHECK_OK(vpack_index_open(one, 0, &a));
+    CHECK_OK(vpack_index_open(set, 0, &b));
+    if (a != NULL && b != NULL) {
+        uint64_t ia[50], ib[50];
+        float sa[50], sb[50];
+        for (size_t q = 0; q < 3; q++) {
+            const float *query = &rows[(q * 5000 + 17) * BIG_DIM];
+            const char *filter = q == 2 ? "{\"g\":1}" : NULL;
+            size_t na = 0, nb = 0;
+            CHECK_OK(vpack_index_search_filtered(a, query, BIG_DIM, 50, filter, ia, sa, &na));
+            CHECK_OK(vpack_index_search_filtered(b, query, BIG_DIM, 50, filter, ib, sb, &nb));
+            CHECK(na == 50 && same_hits(ia, sa, na, ib, sb, nb));
+            CHECK(q == 2 || ib[0] == q * 5000 + 17);
+        }
+    }
+out:
+    vpack_index_free(a);
+    vpack_index_free(b);
+    free(rows);
+    if (one[0] != '\0') unlink(one);
+    if (set[0] != '\0') unlink(set);
+    for (size_t s = 0; s < 4; s++) {
+        snprintf(parts[s], sizeof parts[s], "%s/big-%zu.vpack", g_dir, s);
+        unlink(parts[s]);
+    }
+    group_end();
+}
+
 /* The last error's text contains `needle`. */
 static int last_error_has(const char *needle) {
     char msg[1024];
@@ -324,6 +376,7 @@ int main(void) {
             test_searches();
             test_chunks_and_differences();
         }
+        test_fan_out();
         test_refusals();
     }
     vpack_index_free(g_setx);
