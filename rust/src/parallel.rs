@@ -59,9 +59,6 @@ struct Pool {
     size: usize,
 }
 
-// Never inlined: tests/c/valgrind.supp names this frame (the pool's threads are alive at
-// exit, so valgrind reports their thread-local blocks as possibly lost).
-#[inline(never)]
 fn pool() -> &'static Pool {
     static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
