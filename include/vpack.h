@@ -70,6 +70,12 @@
 #define VPACK_MODE_HYBRID 2
 
 /*
+ Most shards in one pack set (`vpack_set_write`, `vpack_index_open`; `VPACK_E_LIMIT`
+ above it).
+ */
+#define VPACK_MAX_SHARDS 65536
+
+/*
  Flag for `vpack_index_open`: verify every checksum and chunk record while opening
  (O(file size)). Without it opening is O(1) and nothing is left unchecked: every other
  byte is checked against its block checksum before its first use (see
@@ -92,7 +98,8 @@ typedef struct vpack_builder vpack_builder;
 typedef struct vpack_embedder vpack_embedder;
 
 /*
- A loaded pack (an index with its chunks and manifest). Created by `vpack_index_open`,
+ A loaded pack (an index with its chunks and manifest), or a pack set opened as one
+ pack (see `vpack_index_open`). Created by `vpack_index_open`,
  `vpack_index_from_bytes` or `vpack_builder_finish`, released by `vpack_index_free`.
  Thread-safe: one handle may be searched and read from several threads at once (its
  only mutable state, which blocks have been checked, is atomic). Freeing it while
@@ -396,6 +403,26 @@ void vpack_builder_free(struct vpack_builder *builder);
  Opens the pack file at `path` (NUL-terminated; any bytes on Unix) by mapping it
  read-only. `flags` is 0 or `VPACK_OPEN_VERIFY`.
 
+ `path` may also name a pack set file (written by `vpack_set_write`; told apart from a
+ pack by its first bytes): every shard it lists is opened as below and the handle
+ answers as one pack. Chunk ids are global, in shard order (shard `i`'s chunk `j` is
+ the number of chunks in shards `0..i` plus `j`); `vpack_index_len` is the total;
+ searches run over every shard (on a pool of worker threads when the set is large
+ enough) and merge the best `k` by score, ties to the lower global id, so a set of flat
+ packs answers with exactly the ids and scores of one flat pack holding the same
+ chunks in shard order (a set of HNSW shards merges each shard's approximate answer).
+ The manifest is the first shard's with `chunk_count` (and `documents`) summed, `index`
+ `{"kind":"mixed"}` when the shards' differ, and a `set` entry listing the shards.
+ What differs from a single pack: `vpack_index_vectors` on a set of more than one shard
+ is `VPACK_E_NOT_FOUND` (the rows are not contiguous), and `vpack_index_to_bytes` and
+ `vpack_index_save` on any set are `VPACK_E_INVALID_ARG` (a set is several files).
+ Opening a set checks each shard in O(1) as for one pack, plus its fingerprint and
+ chunk count against the set file (a shard rebuilt or replaced since is
+ `VPACK_E_CORRUPT`); every error names the shard ("shard 2 (part-2.vpack) of pack set
+ ...: ..."): a missing shard is `VPACK_E_IO`, a damaged one `VPACK_E_CORRUPT`, shards
+ that disagree on format version, dimension, metric or embedder `VPACK_E_INVALID_ARG`.
+ Damage met later in a shard is reported with its name too.
+
  Verification policy: no call ever answers from bytes that were not checked. Opening
  checks the header, the section table, the manifest and the block-checksum section
  against their CRC-32s, in time independent of the pack's size. Every other byte (chunk
@@ -410,10 +437,11 @@ void vpack_builder_free(struct vpack_builder *builder);
  file and renaming it over the old one (as vpack's writers do). Truncating or
  overwriting a mapped file makes later reads fault (SIGBUS), as with any mmap reader.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path, unknown
- flags), `VPACK_E_IO` (missing, unreadable, a directory, a FIFO or any other
- non-regular file: refused at once, never blocks), `VPACK_E_CORRUPT`,
- `VPACK_E_UNSUPPORTED_VERSION` (another format version, or a section kind from a newer
- writer).
+ flags; a set whose shards disagree), `VPACK_E_IO` (missing, unreadable, a directory, a
+ FIFO or any other non-regular file: refused at once, never blocks; a missing shard),
+ `VPACK_E_CORRUPT` (also a malformed set file), `VPACK_E_UNSUPPORTED_VERSION` (another
+ format version, a section kind from a newer writer, a newer set file version),
+ `VPACK_E_LIMIT` (a set file above 64 MiB or of more than `VPACK_MAX_SHARDS` shards).
  */
 vpack_status vpack_index_open(const char *path, uint32_t flags, struct vpack_index **out);
 
@@ -430,15 +458,16 @@ vpack_status vpack_index_from_bytes(const uint8_t *data, size_t len, struct vpac
  Serializes the pack: writes its complete .vpack bytes to `*out`. Free them with
  `vpack_bytes_free`.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT` (every checksum is checked
- first: a copy never carries damage on).
+ first: a copy never carries damage on), `VPACK_E_INVALID_ARG` (a pack set: several
+ files, not one pack).
  */
 vpack_status vpack_index_to_bytes(const struct vpack_index *index, struct vpack_bytes *out);
 
 /*
  Writes the pack to `path` atomically (temporary file in the same directory, fsync,
  rename). On error the file at `path`, if any, is unchanged.
- Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path),
- `VPACK_E_CORRUPT` (checked first, as for `vpack_index_to_bytes`), `VPACK_E_IO`.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path; a pack
+ set), `VPACK_E_CORRUPT` (checked first, as for `vpack_index_to_bytes`), `VPACK_E_IO`.
  */
 vpack_status vpack_index_save(const struct vpack_index *index, const char *path);
 
@@ -449,13 +478,34 @@ vpack_status vpack_index_save(const struct vpack_index *index, const char *path)
 void vpack_index_free(struct vpack_index *index);
 
 /*
- Verifies every checksum and chunk record of the pack (O(file size)).
+ Writes a pack set file at `path` (NUL-terminated) naming the `n` pack files
+ `shards[0..n]` (NUL-terminated paths), in this order, so that `vpack_index_open(path)`
+ opens them as one pack with global chunk ids in this order. Each shard is opened (O(1)
+ checks, as `vpack_index_open` without flags) and must lie inside the set file's folder
+ or below it: the set file records each shard's path relative to its own folder, so the
+ folder can be copied or moved whole. The shards must agree with the first on format
+ version, dimension, metric and embedder (else `VPACK_E_INVALID_ARG`, naming the shard
+ and what differs). The file is JSON (format `"vpack-set"`, version 1) listing each
+ shard's relative path, chunk count and fingerprint (the sha256 of its header and
+ section table), written atomically (temporary file, fsync, rename).
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (path; shards when n > 0; a shards[i]),
+ `VPACK_E_INVALID_ARG` (n == 0; an empty path; a shard outside the folder, listed
+ twice, or disagreeing with the first), `VPACK_E_LIMIT` (n above `VPACK_MAX_SHARDS`),
+ `VPACK_E_IO` (a missing shard; the set file's folder missing or not writable),
+ `VPACK_E_CORRUPT`, `VPACK_E_UNSUPPORTED_VERSION` (a shard as for `vpack_index_open`),
+ `VPACK_E_INVALID_UTF8` (a shard path, relative to the folder, that is not UTF-8).
+ */
+vpack_status vpack_set_write(const char *path, const char *const *shards, size_t n);
+
+/*
+ Verifies every checksum and chunk record of the pack (O(file size)); of every shard
+ of a pack set.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
  */
 vpack_status vpack_index_verify(const struct vpack_index *index);
 
 /*
- Writes the number of chunks to `*out`.
+ Writes the number of chunks to `*out` (of a pack set: of all its shards).
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
  */
 vpack_status vpack_index_len(const struct vpack_index *index, size_t *out);
@@ -474,7 +524,8 @@ vpack_status vpack_index_manifest(const struct vpack_index *index, struct vpack_
 
 /*
  Borrows chunk `id`'s UTF-8 text and metadata (a JSON object) into `*text` and
- `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1.
+ `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1 (global
+ ids for a pack set).
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND` (id >= len),
  `VPACK_E_CORRUPT` (the chunk's bytes fail their checksum, or its text is not UTF-8 or
  its metadata not a JSON object).
@@ -581,7 +632,8 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
  (`text`), `VPACK_E_LIMIT` (`text_len` above `VPACK_MAX_INPUT_BYTES`),
  `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index),
  `VPACK_E_UNSUPPORTED_VERSION` (a lexical index made by a tokenizer this library does
- not have).
+ not have; lexical or hybrid on a pack set, which does not combine its shards' BM25
+ statistics yet).
  */
 vpack_status vpack_index_search_mode(const struct vpack_index *index,
                                      uint32_t mode,
@@ -624,8 +676,10 @@ vpack_status vpack_index_search_batch(const struct vpack_index *index,
  row-major (row `i` is chunk `i`; for cosine packs each row is L2-normalised), valid
  while `index` lives. Every vector block is checked first (once per handle), so this
  costs a pass over the vectors the first time.
+ A pack set of one shard gives its shard's rows.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`, `VPACK_E_NOT_FOUND` (a
- codes-only pack, which stores no f32 vectors).
+ codes-only pack, which stores no f32 vectors; a pack set of more than one shard, whose
+ rows are not contiguous: read each shard's).
  */
 vpack_status vpack_index_vectors(const struct vpack_index *index,
                                  const float **data,
@@ -633,13 +687,14 @@ vpack_status vpack_index_vectors(const struct vpack_index *index,
                                  size_t *dim);
 
 /*
- Creates the embedder recorded in the pack's manifest, to embed query texts the same
- way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
+ Creates the embedder recorded in the pack's manifest (a pack set's shards all record
+ the same), to embed query texts the same way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
  records none, `VPACK_E_MODEL` when it is not available here.
  Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND`, `VPACK_E_MODEL`,
  `VPACK_E_RUNTIME`.
  */
-vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);
+vpack_status vpack_index_embedder(const struct vpack_index *index,
+                                  struct vpack_embedder **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -27,7 +27,7 @@ from .errors import (
     UnsupportedVersionError,
     VPackError,
 )
-from .pack import Hit, Pack, open  # noqa: A004 (vpack.open, like gzip.open)
+from .pack import Hit, Pack, open, write_set  # noqa: A004 (vpack.open, like gzip.open)
 from .pipeline import BuildReport, BuildResult, StrictBuildError, build, make_embedder, run
 
 __version__ = VERSION
@@ -58,5 +58,6 @@ __all__ = [
     "make_embedder",
     "open",
     "run",
+    "write_set",
     "__version__",
 ]

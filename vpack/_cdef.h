@@ -24,6 +24,8 @@
 
 #define VPACK_MODE_HYBRID 2
 
+#define VPACK_MAX_SHARDS 65536
+
 #define VPACK_OPEN_VERIFY 1
 
 typedef struct vpack_builder vpack_builder;
@@ -139,6 +141,8 @@ vpack_status vpack_index_to_bytes(const struct vpack_index *index, struct vpack_
 vpack_status vpack_index_save(const struct vpack_index *index, const char *path);
 
 void vpack_index_free(struct vpack_index *index);
+
+vpack_status vpack_set_write(const char *path, const char *const *shards, size_t n);
 
 vpack_status vpack_index_verify(const struct vpack_index *index);
 

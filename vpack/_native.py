@@ -103,6 +103,13 @@ def runtime_init(path: os.PathLike[str] | str) -> None:
     _check(lib.vpack_runtime_init(_path_arg(path)))
 
 
+def write_set(path: os.PathLike[str] | str, shards: Sequence[os.PathLike[str] | str]) -> None:
+    """Writes the pack set file at ``path`` naming ``shards`` (pack files), atomically."""
+    args = [ffi.new("char[]", _path_arg(s)) for s in shards]
+    array = ffi.new("const char *[]", args) if args else ffi.NULL
+    _check(lib.vpack_set_write(_path_arg(path), array, len(args)))
+
+
 def embedder_kinds() -> List[str]:
     out = ffi.new("vpack_bytes *")
     _check(lib.vpack_embedder_kinds(out))

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO
 from . import config, pipeline
 from .errors import InvalidJSONError, PackIOError, VPackError
 from .pack import open as open_pack
+from .pack import write_set
 from .pipeline import FOLDER_INCLUDE
 from .plugins.base import MAX_METADATA_DEPTH
 from .plugins.sources import json_depth_over
@@ -245,8 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
-    q = sub.add_parser("query", help="search a pack")
-    q.add_argument("pack")
+    q = sub.add_parser("query", help="search a pack (or a pack set)")
+    q.add_argument("pack", help="a .vpack file or a pack set file")
     q.add_argument("text", help="the question")
     q.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
     q.add_argument("--json", action="store_true", help="print hits as JSON")
@@ -275,12 +276,28 @@ def _parser() -> argparse.ArgumentParser:
         "(hybrid); lexical and hybrid need a pack built with --lexical",
     )
 
-    i = sub.add_parser("info", help="print a pack's manifest")
-    i.add_argument("pack")
+    i = sub.add_parser("info", help="print a pack's (or a pack set's) manifest")
+    i.add_argument("pack", help="a .vpack file or a pack set file")
     i.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
-    v = sub.add_parser("verify", help="check every checksum and record of a pack")
-    v.add_argument("pack")
+    v = sub.add_parser("verify", help="check every checksum and record of a pack (every shard of a set)")
+    v.add_argument("pack", help="a .vpack file or a pack set file")
+
+    st = sub.add_parser(
+        "set",
+        help="group packs (shards) into a pack set that opens as one pack",
+        description="A pack set is a small JSON file naming .vpack shards by paths relative to "
+        "its folder; vpack query/info/verify/serve and vpack.open() take it like a pack.",
+    )
+    st_sub = st.add_subparsers(dest="set_command", metavar="SUBCOMMAND")
+    sc = st_sub.add_parser(
+        "create",
+        help="write a set file naming SHARD... in this order (global chunk ids follow it)",
+        description="Writes OUT atomically. The shards must lie inside OUT's folder and agree "
+        "on format version, dimension, metric and embedder.",
+    )
+    sc.add_argument("out", metavar="OUT", help="the set file to write (e.g. docs.vpackset)")
+    sc.add_argument("shards", metavar="SHARD", nargs="+", help="pack files, in order")
 
     s = sub.add_parser(
         "serve",
@@ -482,8 +499,14 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
     emb = manifest.get("embedder", {})
+    set_info = manifest.get("set")
+    shards = set_info.get("shards", []) if isinstance(set_info, dict) else None
+    if shards is None:
+        file_row = f"{args.pack} ({plural(os.path.getsize(args.pack), 'byte')})"
+    else:
+        file_row = f"{args.pack} (a pack set of {plural(len(shards), 'shard')})"
     rows = [
-        ("file", f"{args.pack} ({plural(os.path.getsize(args.pack), 'byte')})"),
+        ("file", file_row),
         ("format version", manifest.get("format_version")),
         ("embedder", f"{emb.get('kind')} / {emb.get('model_id')}"),
         ("dimension", manifest.get("dimension")),
@@ -496,6 +519,24 @@ def _info(args: argparse.Namespace) -> int:
     ]
     for name, value in rows:
         print(f"{name:>15}: {value}")
+    for n, shard in enumerate(shards or []):
+        print(
+            f"{'shard ' + str(n):>15}: {shard.get('path')} ({plural(shard.get('chunk_count', 0), 'chunk')})"
+        )
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    if args.set_command != "create":
+        print("usage: vpack set create OUT SHARD...", file=sys.stderr)
+        return 2
+    for shard in args.shards:
+        _pack_path(shard)
+    if os.path.isdir(args.out):
+        raise PackIOError(f"{args.out} is a directory; name the set file to write", PackIOError.code)
+    write_set(args.out, args.shards)
+    with open_pack(args.out) as pack:
+        print(f"{args.out}: a pack set of {plural(len(args.shards), 'shard')}, {plural(len(pack), 'chunk')}")
     return 0
 
 
@@ -505,6 +546,8 @@ def index_summary(index: Any) -> str:
     if not isinstance(index, dict):
         return "flat (exact)" if index is None else str(index)
     kind = index.get("kind", "?")
+    if kind == "mixed":
+        return "mixed (the shards' indexes differ)"
     if kind == "flat":
         text = "flat (exact)"
         if index.get("codes_only"):
@@ -604,7 +647,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:  # bare `vpack`: the help, as a usage error (status 2)
         parser.print_help(sys.stderr)
         return 2
-    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify, "serve": _serve}
+    commands = {
+        "build": _build,
+        "query": _query,
+        "info": _info,
+        "verify": _verify,
+        "serve": _serve,
+        "set": _set,
+    }
     real_stdout = sys.stdout
     guard = _Stdout(real_stdout)
     sys.stdout = guard

@@ -7,11 +7,24 @@ import operator
 import os
 import threading
 from types import TracebackType
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union, overload
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+    overload,
+)
 
 import numpy as np
 
-from . import models
+from . import _native, models
 from ._native import QUERY_MODES, ClosedError, NativeEmbedder, NativeIndex, check_k
 from .errors import (
     CorruptPackError,
@@ -458,10 +471,21 @@ class Pack:
             raise ClosedError("this pack is closed") from None
 
     @property
+    def shards(self) -> Optional[List[str]]:
+        """For a pack set, its shards' paths (relative to the set file's folder) in
+        order; None for a single pack."""
+        info = self.manifest.get("set")
+        listed = info.get("shards") if isinstance(info, dict) else None
+        if not isinstance(listed, list):
+            return None
+        return [str(s.get("path")) for s in listed if isinstance(s, dict)]
+
+    @property
     def vectors(self) -> np.ndarray:
         """The stored vectors as a read-only (len, dimension) float32 numpy array, read
         in place from the pack (no copy; row ``i`` is chunk ``i``; L2-normalised for
-        cosine packs). The first access checks every vector block (a pass over the
+        cosine packs). A pack set of more than one shard has no contiguous rows:
+        NotFoundError (read each shard's). The first access checks every vector block (a pass over the
         vectors, once per open pack). The array stays valid after :meth:`close`: the
         native pack is freed when the last array viewing it is collected."""
         if self.closed:
@@ -485,10 +509,13 @@ class Pack:
         self._index.verify()
 
     def to_bytes(self) -> bytes:
+        """The pack's bytes (all checked first). A pack set is several files:
+        InvalidArgumentError."""
         return self._index.to_bytes()
 
     def save(self, path: os.PathLike[str] | str) -> None:
-        """Writes the pack to ``path`` atomically (temporary file, fsync, rename)."""
+        """Writes the pack to ``path`` atomically (temporary file, fsync, rename). A pack
+        set is several files: InvalidArgumentError (copy its folder)."""
         self._index.save(path)
 
     def close(self) -> None:
@@ -533,8 +560,23 @@ def open(  # noqa: A001
     embedder: Optional[Embedder] = None,
 ) -> Pack:
     """Opens the pack at ``path`` (memory-mapped: opening costs the same for any size).
-    With ``verify=True`` every checksum is checked first. Text queries use the embedder
+    ``path`` may also be a pack set file (see :func:`write_set`): its shards open as one
+    pack, with global chunk ids in shard order. With ``verify=True`` every checksum (of
+    every shard) is checked first. Text queries use the embedder
     recorded in the pack; ``model_dir`` names a local folder holding its model when it is
     not installed, and ``embedder`` gives an Embedder plugin to use instead (a
     Python-only plugin the native library cannot re-create)."""
     return Pack(NativeIndex.open(path, verify), model_dir, embedder)
+
+
+def write_set(path: os.PathLike[str] | str, shards: Iterable[os.PathLike[str] | str]) -> None:
+    """Writes a pack set file at ``path`` (``.vpackset`` by convention) naming the pack
+    files ``shards`` in this order, so that :func:`open` opens them as one pack whose
+    chunk ids run through the shards in this order. Every shard must lie inside the set
+    file's folder (paths are recorded relative to it, so the folder can be copied whole)
+    and agree with the first on format version, dimension, metric and embedder
+    (InvalidArgumentError naming the shard otherwise); a missing shard is PackIOError.
+    The file is written atomically (temporary file, fsync, rename)."""
+    if isinstance(shards, (str, bytes, os.PathLike)):
+        raise TypeError("shards must be a list of pack paths, not one path")
+    _native.write_set(path, list(shards))

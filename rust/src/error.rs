@@ -68,6 +68,14 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Runtime(String),
+    /// Another error with where it happened (e.g. which shard of a pack set); keeps the
+    /// inner error's code.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -88,6 +96,7 @@ impl Error {
             Error::Panic(_) => code::PANIC,
             Error::NotFound(_) => code::NOT_FOUND,
             Error::Runtime(_) => code::RUNTIME,
+            Error::Context { source, .. } => source.code(),
         }
     }
 
@@ -95,6 +104,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// This error, prefixed with `context` (its code unchanged).
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
         }
     }
 

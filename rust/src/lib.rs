@@ -13,12 +13,14 @@ pub mod index;
 pub mod pack;
 mod parallel;
 pub mod runtime;
+pub mod set;
 
 use boundary::{c_path, c_str, guard, guard_value, handle, handle_mut, out_ptr, slice, slice_mut};
 use embed::Embedder;
 use error::Error;
 use format::writer::{BuilderOptions, ChunkIn, PackWriter};
 use pack::Pack;
+use set::AnyPack;
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -87,6 +89,10 @@ pub const VPACK_MODE_LEXICAL: u32 = 1;
 /// Query mode: both, fused (a pack with a lexical index).
 pub const VPACK_MODE_HYBRID: u32 = 2;
 
+/// Most shards in one pack set (`vpack_set_write`, `vpack_index_open`; `VPACK_E_LIMIT`
+/// above it).
+pub const VPACK_MAX_SHARDS: usize = 65_536;
+
 /// Flag for `vpack_index_open`: verify every checksum and chunk record while opening
 /// (O(file size)). Without it opening is O(1) and nothing is left unchecked: every other
 /// byte is checked against its block checksum before its first use (see
@@ -107,13 +113,14 @@ pub struct vpack_builder {
     inner: PackWriter,
 }
 
-/// A loaded pack (an index with its chunks and manifest). Created by `vpack_index_open`,
+/// A loaded pack (an index with its chunks and manifest), or a pack set opened as one
+/// pack (see `vpack_index_open`). Created by `vpack_index_open`,
 /// `vpack_index_from_bytes` or `vpack_builder_finish`, released by `vpack_index_free`.
 /// Thread-safe: one handle may be searched and read from several threads at once (its
 /// only mutable state, which blocks have been checked, is atomic). Freeing it while
 /// another thread still uses it is undefined behaviour: join those threads first.
 pub struct vpack_index {
-    inner: Pack,
+    inner: AnyPack,
 }
 
 /// Bytes owned by the library. Release with `vpack_bytes_free`, never with `free()`.
@@ -582,7 +589,7 @@ pub unsafe extern "C" fn vpack_builder_finish(
         let out = out_ptr(out, "out")?;
         // SAFETY: per this function's contract.
         let manifest = unsafe { manifest_arg(manifest_json) }?;
-        let inner = Pack::from_writer(b.inner, manifest)?;
+        let inner = AnyPack::One(Pack::from_writer(b.inner, manifest)?);
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
@@ -612,7 +619,7 @@ pub unsafe extern "C" fn vpack_builder_finish_file(
         // SAFETY (both): per this function's contract.
         let path = unsafe { c_path(path, "path") }?;
         let manifest = unsafe { manifest_arg(manifest_json) }?;
-        let inner = Pack::from_writer_to_file(b.inner, manifest, &path)?;
+        let inner = AnyPack::One(Pack::from_writer_to_file(b.inner, manifest, &path)?);
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
@@ -633,6 +640,26 @@ pub unsafe extern "C" fn vpack_builder_free(builder: *mut vpack_builder) {
 /// Opens the pack file at `path` (NUL-terminated; any bytes on Unix) by mapping it
 /// read-only. `flags` is 0 or `VPACK_OPEN_VERIFY`.
 ///
+/// `path` may also name a pack set file (written by `vpack_set_write`; told apart from a
+/// pack by its first bytes): every shard it lists is opened as below and the handle
+/// answers as one pack. Chunk ids are global, in shard order (shard `i`'s chunk `j` is
+/// the number of chunks in shards `0..i` plus `j`); `vpack_index_len` is the total;
+/// searches run over every shard (on a pool of worker threads when the set is large
+/// enough) and merge the best `k` by score, ties to the lower global id, so a set of flat
+/// packs answers with exactly the ids and scores of one flat pack holding the same
+/// chunks in shard order (a set of HNSW shards merges each shard's approximate answer).
+/// The manifest is the first shard's with `chunk_count` (and `documents`) summed, `index`
+/// `{"kind":"mixed"}` when the shards' differ, and a `set` entry listing the shards.
+/// What differs from a single pack: `vpack_index_vectors` on a set of more than one shard
+/// is `VPACK_E_NOT_FOUND` (the rows are not contiguous), and `vpack_index_to_bytes` and
+/// `vpack_index_save` on any set are `VPACK_E_INVALID_ARG` (a set is several files).
+/// Opening a set checks each shard in O(1) as for one pack, plus its fingerprint and
+/// chunk count against the set file (a shard rebuilt or replaced since is
+/// `VPACK_E_CORRUPT`); every error names the shard ("shard 2 (part-2.vpack) of pack set
+/// ...: ..."): a missing shard is `VPACK_E_IO`, a damaged one `VPACK_E_CORRUPT`, shards
+/// that disagree on format version, dimension, metric or embedder `VPACK_E_INVALID_ARG`.
+/// Damage met later in a shard is reported with its name too.
+///
 /// Verification policy: no call ever answers from bytes that were not checked. Opening
 /// checks the header, the section table, the manifest and the block-checksum section
 /// against their CRC-32s, in time independent of the pack's size. Every other byte (chunk
@@ -647,10 +674,11 @@ pub unsafe extern "C" fn vpack_builder_free(builder: *mut vpack_builder) {
 /// file and renaming it over the old one (as vpack's writers do). Truncating or
 /// overwriting a mapped file makes later reads fault (SIGBUS), as with any mmap reader.
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path, unknown
-/// flags), `VPACK_E_IO` (missing, unreadable, a directory, a FIFO or any other
-/// non-regular file: refused at once, never blocks), `VPACK_E_CORRUPT`,
-/// `VPACK_E_UNSUPPORTED_VERSION` (another format version, or a section kind from a newer
-/// writer).
+/// flags; a set whose shards disagree), `VPACK_E_IO` (missing, unreadable, a directory, a
+/// FIFO or any other non-regular file: refused at once, never blocks; a missing shard),
+/// `VPACK_E_CORRUPT` (also a malformed set file), `VPACK_E_UNSUPPORTED_VERSION` (another
+/// format version, a section kind from a newer writer, a newer set file version),
+/// `VPACK_E_LIMIT` (a set file above 64 MiB or of more than `VPACK_MAX_SHARDS` shards).
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_open(
     path: *const c_char,
@@ -664,7 +692,7 @@ pub unsafe extern "C" fn vpack_index_open(
         if flags & !VPACK_OPEN_VERIFY != 0 {
             return Err(Error::InvalidArg(format!("unknown open flags {flags:#x}")));
         }
-        let inner = Pack::open(&path, flags & VPACK_OPEN_VERIFY != 0)?;
+        let inner = AnyPack::open(&path, flags & VPACK_OPEN_VERIFY != 0)?;
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
@@ -686,7 +714,7 @@ pub unsafe extern "C" fn vpack_index_from_bytes(
         let out = out_ptr(out, "out")?;
         // SAFETY: per this function's contract.
         let bytes = unsafe { slice(data, len, "data") }?;
-        let inner = Pack::from_bytes(bytes)?;
+        let inner = AnyPack::One(Pack::from_bytes(bytes)?);
         // SAFETY: `out` was checked non-NULL and is writable per the contract.
         unsafe { hand_out(out, vpack_index { inner }) };
         Ok(())
@@ -696,7 +724,8 @@ pub unsafe extern "C" fn vpack_index_from_bytes(
 /// Serializes the pack: writes its complete .vpack bytes to `*out`. Free them with
 /// `vpack_bytes_free`.
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT` (every checksum is checked
-/// first: a copy never carries damage on).
+/// first: a copy never carries damage on), `VPACK_E_INVALID_ARG` (a pack set: several
+/// files, not one pack).
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_to_bytes(
     index: *const vpack_index,
@@ -715,8 +744,8 @@ pub unsafe extern "C" fn vpack_index_to_bytes(
 
 /// Writes the pack to `path` atomically (temporary file in the same directory, fsync,
 /// rename). On error the file at `path`, if any, is unchanged.
-/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path),
-/// `VPACK_E_CORRUPT` (checked first, as for `vpack_index_to_bytes`), `VPACK_E_IO`.
+/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_INVALID_ARG` (empty path; a pack
+/// set), `VPACK_E_CORRUPT` (checked first, as for `vpack_index_to_bytes`), `VPACK_E_IO`.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_save(
     index: *const vpack_index,
@@ -742,7 +771,49 @@ pub unsafe extern "C" fn vpack_index_free(index: *mut vpack_index) {
     })
 }
 
-/// Verifies every checksum and chunk record of the pack (O(file size)).
+/// Writes a pack set file at `path` (NUL-terminated) naming the `n` pack files
+/// `shards[0..n]` (NUL-terminated paths), in this order, so that `vpack_index_open(path)`
+/// opens them as one pack with global chunk ids in this order. Each shard is opened (O(1)
+/// checks, as `vpack_index_open` without flags) and must lie inside the set file's folder
+/// or below it: the set file records each shard's path relative to its own folder, so the
+/// folder can be copied or moved whole. The shards must agree with the first on format
+/// version, dimension, metric and embedder (else `VPACK_E_INVALID_ARG`, naming the shard
+/// and what differs). The file is JSON (format `"vpack-set"`, version 1) listing each
+/// shard's relative path, chunk count and fingerprint (the sha256 of its header and
+/// section table), written atomically (temporary file, fsync, rename).
+/// Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (path; shards when n > 0; a shards[i]),
+/// `VPACK_E_INVALID_ARG` (n == 0; an empty path; a shard outside the folder, listed
+/// twice, or disagreeing with the first), `VPACK_E_LIMIT` (n above `VPACK_MAX_SHARDS`),
+/// `VPACK_E_IO` (a missing shard; the set file's folder missing or not writable),
+/// `VPACK_E_CORRUPT`, `VPACK_E_UNSUPPORTED_VERSION` (a shard as for `vpack_index_open`),
+/// `VPACK_E_INVALID_UTF8` (a shard path, relative to the folder, that is not UTF-8).
+#[no_mangle]
+pub unsafe extern "C" fn vpack_set_write(
+    path: *const c_char,
+    shards: *const *const c_char,
+    n: usize,
+) -> vpack_status {
+    guard(|| {
+        // SAFETY (both): per this function's contract.
+        let path = unsafe { c_path(path, "path") }?;
+        if n > set::MAX_SHARDS {
+            return Err(Error::Limit(format!(
+                "{n} shards (at most {})",
+                set::MAX_SHARDS
+            )));
+        }
+        let ptrs = unsafe { slice(shards, n, "shards") }?;
+        let paths = ptrs
+            .iter()
+            // SAFETY: each shards[i] is NULL or NUL-terminated per the contract.
+            .map(|&p| unsafe { c_path(p, "shards[i]") })
+            .collect::<error::Result<Vec<_>>>()?;
+        set::write_set(&path, &paths)
+    })
+}
+
+/// Verifies every checksum and chunk record of the pack (O(file size)); of every shard
+/// of a pack set.
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_verify(index: *const vpack_index) -> vpack_status {
@@ -753,7 +824,7 @@ pub unsafe extern "C" fn vpack_index_verify(index: *const vpack_index) -> vpack_
     })
 }
 
-/// Writes the number of chunks to `*out`.
+/// Writes the number of chunks to `*out` (of a pack set: of all its shards).
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`.
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_len(
@@ -799,13 +870,14 @@ pub unsafe extern "C" fn vpack_index_manifest(
         // SAFETY: per this function's contract.
         let idx = unsafe { handle(index, "index") }?;
         // SAFETY: `out` is non-NULL and writable.
-        unsafe { *out = borrowed(idx.inner.reader().manifest_json()) };
+        unsafe { *out = borrowed(idx.inner.manifest_json()) };
         Ok(())
     })
 }
 
 /// Borrows chunk `id`'s UTF-8 text and metadata (a JSON object) into `*text` and
-/// `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1.
+/// `*metadata`; both stay valid while `index` lives. Ids run from 0 to len - 1 (global
+/// ids for a pack set).
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND` (id >= len),
 /// `VPACK_E_CORRUPT` (the chunk's bytes fail their checksum, or its text is not UTF-8 or
 /// its metadata not a JSON object).
@@ -978,7 +1050,8 @@ pub unsafe extern "C" fn vpack_index_search_ef(
 /// (`text`), `VPACK_E_LIMIT` (`text_len` above `VPACK_MAX_INPUT_BYTES`),
 /// `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index),
 /// `VPACK_E_UNSUPPORTED_VERSION` (a lexical index made by a tokenizer this library does
-/// not have).
+/// not have; lexical or hybrid on a pack set, which does not combine its shards' BM25
+/// statistics yet).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn vpack_index_search_mode(
@@ -1101,8 +1174,10 @@ pub unsafe extern "C" fn vpack_index_search_batch(
 /// row-major (row `i` is chunk `i`; for cosine packs each row is L2-normalised), valid
 /// while `index` lives. Every vector block is checked first (once per handle), so this
 /// costs a pass over the vectors the first time.
+/// A pack set of one shard gives its shard's rows.
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_CORRUPT`, `VPACK_E_NOT_FOUND` (a
-/// codes-only pack, which stores no f32 vectors).
+/// codes-only pack, which stores no f32 vectors; a pack set of more than one shard, whose
+/// rows are not contiguous: read each shard's).
 #[no_mangle]
 pub unsafe extern "C" fn vpack_index_vectors(
     index: *const vpack_index,
@@ -1116,7 +1191,7 @@ pub unsafe extern "C" fn vpack_index_vectors(
         let dim = out_ptr(dim, "dim")?;
         // SAFETY: per this function's contract.
         let idx = unsafe { handle(index, "index") }?;
-        let rows = idx.inner.reader().vectors()?;
+        let rows = idx.inner.vectors()?;
         // SAFETY: the three out-pointers are non-NULL and writable.
         unsafe {
             *data = rows.as_ptr();
@@ -1127,8 +1202,8 @@ pub unsafe extern "C" fn vpack_index_vectors(
     })
 }
 
-/// Creates the embedder recorded in the pack's manifest, to embed query texts the same
-/// way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
+/// Creates the embedder recorded in the pack's manifest (a pack set's shards all record
+/// the same), to embed query texts the same way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
 /// records none, `VPACK_E_MODEL` when it is not available here.
 /// Returns `VPACK_OK` or `VPACK_E_NULL_ARG`, `VPACK_E_NOT_FOUND`, `VPACK_E_MODEL`,
 /// `VPACK_E_RUNTIME`.

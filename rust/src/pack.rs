@@ -78,6 +78,135 @@ pub struct Pack {
     reader: PackReader,
 }
 
+/// Checks a query for a pack of `dimension` and `metric` and returns it ready to score
+/// (normalised for cosine): the same bits for every pack of a set as for one pack.
+pub(crate) fn prepare_query(
+    query: &[f32],
+    dimension: usize,
+    metric: Metric,
+    k: usize,
+    ef: Option<usize>,
+) -> Result<Vec<f32>> {
+    if query.len() != dimension {
+        return Err(Error::DimensionMismatch {
+            expected: dimension,
+            got: query.len(),
+        });
+    }
+    if k > MAX_K {
+        return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
+    }
+    check_ef(ef)?;
+    if query.iter().any(|x| !x.is_finite()) {
+        return Err(Error::InvalidArg(
+            "query vector holds a non-finite value".into(),
+        ));
+    }
+    let mut q = query.to_vec();
+    if metric == Metric::Cosine && !normalize(&mut q) {
+        return Err(Error::InvalidArg(
+            "query vector has zero norm (an empty query text?)".into(),
+        ));
+    }
+    Ok(q)
+}
+
+fn check_ef(ef: Option<usize>) -> Result<()> {
+    if let Some(ef) = ef {
+        if !(1..=hnsw::MAX_EF).contains(&ef) {
+            return Err(Error::InvalidArg(format!(
+                "ef must be in 1..={}, got {ef}",
+                hnsw::MAX_EF
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The caller's output arrays of a batch search.
+pub(crate) struct BatchOut<'a> {
+    pub ids: &'a mut [u64],
+    pub scores: &'a mut [f32],
+    pub counts: &'a mut [usize],
+}
+
+/// Runs a batch: `queries` (`counts.len()` rows of `dim`) split over up to `threads`
+/// threads, each row searched with `search` (which checks it as a single search would);
+/// `prepare` runs once first, on this thread. Each worker is marked a fan-out part, so
+/// its scans stay on its own thread.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_batch(
+    dim: usize,
+    queries: &[f32],
+    k: usize,
+    ef: Option<usize>,
+    threads: usize,
+    out: BatchOut<'_>,
+    prepare: impl FnOnce() -> Result<()>,
+    search: impl Fn(&[f32]) -> Result<Vec<Scored>> + Sync,
+) -> Result<()> {
+    let BatchOut {
+        ids,
+        scores,
+        counts,
+    } = out;
+    let n = counts.len();
+    if queries.len() != n * dim || ids.len() != n * k || scores.len() != n * k {
+        return Err(Error::DimensionMismatch {
+            expected: n * dim,
+            got: queries.len(),
+        });
+    }
+    check_ef(ef)?;
+    if n == 0 || k == 0 {
+        // Still refuse what a single search would (a NaN or zero row).
+        for q in queries.chunks_exact(dim) {
+            search(q)?;
+        }
+        counts.iter_mut().for_each(|c| *c = 0);
+        return Ok(());
+    }
+    // The first touch of every block happens here, once, before the threads start.
+    prepare()?;
+    let threads = threads.clamp(1, 64).min(n);
+    let per = n.div_ceil(threads);
+    let work = queries
+        .chunks(per * dim)
+        .zip(ids.chunks_mut(per * k))
+        .zip(scores.chunks_mut(per * k))
+        .zip(counts.chunks_mut(per));
+    let search = &search;
+    let fan_out = threads > 1;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = work
+            .map(|(((qs, ids), scores), counts)| {
+                scope.spawn(move || -> Result<()> {
+                    let mut run = || -> Result<()> {
+                        for (i, q) in qs.chunks_exact(dim).enumerate() {
+                            let hits = search(q)?;
+                            for (j, h) in hits.iter().enumerate() {
+                                ids[i * k + j] = h.id;
+                                scores[i * k + j] = h.score;
+                            }
+                            counts[i] = hits.len();
+                        }
+                        Ok(())
+                    };
+                    if fan_out {
+                        crate::parallel::as_fan_out_part(run)
+                    } else {
+                        run()
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(Error::Panic("batch search worker".into())))
+        })
+    })
+}
+
 /// An HNSW graph section with the pack's vectors: what `hnsw::search` walks.
 struct PackGraph<'a> {
     graph: HnswSection<'a>,
@@ -181,44 +310,42 @@ impl Pack {
         filter: Option<&Filter>,
         ef: Option<usize>,
     ) -> Result<Vec<Scored>> {
-        if query.len() != self.dimension() {
-            return Err(Error::DimensionMismatch {
-                expected: self.dimension(),
-                got: query.len(),
-            });
-        }
-        if k > MAX_K {
-            return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
-        }
-        if let Some(ef) = ef {
-            if !(1..=hnsw::MAX_EF).contains(&ef) {
-                return Err(Error::InvalidArg(format!(
-                    "ef must be in 1..={}, got {ef}",
-                    hnsw::MAX_EF
-                )));
-            }
-        }
-        if query.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidArg(
-                "query vector holds a non-finite value".into(),
-            ));
-        }
-        let mut q = query.to_vec();
-        if self.reader.metric() == Metric::Cosine && !normalize(&mut q) {
-            return Err(Error::InvalidArg(
-                "query vector has zero norm (an empty query text?)".into(),
-            ));
-        }
+        let q = prepare_query(query, self.dimension(), self.reader.metric(), k, ef)?;
+        self.search_prepared(&q, k, filter, ef)
+    }
+
+    /// `search_with` for a query `prepare_query` has checked and normalised.
+    pub(crate) fn search_prepared(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+    ) -> Result<Vec<Scored>> {
         if k == 0 {
             return Ok(Vec::new());
         }
         if let IndexKind::Hnsw { ef_search } = self.reader.index_kind() {
             let ef = ef.unwrap_or(ef_search);
-            if let Some(hits) = self.search_hnsw(&q, k, filter, ef)? {
+            if let Some(hits) = self.search_hnsw(q, k, filter, ef)? {
                 return Ok(hits);
             }
         }
-        self.search_flat(&q, k, filter)
+        self.search_flat(q, k, filter)
+    }
+
+    /// The metric of the stored vectors.
+    pub fn metric(&self) -> Metric {
+        self.reader.metric()
+    }
+
+    /// Checks every vector block a flat scan reads, so the threads of a batch do not all
+    /// meet the first touch at once.
+    pub(crate) fn prepare_batch(&self) -> Result<()> {
+        if self.reader.index_kind() == IndexKind::Flat && self.reader.codes()?.is_none() {
+            self.reader.vectors()?;
+        }
+        Ok(())
     }
 
     /// A search in one of the query modes: `Dense` ranks by the query vector (as
@@ -435,62 +562,21 @@ impl Pack {
         scores: &mut [f32],
         counts: &mut [usize],
     ) -> Result<()> {
-        let dim = self.dimension();
-        let n = counts.len();
-        if queries.len() != n * dim || ids.len() != n * k || scores.len() != n * k {
-            return Err(Error::DimensionMismatch {
-                expected: n * dim,
-                got: queries.len(),
-            });
-        }
-        if let Some(ef) = ef {
-            if !(1..=hnsw::MAX_EF).contains(&ef) {
-                return Err(Error::InvalidArg(format!(
-                    "ef must be in 1..={}, got {ef}",
-                    hnsw::MAX_EF
-                )));
-            }
-        }
-        if n == 0 || k == 0 {
-            // Still refuse what a single search would (a NaN or zero row).
-            for q in queries.chunks_exact(dim) {
-                self.search_with(q, 0, filter, ef)?;
-            }
-            counts.iter_mut().for_each(|c| *c = 0);
-            return Ok(());
-        }
-        // The first touch of every block happens here, once, before the threads start.
-        if self.reader.index_kind() == IndexKind::Flat && self.reader.codes()?.is_none() {
-            self.reader.vectors()?;
-        }
-        let threads = threads.clamp(1, 64).min(n);
-        let per = n.div_ceil(threads);
-        let work = queries
-            .chunks(per * dim)
-            .zip(ids.chunks_mut(per * k.max(1)))
-            .zip(scores.chunks_mut(per * k.max(1)))
-            .zip(counts.chunks_mut(per));
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = work
-                .map(|(((qs, ids), scores), counts)| {
-                    scope.spawn(move || -> Result<()> {
-                        for (i, q) in qs.chunks_exact(dim).enumerate() {
-                            let hits = self.search_with(q, k, filter, ef)?;
-                            for (j, h) in hits.iter().enumerate() {
-                                ids[i * k + j] = h.id;
-                                scores[i * k + j] = h.score;
-                            }
-                            counts[i] = hits.len();
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(Error::Panic("batch search worker".into())))
-            })
-        })
+        let out = BatchOut {
+            ids,
+            scores,
+            counts,
+        };
+        run_batch(
+            self.dimension(),
+            queries,
+            k,
+            ef,
+            threads,
+            out,
+            || self.prepare_batch(),
+            |q| self.search_with(q, k, filter, ef),
+        )
     }
 
     fn chunk_metadata(&self, id: usize) -> Result<Map<String, Value>> {

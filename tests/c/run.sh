@@ -8,8 +8,10 @@
 #                                                (flat and HNSW packs)
 #   test_hnsw.c (C11)                            HNSW packs: build, manifest, recall, ef,
 #                                                search_batch, vectors, lazy open
+#   test_sets.c (C11)                            pack sets: vpack_set_write, a set opened as
+#                                                one pack answers like one pack; refusals
 #
-# each under valgrind (memcheck), plus test_misuse, test_threads and test_hnsw built with
+# each under valgrind (memcheck), plus test_misuse, test_threads, test_hnsw and test_sets built with
 # -fsanitize=address,undefined (LeakSanitizer on) and test_threads with
 # -fsanitize=thread, run natively.
 #
@@ -23,10 +25,11 @@
 # Fails on any compiler warning, failed check, a last line other than "N passed, 0 failed",
 # a valgrind error or leak (definite, indirect or possible; in the program or in any child
 # it forks), a sanitizer report, or anything written to stderr (the library must never
-# print). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly two things, the
-# process-wide embedder cache and Rust's per-thread std::thread::current() handle; read
-# its comments before adding to it. LeakSanitizer needs no suppression: it counts both as
-# reachable (it follows interior pointers).
+# print). Needs cc, c++ and valgrind. tests/c/valgrind.supp hides exactly three things, the
+# process-wide embedder cache, Rust's per-thread std::thread::current() handle and the
+# thread blocks of the worker pool (alive at exit); read its comments before adding to
+# it. LeakSanitizer needs no suppression: it counts them as reachable (it follows interior
+# pointers).
 #
 # A documented behaviour the library does not have yet, once reported, is a "KNOWN GAP"
 # line (check.h's KNOWN_GAP): printed in every run and counted in the summary, but not a
@@ -84,12 +87,14 @@ echo "== compile"
 "$cc" "${cflags[@]}" tests/c/test_misuse.c -o "$build/test_misuse" "${link[@]}" -lm
 "$cc" "${cflags[@]}" -pthread tests/c/test_threads.c -o "$build/test_threads" "${link[@]}"
 "$cc" "${cflags[@]}" tests/c/test_hnsw.c -o "$build/test_hnsw" "${link[@]}" -lm
+"$cc" "${cflags[@]}" tests/c/test_sets.c -o "$build/test_sets" "${link[@]}"
 "$cc" "${cflags[@]}" "${san[@]}" tests/c/test_misuse.c -o "$build/test_misuse_asan" \
     "${link[@]}" -lm
 "$cc" "${cflags[@]}" "${san[@]}" -pthread tests/c/test_threads.c \
     -o "$build/test_threads_asan" "${link[@]}"
 "$cc" "${cflags[@]}" "${san[@]}" tests/c/test_hnsw.c -o "$build/test_hnsw_asan" \
     "${link[@]}" -lm
+"$cc" "${cflags[@]}" "${san[@]}" tests/c/test_sets.c -o "$build/test_sets_asan" "${link[@]}"
 # ThreadSanitizer is optional (not every toolchain ships libtsan); the same source has
 # already compiled cleanly above, so a failure here is the toolchain's.
 have_tsan=1
@@ -225,6 +230,8 @@ run_valgrind test_threads "$build/test_threads" --quick || failed+=(test_threads
 run_native test_threads_asan asan+ubsan "$build/test_threads_asan" || failed+=(test_threads_asan)
 run_valgrind test_hnsw "$build/test_hnsw" --quick || failed+=(test_hnsw)
 run_native test_hnsw_asan asan+ubsan "$build/test_hnsw_asan" || failed+=(test_hnsw_asan)
+run_valgrind test_sets "$build/test_sets" || failed+=(test_sets)
+run_native test_sets_asan asan+ubsan "$build/test_sets_asan" || failed+=(test_sets_asan)
 if [[ $have_tsan -eq 1 ]]; then
     run_native test_threads_tsan tsan "$build/test_threads_tsan" || failed+=(test_threads_tsan)
 else

@@ -122,7 +122,7 @@ impl SectionBlocks {
         let threads = if blocks.len() < 2 * PARALLEL_MIN_BLOCKS {
             1
         } else {
-            crate::parallel::cores()
+            crate::parallel::scan_threads()
                 .min(blocks.len() / PARALLEL_MIN_BLOCKS)
                 .min(MAX_THREADS)
         };

@@ -149,7 +149,7 @@ fn check_json_object(bytes: &[u8]) -> std::result::Result<(), serde_json::Error>
 
 /// Opens `path` for reading without blocking (a FIFO would otherwise block `open`
 /// until a writer appears) and refuses anything but a regular file.
-fn open_regular(path: &Path) -> Result<(File, u64)> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -399,6 +399,18 @@ impl PackReader {
             self.chunk(id)?;
         }
         Ok(())
+    }
+
+    /// A cheap identity of the pack's content, "sha256:<hex>" of its header and section
+    /// table: they hold the file length and every section's CRC-32, so any change to any
+    /// section changes it. Costs O(sections), not O(file size).
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let b = self.storage.bytes();
+        let end = HEADER_LEN + self.sections.len() * SECTION_ENTRY_LEN;
+        let digest = Sha256::digest(&b[..end]);
+        let hex: String = digest.iter().map(|x| format!("{x:02x}")).collect();
+        format!("sha256:{hex}")
     }
 
     pub fn bytes(&self) -> &[u8] {

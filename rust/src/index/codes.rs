@@ -244,7 +244,7 @@ impl<'a> Codes<'a> {
         let l2 = metric == Metric::L2;
         let n = self.n.min(out.len());
         let threads = if self.codes.len() >= PARALLEL_MIN_BYTES {
-            crate::parallel::cores().min(MAX_THREADS)
+            crate::parallel::scan_threads().min(MAX_THREADS)
         } else {
             1
         };

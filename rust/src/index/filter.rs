@@ -17,14 +17,14 @@ use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Filter {
     All(Vec<Filter>),
     Any(Vec<Filter>),
     Field(Vec<String>, Cond),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Cond {
     Glob(Glob),
     Eq(Value),
@@ -245,7 +245,7 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 }
 
 /// A glob over `/`-separated strings: `*` and `?` within one segment, `**` across.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Glob(Vec<Token>);
 
 #[derive(Debug, Clone, PartialEq)]

@@ -56,7 +56,7 @@ impl FlatIndex<'_> {
     fn top_k(&self, query: &[f32], k: usize) -> Vec<Scored> {
         let rows = self.vectors.len() / self.dim;
         let threads = if self.vectors.len() >= PARALLEL_MIN_FLOATS {
-            crate::parallel::cores().min(MAX_THREADS)
+            crate::parallel::scan_threads().min(MAX_THREADS)
         } else {
             1
         };
