@@ -1,0 +1,521 @@
+"""Retrieval quality of vpack on real FAQ question/answer sets (issue 9).
+
+For each eval set (see faqsets.py): write the question-free corpus, build a pack with
+the real vpack pipeline (default transformers, section chunker, the default model,
+the embedding cache), then rank every chunk for every question with
+
+- dense: the pack's vectors (cosine; checked against ``Pack.search_batch``);
+- contextual dense: the same chunks embedded as "title > heading path\\n text" (the
+  stored text stays clean), built with ``PackBuilder``;
+- BM25 (bm25.py, eval-only) with tokenizer variants and a k1/b grid;
+- fusions of dense and BM25: RRF, weighted RRF, min-max and z-score weighted sums, and
+  BM25 as a boost on the dense top-N.
+
+Metrics: recall@1/5/10 (a question counts when at least one relevant chunk is in the
+top k; see ``relevant_chunks``) and MRR@10, with 95% percentile-bootstrap half-widths
+over questions; parameters are chosen on one set and reported on the others.
+
+    VPACK_LIBRARY=... PYTHONPATH=. python benches/eval/run_eval.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bm25 as bm25mod  # noqa: E402
+import faqsets  # noqa: E402
+
+import vpack  # noqa: E402
+from vpack.cache import CachedEmbedder, EmbeddingCache, default_cache_dir  # noqa: E402
+from vpack.pipeline import default_transformers  # noqa: E402
+from vpack.plugins import OnnxEmbedder  # noqa: E402
+from vpack.plugins.sources import DirectorySource  # noqa: E402
+
+DEPTH = 100  # candidates taken from each list for fusion; ranks kept per query
+KS = (1, 5, 10)
+OVERLAP = 0.5  # a chunk is relevant when the overlap is >= OVERLAP * the shorter span
+
+# ---------------------------------------------------------------------------- data
+
+
+def relevant_chunks(chunks: Sequence[Mapping[str, Any]], q: faqsets.Question) -> List[int]:
+    """Chunk ids that count as a hit for question ``q``: the chunk comes from the
+    answer's page (metadata ``path``) and its character span [start, end) in that
+    page's transformed text overlaps the answer span by at least half of the shorter
+    of the two (so a chunk lying inside a long answer counts, a chunk holding a whole
+    short answer among other text counts, a chunk that only touches the answer's edge
+    does not). Chunk ids are never compared across configurations."""
+    out = []
+    alen = q.end - q.start
+    for i, c in enumerate(chunks):
+        if c["path"] != q.path:
+            continue
+        ov = min(c["end"], q.end) - max(c["start"], q.start)
+        if ov > 0 and ov >= OVERLAP * min(c["end"] - c["start"], alen):
+            out.append(i)
+    return out
+
+
+def chunk_records(pack: vpack.Pack) -> List[Dict[str, Any]]:
+    out = []
+    for i in range(len(pack)):
+        hit = pack.chunk(i)
+        meta = dict(hit.metadata)
+        meta["text"] = hit.text
+        out.append(meta)
+    return out
+
+
+def contextual_texts(corpus: Path, chunks: Sequence[Mapping[str, Any]]) -> List[str]:
+    """ "<page title> > <heading> > <subheading>\\n<chunk text>" for every chunk: the
+    headings whose sections contain the chunk's start (placeholders of removed
+    questions left out)."""
+    docs: Dict[str, Tuple[Optional[str], List[Dict[str, Any]]]] = {}
+    src = DirectorySource(corpus, ("**/*.html",))
+    steps = default_transformers()
+    for doc in src.documents():
+        for t in steps:
+            doc = t.transform(doc)
+        docs[doc.metadata["path"]] = (doc.metadata.get("title"), list(doc.metadata.get("sections") or []))
+    out = []
+    for c in chunks:
+        title, sections = docs[c["path"]]
+        stack: List[Dict[str, Any]] = []
+        for s in sections:
+            if s["start"] > c["start"]:
+                break
+            while stack and stack[-1]["level"] >= s["level"]:
+                stack.pop()
+            stack.append(s)
+        path = [title] if title else []
+        for s in stack:
+            t = s.get("title") or ""
+            if t and not _PLACEHOLDER(t) and t != title:
+                path.append(t)
+        out.append(" > ".join(path) + "\n" + c["text"] if path else c["text"])
+    return out
+
+
+def _PLACEHOLDER(text: str) -> bool:
+    return text.startswith("Q") and text[1:].isdigit()
+
+
+# ---------------------------------------------------------------------------- ranking
+
+
+def ranks_of_first_hit(order: np.ndarray, relevant: Sequence[Sequence[int]]) -> np.ndarray:
+    """order: (n_queries, depth) chunk ids best first. Rank (1-based) of the first
+    relevant chunk per query, or 0 when none is within the depth."""
+    out = np.zeros(len(relevant), dtype=np.int64)
+    for qi, rel in enumerate(relevant):
+        hits = np.nonzero(np.isin(order[qi], rel))[0]
+        out[qi] = hits[0] + 1 if len(hits) else 0
+    return out
+
+
+def top(scores: np.ndarray, depth: int = DEPTH) -> np.ndarray:
+    """Top ``depth`` ids of each row of ``scores`` (n_queries, n_chunks), best first,
+    ties to the lower id (as vpack's search)."""
+    n = scores.shape[1]
+    depth = min(depth, n)
+    part = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+    out = np.empty_like(part)
+    for qi in range(scores.shape[0]):
+        ids = part[qi]
+        s = scores[qi, ids]
+        out[qi] = ids[np.lexsort((ids, -s))]
+    return out
+
+
+def metrics(first: np.ndarray) -> Dict[str, float]:
+    out = {f"recall@{k}": float(np.mean((first > 0) & (first <= k))) for k in KS}
+    out["mrr@10"] = float(np.mean(np.where((first > 0) & (first <= 10), 1.0 / np.maximum(first, 1), 0.0)))
+    return out
+
+
+def per_query(first: np.ndarray) -> Dict[str, np.ndarray]:
+    d = {f"recall@{k}": ((first > 0) & (first <= k)).astype(np.float64) for k in KS}
+    d["mrr@10"] = np.where((first > 0) & (first <= 10), 1.0 / np.maximum(first, 1), 0.0)
+    return d
+
+
+def bootstrap_halfwidth(values: np.ndarray, reps: int, seed: int = 9) -> float:
+    """Half the width of the 95% percentile-bootstrap interval of the mean."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(reps, len(values)))
+    means = values[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float((hi - lo) / 2)
+
+
+def paired_diff(a: np.ndarray, b: np.ndarray, reps: int, seed: int = 9) -> Tuple[float, float, float]:
+    """Mean of a - b with its 95% percentile-bootstrap interval (paired over questions)."""
+    rng = np.random.default_rng(seed)
+    d = a - b
+    idx = rng.integers(0, len(d), size=(reps, len(d)))
+    means = d[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(d.mean()), float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------------- fusion
+
+
+def _rank_positions(order: np.ndarray, n: int) -> np.ndarray:
+    """(n_queries, n) 1-based rank of each chunk within ``order`` (0 = not in it)."""
+    pos = np.zeros((order.shape[0], n), dtype=np.float64)
+    rows = np.arange(order.shape[0])[:, None]
+    pos[rows, order] = np.arange(1, order.shape[1] + 1)[None, :]
+    return pos
+
+
+class Fuser:
+    """Fusion of one dense and one lexical score matrix (n_queries, n_chunks)."""
+
+    def __init__(self, dense: np.ndarray, lex: np.ndarray) -> None:
+        self.dense, self.lex = dense, lex
+        n = dense.shape[1]
+        self.n = n
+        self.d_top, self.l_top = top(dense), top(lex)
+        # A lexical list only holds chunks with a positive score.
+        self.d_pos = _rank_positions(self.d_top, n)
+        l_pos = _rank_positions(self.l_top, n)
+        l_pos[lex <= 0] = 0
+        self.l_pos = l_pos
+        self.cand = (self.d_pos > 0) | (self.l_pos > 0)
+        mu_d, sd_d = dense.mean(1, keepdims=True), dense.std(1, keepdims=True) + 1e-12
+        mu_l, sd_l = lex.mean(1, keepdims=True), lex.std(1, keepdims=True) + 1e-12
+        self.zd, self.zl = (dense - mu_d) / sd_d, (lex - mu_l) / sd_l
+        self.mm_d, self.mm_l = self._minmax(dense), self._minmax(lex)
+
+    def _minmax(self, s: np.ndarray) -> np.ndarray:
+        masked = np.where(self.cand, s, np.nan)
+        lo, hi = np.nanmin(masked, 1, keepdims=True), np.nanmax(masked, 1, keepdims=True)
+        return np.where(self.cand, (s - lo) / np.maximum(hi - lo, 1e-12), -1.0)
+
+    def rrf(self, k: float, w_lex: float = 0.5) -> np.ndarray:
+        w_d = 1.0 - w_lex
+        f = np.where(self.d_pos > 0, w_d / (k + self.d_pos), 0.0) + np.where(
+            self.l_pos > 0, w_lex / (k + self.l_pos), 0.0
+        )
+        return top(np.where(self.cand, f, -1.0))
+
+    def minmax(self, w_lex: float) -> np.ndarray:
+        f = (1 - w_lex) * self.mm_d + w_lex * self.mm_l
+        return top(np.where(self.cand, f, -1e9))
+
+    def zscore(self, w_lex: float) -> np.ndarray:
+        return top((1 - w_lex) * self.zd + w_lex * self.zl)
+
+    def boost(self, n: int, beta: float) -> np.ndarray:
+        """Dense top-n reordered by dense + beta * bm25 / max(bm25 among them)."""
+        d_top = top(self.dense, n)
+        out = np.empty((d_top.shape[0], min(DEPTH, self.n)), dtype=np.int64)
+        for qi in range(d_top.shape[0]):
+            ids = d_top[qi]
+            lx = self.lex[qi, ids]
+            m = lx.max()
+            f = self.dense[qi, ids] + (beta * lx / m if m > 0 else 0.0)
+            head = ids[np.lexsort((ids, -f))]
+            rest = self.d_top[qi][~np.isin(self.d_top[qi], head)]
+            out[qi] = np.concatenate([head, rest])[: out.shape[1]]
+        return out
+
+
+def fusion_grid() -> List[Tuple[str, Dict[str, Any]]]:
+    grid: List[Tuple[str, Dict[str, Any]]] = [("rrf", {"k": 60, "w_lex": 0.5})]
+    for k, w in itertools.product((10, 30, 60), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)):
+        grid.append(("wrrf", {"k": k, "w_lex": w}))
+    for w in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        grid.append(("minmax", {"w_lex": float(w)}))
+        grid.append(("zscore", {"w_lex": float(w)}))
+    for n, beta in itertools.product((20, 50, 100), (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)):
+        grid.append(("boost", {"n": n, "beta": beta}))
+    return grid
+
+
+def run_fusion(f: Fuser, method: str, p: Mapping[str, Any]) -> np.ndarray:
+    if method in ("rrf", "wrrf"):
+        return f.rrf(p["k"], p["w_lex"])
+    if method == "minmax":
+        return f.minmax(p["w_lex"])
+    if method == "zscore":
+        return f.zscore(p["w_lex"])
+    if method == "boost":
+        return f.boost(p["n"], p["beta"])
+    raise ValueError(method)
+
+
+# ---------------------------------------------------------------------------- one set
+
+
+def bm25_configs() -> List[Dict[str, Any]]:
+    out = []
+    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
+        for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5, 2.0), (0.3, 0.5, 0.75, 0.9)):
+            out.append({"tokenizer": tok, "stem": stem, "k1": k1, "b": b})
+    return out
+
+
+def bm25_name(c: Mapping[str, Any]) -> str:
+    return f"{c['tokenizer']}{'+stem' if c['stem'] else ''} k1={c['k1']} b={c['b']}"
+
+
+def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
+    log = print
+    t0 = time.perf_counter()
+    corpus, questions, stats = faqsets.prepare(name, args.workdir)
+    faqsets.save(questions, stats, HERE / "data" / f"{name}.json")
+    if stats["questions_still_in_corpus"]:
+        raise SystemExit(f"{name}: question text left in the corpus: {stats['leaked']}")
+    log(
+        f"[{name}] {stats['questions']} questions, {stats['documents']} pages, "
+        f"{stats['corpus_characters']} characters"
+    )
+
+    pack_path = args.workdir / name / "dense.vpack"
+    with vpack.build(corpus, pack_path, cache=True, progress=False) as result:
+        rep = result.report
+        log(
+            f"[{name}] pack: {rep.chunks} chunks, {rep.tokens} tokens, cache hits {rep.cache_hits}, "
+            f"embedded {rep.cache_misses} in {rep.seconds.get('embed', 0):.1f}s"
+        )
+        stats.update(
+            chunks=rep.chunks,
+            tokens=rep.tokens,
+            truncated=rep.truncated,
+            embedded_fresh=rep.cache_misses,
+            build_seconds=rep.seconds.get("total"),
+        )
+    queries = [q.query for q in questions]
+    with vpack.open(pack_path) as pack:
+        chunks = chunk_records(pack)
+        qv = pack.embed_queries(queries)
+        vectors = np.array(pack.vectors)
+        ids, _ = pack.search_batch(qv, k=10)
+    dense = (qv @ vectors.T).astype(np.float64)
+    dense_top = top(dense)
+    agree = float(np.mean(ids == dense_top[:, :10]))
+    log(f"[{name}] dense top-10 from numpy equals Pack.search_batch on {agree:.3f} of positions")
+    stats["search_batch_agreement"] = agree
+
+    relevant = [relevant_chunks(chunks, q) for q in questions]
+    stats["relevant_chunks_per_question"] = {
+        "min": min(map(len, relevant)),
+        "median": float(np.median([len(r) for r in relevant])),
+        "max": max(map(len, relevant)),
+    }
+    if min(map(len, relevant)) == 0:
+        raise SystemExit(f"{name}: a question has no relevant chunk")
+
+    firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant)}
+
+    contextual = None
+    if not args.no_contextual:
+        ctx = contextual_texts(corpus, chunks)
+        emb = OnnxEmbedder.packaged()
+        limit = emb.max_tokens or 256
+        stats["contextual_truncated"] = sum(
+            sum(1 for n in emb.token_counts(ctx[i : i + 256]) if n > limit) for i in range(0, len(ctx), 256)
+        )
+        with EmbeddingCache(default_cache_dir()) as cache:
+            cached = CachedEmbedder(emb, cache)
+            t = time.perf_counter()
+            cvec = np.concatenate([cached.embed(ctx[i : i + 256]) for i in range(0, len(ctx), 256)])
+            took = time.perf_counter() - t
+            log(f"[{name}] contextual: {cached.misses} embedded, {cached.hits} cached, {took:.1f}s")
+        emb.close()
+        builder = vpack.PackBuilder(384)
+        builder.add(
+            [c["text"] for c in chunks], cvec, [{k: v for k, v in c.items() if k != "text"} for c in chunks]
+        )
+        with builder.finish({"title": f"{name} contextual"}) as cpack:
+            cids, _ = cpack.search_batch(qv, k=10)
+            cvectors = np.array(cpack.vectors)
+        contextual = (qv @ cvectors.T).astype(np.float64)
+        ctop = top(contextual)
+        assert np.mean(cids == ctop[:, :10]) > 0.95
+        firsts["dense-contextual"] = ranks_of_first_hit(ctop, relevant)
+        stats["contextual_example"] = ctx[len(ctx) // 2][:300]
+
+    # BM25 over the same chunk texts.
+    texts = [c["text"] for c in chunks]
+    lex_scores: Dict[str, np.ndarray] = {}
+    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
+        index = bm25mod.BM25(texts, bm25mod.make_tokenizer(tok, stem))
+        qterms = [index.tokenize(q) for q in queries]
+        for c in bm25_configs():
+            if c["tokenizer"] != tok or c["stem"] != stem:
+                continue
+            index.set_params(c["k1"], c["b"])
+            s = np.stack([index.scores("", terms=t) for t in qterms])
+            lex_scores[bm25_name(c)] = s
+            firsts["bm25 " + bm25_name(c)] = ranks_of_first_hit(top(s), relevant)
+    log(f"[{name}] bm25: {len(lex_scores)} configurations")
+    stats["seconds"] = time.perf_counter() - t0
+    return {
+        "stats": stats,
+        "questions": questions,
+        "relevant": relevant,
+        "dense": dense,
+        "contextual": contextual,
+        "lex": lex_scores,
+        "firsts": firsts,
+    }
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def pick(results: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], dev: str) -> str:
+    """The configuration with the best recall@5 on ``dev`` (ties: MRR@10, then order)."""
+
+    def key(n: str) -> Tuple[float, float]:
+        m = metrics(results[dev][n])
+        return (m["recall@5"], m["mrr@10"])
+
+    return max(names, key=key)
+
+
+def fusion_name(method: str, p: Mapping[str, Any], dense: str, lex: str) -> str:
+    ps = ",".join(f"{k}={v}" for k, v in p.items())
+    return f"{method}({ps}) [{dense} + bm25 {lex}]"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", nargs="+", default=list(faqsets.SETS))
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/vpack-eval"))
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--bootstrap", type=int, default=2000)
+    ap.add_argument("--no-contextual", action="store_true")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    data = {name: evaluate_set(name, args) for name in args.sets}
+    sets = list(data)
+    firsts: Dict[str, Dict[str, np.ndarray]] = {s: dict(data[s]["firsts"]) for s in sets}
+    bm25_names = [n for n in firsts[sets[0]] if n.startswith("bm25 ")]
+    dense_kinds = ["dense"] + (["dense-contextual"] if not args.no_contextual else [])
+
+    # Fusion grid for every set, for each dense kind, with the BM25 configuration chosen
+    # per dev set (so every cross-validated choice is made without the test set), plus
+    # a fixed, untuned reference BM25 (words, k1 1.2, b 0.75).
+    bm25_choice = {dev: pick(firsts, bm25_names, dev)[5:] for dev in sets}
+    lex_for_fusion = sorted(set(bm25_choice.values()) | {"words k1=1.2 b=0.75"})
+    grid = fusion_grid()
+    for s in sets:
+        for dk in dense_kinds:
+            dense = data[s]["dense"] if dk == "dense" else data[s]["contextual"]
+            for lx in lex_for_fusion:
+                f = Fuser(dense, data[s]["lex"][lx])
+                for method, p in grid:
+                    firsts[s][fusion_name(method, p, dk, lx)] = ranks_of_first_hit(
+                        run_fusion(f, method, p), data[s]["relevant"]
+                    )
+    all_names = list(firsts[sets[0]])
+
+    # Cross-validation: per family, choose on each dev set, report on every set.
+    families: Dict[str, List[str]] = {"bm25": bm25_names}
+    for dk in dense_kinds:
+        families[dk] = [dk]
+    for n in all_names:
+        if "[" in n:
+            method = n.split("(")[0]
+            dk = n.split("[")[1].split(" + ")[0]
+            lx = n.split(" + bm25 ")[1].rstrip("]")
+            families.setdefault(f"{method} [{dk}]", [])
+            families[f"{method} [{dk}]"].append(n)
+            del lx
+    cv = []
+    for fam, names in families.items():
+        for dev in sets:
+            if fam.startswith(("rrf", "wrrf", "minmax", "zscore", "boost")):
+                # fusion members must use the BM25 chosen on this dev set
+                names_dev = [n for n in names if n.endswith(f"bm25 {bm25_choice[dev]}]")]
+            else:
+                names_dev = names
+            chosen = pick(firsts, names_dev, dev)
+            for test in sets:
+                m = metrics(firsts[test][chosen])
+                pq = per_query(firsts[test][chosen])
+                hw = {k: bootstrap_halfwidth(v, args.bootstrap) for k, v in pq.items()}
+                d = paired_diff(
+                    per_query(firsts[test][chosen])["recall@5"],
+                    per_query(firsts[test]["dense"])["recall@5"],
+                    args.bootstrap,
+                )
+                cv.append(
+                    {
+                        "family": fam,
+                        "dev": dev,
+                        "test": test,
+                        "config": chosen,
+                        "metrics": m,
+                        "halfwidth": hw,
+                        "recall@5_minus_dense": d,
+                    }
+                )
+
+    everything = {s: {n: metrics(firsts[s][n]) for n in all_names} for s in sets}
+    out = {
+        "sets": {s: data[s]["stats"] for s in sets},
+        "bootstrap": {"kind": "percentile, resampling questions", "reps": args.bootstrap, "level": 0.95},
+        "relevance": f"same page and span overlap >= {OVERLAP} x the shorter of chunk and answer",
+        "bm25_choice": bm25_choice,
+        "cross_validation": cv,
+        "all": everything,
+        "first_hit_ranks": {s: {n: firsts[s][n].tolist() for n in all_names if "[" not in n} for s in sets},
+    }
+    (args.out / "results.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    md = render(out, sets)
+    (args.out / "results.md").write_text(md, encoding="utf-8")
+    print(md)
+    return 0
+
+
+def _fmt(m: Mapping[str, float], hw: Optional[Mapping[str, float]] = None) -> str:
+    cells = []
+    for k in ("recall@1", "recall@5", "recall@10", "mrr@10"):
+        cells.append(f"{m[k]:.3f}" + (f" ± {hw[k]:.3f}" if hw else ""))
+    return " | ".join(cells)
+
+
+def render(out: Mapping[str, Any], sets: Sequence[str]) -> str:
+    lines = ["# Retrieval eval results", ""]
+    lines.append("| set | questions | pages | chunks | tokens |")
+    lines.append("|---|---|---|---|---|")
+    for s in sets:
+        st = out["sets"][s]
+        lines.append(f"| {s} | {st['questions']} | {st['documents']} | {st['chunks']} | {st['tokens']} |")
+    lines += ["", "## Cross-validated (parameters chosen on `dev` by recall@5, reported on `test`)", ""]
+    lines.append(
+        "| family | dev | test | config | recall@1 | recall@5 | recall@10 | MRR@10 "
+        "| Δ recall@5 vs dense [95% CI] |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in out["cross_validation"]:
+        d = r["recall@5_minus_dense"]
+        lines.append(
+            f"| {r['family']} | {r['dev']} | {r['test']} | `{r['config']}` "
+            f"| {_fmt(r['metrics'], r['halfwidth'])} "
+            f"| {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] |"
+        )
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
