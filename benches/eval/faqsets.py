@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from vpack.pipeline import default_transformers
-from vpack.plugins.sources import DirectorySource
+from vpack.plugins.sources import DirectorySource, glob_match
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -64,9 +64,13 @@ class FaqSet:
     faq_pages: Tuple[str, ...]  # globs (relative) of pages holding questions
     heading: re.Pattern[str]  # groups: level, anchor, inner html (the question)
     keep: Callable[[str], bool]  # which heading texts are queries
-    strip_number: bool  # "1.2. What..." -> "What..."
+    strip_number: bool  # "1.2. What..." / "(3) What..." -> "What..."
     skip_groups: bool  # leave out headings whose next heading is a subheading
     package: str
+    # Optional: (relative path, html) -> html, applied to every page first.
+    rewrite: Optional[Callable[[str, str], str]] = None
+    # Optional: the corpus pages (relative paths), instead of include/exclude alone.
+    pages: Optional[Callable[[Path], List[str]]] = None
 
 
 def _debian_keep(text: str) -> bool:
@@ -75,6 +79,28 @@ def _debian_keep(text: str) -> bool:
 
 def _django_keep(text: str) -> bool:
     return True
+
+
+_SQLITE_Q = re.compile(r'<a name="(q\d+)"></a>\s*<p><b>(.*?)</b></p>', re.S)
+
+
+def _sqlite_rewrite(rel: str, page: str) -> str:
+    """The SQLite FAQ marks a question as a bold paragraph after an anchor; it becomes
+    a heading (same anchor, same text) so that it starts a section, as in the others."""
+    if rel != "faq.html":
+        return page
+    return _SQLITE_Q.sub(lambda m: f'<h2 id="{m.group(1)}">{m.group(2)}</h2>', page)
+
+
+def _sqlite_pages(root: Path) -> List[str]:
+    """faq.html and every local page it links to (one hop): the pages its answers
+    point into. The whole SQLite manual (766 pages) would take too long to embed here."""
+    faq = (root / "faq.html").read_text(encoding="utf-8")
+    rels = {"faq.html"}
+    for href in re.findall(r'href="([^"#:]+\.html)', faq):
+        if (root / href).is_file():
+            rels.add(href)
+    return sorted(rels)
 
 
 SETS: Dict[str, FaqSet] = {
@@ -113,16 +139,31 @@ SETS: Dict[str, FaqSet] = {
         skip_groups=True,
         package="python-django-doc",
     ),
+    "sqlite": FaqSet(
+        name="sqlite",
+        root=Path("/usr/share/doc/sqlite3"),
+        include=("**/*.html",),
+        exclude=(),
+        faq_pages=("faq.html",),
+        # after _sqlite_rewrite: <h2 id="q1">(1) How do I create an AUTOINCREMENT field?</h2>
+        heading=re.compile(r'<h(2) id="(q\d+)">(.*?)</h2>', re.S),
+        keep=_django_keep,
+        strip_number=True,
+        skip_groups=False,
+        package="sqlite3-doc",
+        rewrite=_sqlite_rewrite,
+        pages=_sqlite_pages,
+    ),
 }
 
-_NUMBER = re.compile(r"^\d+(\.\d+)*\.\s+")
+_NUMBER = re.compile(r"^(\d+(\.\d+)*\.|\(\d+\))\s+")
 
 
 def _headings(spec: FaqSet, page: str) -> List[Tuple[int, str, str]]:
     """(level, anchor, inner html) of each candidate question heading of a page."""
     out = []
     for m in spec.heading.finditer(page):
-        if spec.name == "django":
+        if "inner" in spec.heading.groupindex:
             level, inner, anchor = int(m.group(1)), m.group("inner"), m.group(3)
         else:
             level, anchor, inner = int(m.group(1)), m.group(2), m.group(3)
@@ -130,17 +171,27 @@ def _headings(spec: FaqSet, page: str) -> List[Tuple[int, str, str]]:
     return out
 
 
-def _pages(spec: FaqSet) -> List[str]:
-    src = DirectorySource(spec.root, spec.include, spec.exclude)
-    from vpack.plugins.sources import glob_match
-
+def _corpus_pages(spec: FaqSet) -> List[str]:
+    """The corpus pages (relative paths; symlinked duplicates such as index.html ->
+    index.en.html left out)."""
+    if spec.pages is not None:
+        return spec.pages(spec.root)
     rels = []
     for path in sorted(spec.root.rglob("*.html")):
         rel = path.relative_to(spec.root).as_posix()
-        if src._selected(rel) and not path.is_symlink():
+        if path.is_symlink():
+            continue
+        if any(glob_match(rel, p) for p in spec.include) and not any(
+            glob_match(rel, p) for p in spec.exclude
+        ):
             rels.append(rel)
-    faq = [r for r in rels if any(glob_match(r, g) for g in spec.faq_pages) and not r.endswith("index.html")]
-    return faq
+    return rels
+
+
+def _faq_pages(spec: FaqSet, corpus: Sequence[str]) -> List[str]:
+    return [
+        r for r in corpus if any(glob_match(r, g) for g in spec.faq_pages) and not r.endswith("index.html")
+    ]
 
 
 def prepare(name: str, workdir: Path) -> Tuple[Path, List[Question], Dict[str, Any]]:
@@ -154,18 +205,14 @@ def prepare(name: str, workdir: Path) -> Tuple[Path, List[Question], Dict[str, A
         shutil.rmtree(corpus)
     # Copy the selected pages (real files; symlinked duplicates such as index.html ->
     # index.en.html are left out).
-    selected = []
-    src = DirectorySource(spec.root, spec.include, spec.exclude)
-    for path in sorted(spec.root.rglob("*.html")):
-        rel = path.relative_to(spec.root).as_posix()
-        if path.is_symlink() or not src._selected(rel):
-            continue
-        selected.append(rel)
+    selected = _corpus_pages(spec)
     texts = {rel: (spec.root / rel).read_text(encoding="utf-8") for rel in selected}
+    if spec.rewrite is not None:
+        texts = {rel: spec.rewrite(rel, page) for rel, page in texts.items()}
 
     questions: List[Question] = []
     replacements: List[Tuple[str, str]] = []  # (inner html, placeholder)
-    for rel in _pages(spec):
+    for rel in _faq_pages(spec, selected):
         heads = _headings(spec, texts[rel])
         for i, (level, anchor, inner) in enumerate(heads):
             text = html_text(inner)
