@@ -263,7 +263,7 @@ def run_fusion(f: Fuser, method: str, p: Mapping[str, Any]) -> np.ndarray:
 def bm25_configs() -> List[Dict[str, Any]]:
     out = []
     for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
-        for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5, 2.0), (0.3, 0.5, 0.75, 0.9)):
+        for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5, 2.0, 2.5, 3.0), (0.3, 0.5, 0.75, 0.9, 1.0)):
             out.append({"tokenizer": tok, "stem": stem, "k1": k1, "b": b})
     return out
 
@@ -378,19 +378,47 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------- main
 
 
-def pick(results: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], dev: str) -> str:
-    """The configuration with the best recall@5 on ``dev`` (ties: MRR@10, then order)."""
+def mean_over(
+    firsts: Mapping[str, Mapping[str, np.ndarray]], name: str, sets: Sequence[str]
+) -> Tuple[float, float]:
+    """(recall@5, MRR@10) of configuration ``name``, averaged over ``sets`` (each set
+    weighs the same, whatever its number of questions)."""
+    ms = [metrics(firsts[s][name]) for s in sets]
+    return (float(np.mean([m["recall@5"] for m in ms])), float(np.mean([m["mrr@10"] for m in ms])))
 
-    def key(n: str) -> Tuple[float, float]:
-        m = metrics(results[dev][n])
-        return (m["recall@5"], m["mrr@10"])
 
-    return max(names, key=key)
+def pick(firsts: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], dev: Sequence[str]) -> str:
+    """The configuration with the best mean recall@5 over the ``dev`` sets (ties: mean
+    MRR@10, then the first in grid order)."""
+    return max(names, key=lambda n: mean_over(firsts, n, dev))
 
 
 def fusion_name(method: str, p: Mapping[str, Any], dense: str, lex: str) -> str:
     ps = ",".join(f"{k}={v}" for k, v in p.items())
     return f"{method}({ps}) [{dense} + bm25 {lex}]"
+
+
+#: The design recommended in README.md (chosen from the cross-validated results; it is
+#: also reported on every set, in-sample, with its paired difference to dense).
+RECOMMENDED = {
+    "dense": "dense",
+    "bm25": "words k1=1.2 b=0.75",
+    "method": "rrf",
+    "params": {"k": 60, "w_lex": 0.5},
+}
+#: Reference points reported on every set without tuning.
+REFERENCE_BM25 = "words k1=1.2 b=0.75"
+
+
+def summary(firsts_s: Mapping[str, np.ndarray], name: str, reps: int) -> Dict[str, Any]:
+    pq = per_query(firsts_s[name])
+    d = paired_diff(pq["recall@5"], per_query(firsts_s["dense"])["recall@5"], reps)
+    return {
+        "config": name,
+        "metrics": metrics(firsts_s[name]),
+        "halfwidth": {k: bootstrap_halfwidth(v, reps) for k, v in pq.items()},
+        "recall@5_minus_dense": d,
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -403,19 +431,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    reps = args.bootstrap
 
     data = {name: evaluate_set(name, args) for name in args.sets}
     sets = list(data)
+    # Parameters are chosen on the other sets (leave one set out); with one set, on itself.
+    dev_of = {s: [d for d in sets if d != s] or [s] for s in sets}
     firsts: Dict[str, Dict[str, np.ndarray]] = {s: dict(data[s]["firsts"]) for s in sets}
     bm25_names = [n for n in firsts[sets[0]] if n.startswith("bm25 ")]
     dense_kinds = ["dense"] + (["dense-contextual"] if not args.no_contextual else [])
 
-    # Fusion grid for every set, for each dense kind, with the BM25 configuration chosen
-    # per dev set (so every cross-validated choice is made without the test set), plus
-    # a fixed, untuned reference BM25 (words, k1 1.2, b 0.75).
-    bm25_choice = {dev: pick(firsts, bm25_names, dev)[5:] for dev in sets}
-    lex_for_fusion = sorted(set(bm25_choice.values()) | {"words k1=1.2 b=0.75"})
+    # BM25 chosen without the test set; fusions are run with that BM25 (and with the
+    # untuned reference and the recommended one, for the fixed-design tables).
+    bm25_choice = {s: pick(firsts, bm25_names, dev_of[s])[5:] for s in sets}
+    lex_for_fusion = sorted(set(bm25_choice.values()) | {REFERENCE_BM25, RECOMMENDED["bm25"]})
     grid = fusion_grid()
+    t = time.perf_counter()
     for s in sets:
         for dk in dense_kinds:
             dense = data[s]["dense"] if dk == "dense" else data[s]["contextual"]
@@ -425,58 +456,64 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     firsts[s][fusion_name(method, p, dk, lx)] = ranks_of_first_hit(
                         run_fusion(f, method, p), data[s]["relevant"]
                     )
+    print(f"fusion grid: {time.perf_counter() - t:.1f}s")
     all_names = list(firsts[sets[0]])
 
-    # Cross-validation: per family, choose on each dev set, report on every set.
-    families: Dict[str, List[str]] = {"bm25": bm25_names}
+    # Families of configurations; each is tuned on dev_of[test] and reported on test.
+    families: Dict[str, List[str]] = {"bm25 (tokenizer, stemming, k1, b)": bm25_names}
+    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
+        label = f"bm25 {tok}{'+stem' if stem else ''} (k1, b)"
+        families[label] = [n for n in bm25_names if n.split(" ")[1] == f"{tok}{'+stem' if stem else ''}"]
     for dk in dense_kinds:
         families[dk] = [dk]
     for n in all_names:
         if "[" in n:
             method = n.split("(")[0]
             dk = n.split("[")[1].split(" + ")[0]
-            lx = n.split(" + bm25 ")[1].rstrip("]")
-            families.setdefault(f"{method} [{dk}]", [])
-            families[f"{method} [{dk}]"].append(n)
-            del lx
-    cv = []
+            families.setdefault(f"{method} [{dk}]", []).append(n)
+    loo = []
     for fam, names in families.items():
-        for dev in sets:
-            if fam.startswith(("rrf", "wrrf", "minmax", "zscore", "boost")):
-                # fusion members must use the BM25 chosen on this dev set
-                names_dev = [n for n in names if n.endswith(f"bm25 {bm25_choice[dev]}]")]
-            else:
-                names_dev = names
-            chosen = pick(firsts, names_dev, dev)
-            for test in sets:
-                m = metrics(firsts[test][chosen])
-                pq = per_query(firsts[test][chosen])
-                hw = {k: bootstrap_halfwidth(v, args.bootstrap) for k, v in pq.items()}
-                d = paired_diff(
-                    per_query(firsts[test][chosen])["recall@5"],
-                    per_query(firsts[test]["dense"])["recall@5"],
-                    args.bootstrap,
-                )
-                cv.append(
-                    {
-                        "family": fam,
-                        "dev": dev,
-                        "test": test,
-                        "config": chosen,
-                        "metrics": m,
-                        "halfwidth": hw,
-                        "recall@5_minus_dense": d,
-                    }
-                )
+        for test in sets:
+            cands = names
+            if "[" in fam:  # fusions use the BM25 chosen on the same dev sets
+                cands = [n for n in names if n.endswith(f"bm25 {bm25_choice[test]}]")]
+            chosen = pick(firsts, cands, dev_of[test])
+            loo.append(
+                {"family": fam, "test": test, "dev": dev_of[test], **summary(firsts[test], chosen, reps)}
+            )
 
-    everything = {s: {n: metrics(firsts[s][n]) for n in all_names} for s in sets}
+    fixed_names = ["dense", *(["dense-contextual"] if "dense-contextual" in dense_kinds else [])]
+    fixed_names += [
+        f"bm25 {REFERENCE_BM25}",
+        fusion_name("rrf", {"k": 60, "w_lex": 0.5}, "dense", REFERENCE_BM25),
+    ]
+    rec = fusion_name(RECOMMENDED["method"], RECOMMENDED["params"], RECOMMENDED["dense"], RECOMMENDED["bm25"])
+    if rec not in fixed_names:
+        fixed_names.append(rec)
+    fixed = [{"test": s, **summary(firsts[s], n, reps)} for n in fixed_names for s in sets]
+
+    # Robustness of every fusion configuration: its worst and mean recall@5 gain over
+    # dense across the sets (in-sample; for the choice of a default, next to the LOO).
+    robust = []
+    for n in all_names:
+        if "[" not in n and not n.startswith("bm25"):
+            continue
+        gains = [metrics(firsts[s][n])["recall@5"] - metrics(firsts[s]["dense"])["recall@5"] for s in sets]
+        robust.append(
+            {"config": n, "min_gain": min(gains), "mean_gain": float(np.mean(gains)), "gains": gains}
+        )
+    robust.sort(key=lambda r: (-r["min_gain"], -r["mean_gain"]))
+
     out = {
         "sets": {s: data[s]["stats"] for s in sets},
-        "bootstrap": {"kind": "percentile, resampling questions", "reps": args.bootstrap, "level": 0.95},
+        "bootstrap": {"kind": "percentile, resampling questions", "reps": reps, "level": 0.95},
         "relevance": f"same page and span overlap >= {OVERLAP} x the shorter of chunk and answer",
         "bm25_choice": bm25_choice,
-        "cross_validation": cv,
-        "all": everything,
+        "recommended": rec,
+        "fixed": fixed,
+        "leave_one_set_out": loo,
+        "robust": robust[:40],
+        "all": {s: {n: metrics(firsts[s][n]) for n in all_names} for s in sets},
         "first_hit_ranks": {s: {n: firsts[s][n].tolist() for n in all_names if "[" not in n} for s in sets},
     }
     (args.out / "results.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
@@ -493,26 +530,47 @@ def _fmt(m: Mapping[str, float], hw: Optional[Mapping[str, float]] = None) -> st
     return " | ".join(cells)
 
 
+def _delta(d: Sequence[float]) -> str:
+    return f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]"
+
+
 def render(out: Mapping[str, Any], sets: Sequence[str]) -> str:
+    head = "| recall@1 | recall@5 | recall@10 | MRR@10 | Δ recall@5 vs dense [95% CI] |"
     lines = ["# Retrieval eval results", ""]
-    lines.append("| set | questions | pages | chunks | tokens |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| set | questions | pages | characters | chunks | tokens | contextual texts truncated |")
+    lines.append("|---|---|---|---|---|---|---|")
     for s in sets:
         st = out["sets"][s]
-        lines.append(f"| {s} | {st['questions']} | {st['documents']} | {st['chunks']} | {st['tokens']} |")
-    lines += ["", "## Cross-validated (parameters chosen on `dev` by recall@5, reported on `test`)", ""]
-    lines.append(
-        "| family | dev | test | config | recall@1 | recall@5 | recall@10 | MRR@10 "
-        "| Δ recall@5 vs dense [95% CI] |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    for r in out["cross_validation"]:
-        d = r["recall@5_minus_dense"]
         lines.append(
-            f"| {r['family']} | {r['dev']} | {r['test']} | `{r['config']}` "
-            f"| {_fmt(r['metrics'], r['halfwidth'])} "
-            f"| {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] |"
+            f"| {s} | {st['questions']} | {st['documents']} | {st['corpus_characters']:,} | {st['chunks']:,} "
+            f"| {st['tokens']:,} | {st.get('contextual_truncated', '')} |"
         )
+    lines += ["", "## Fixed configurations (no tuning; the recommended one last)", ""]
+    lines.append("| config | set " + head)
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in out["fixed"]:
+        lines.append(
+            f"| `{r['config']}` | {r['test']} | {_fmt(r['metrics'], r['halfwidth'])} "
+            f"| {_delta(r['recall@5_minus_dense'])} |"
+        )
+    lines += [
+        "",
+        "## Leave one set out (each family's parameters chosen on the other sets by mean recall@5)",
+        "",
+    ]
+    lines.append("| family | test set | chosen on the others " + head)
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for r in out["leave_one_set_out"]:
+        lines.append(
+            f"| {r['family']} | {r['test']} | `{r['config']}` | {_fmt(r['metrics'], r['halfwidth'])} "
+            f"| {_delta(r['recall@5_minus_dense'])} |"
+        )
+    lines += ["", "## Most robust configurations (in-sample: worst recall@5 gain over dense across sets)", ""]
+    lines.append("| config | worst gain | mean gain | " + " | ".join(sets) + " |")
+    lines.append("|---|---|---|" + "---|" * len(sets))
+    for r in out["robust"][:15]:
+        gains = " | ".join(f"{g:+.3f}" for g in r["gains"])
+        lines.append(f"| `{r['config']}` | {r['min_gain']:+.3f} | {r['mean_gain']:+.3f} | {gains} |")
     lines.append("")
     return "\n".join(lines) + "\n"
 
