@@ -1,7 +1,9 @@
 """Retrieval eval sets from real FAQs shipped by Debian packages (offline).
 
-Each FAQ entry's question (its heading) is a query; the answer passage (the heading's
-section, to the next heading of the same or a higher level) is the target. The indexed
+Each FAQ entry's question (its heading) is a query; the answer passage is the target:
+the heading's section up to the next heading of the same or a higher level, except
+for a question with sub-questions (subheadings), whose answer is its own text up to the
+first subheading when that has at least 100 characters. The indexed
 corpus is the whole manual the FAQ belongs to, with every eval question's text removed:
 each question heading's text (and every other occurrence of the same HTML, e.g. in a
 chapter's table of contents) is replaced by a neutral placeholder ``Q<n>``, so the
@@ -269,6 +271,14 @@ def prepare(name: str, workdir: Path) -> Tuple[Path, List[Question], Dict[str, A
                 if s["level"] <= sec["level"]:
                     end = s["start"]
                     break
+            # A question with sub-questions: its answer is its own text up to the first
+            # subheading, unless that is (almost) empty; then the whole subtree.
+            own = sec["end"]
+            if (
+                own < end
+                and len(doc_text[sec["start"] : own].strip()) - len(f"Q{q.qid.split(':')[1]}") >= 100
+            ):
+                end = own
             q.start, q.end = sec["start"], end
             q.answer = doc_text[q.start : q.end].strip()
     # Leak check: no question text may remain anywhere in the corpus text.
