@@ -84,10 +84,17 @@ def contextual_texts(corpus: Path, chunks: Sequence[Mapping[str, Any]]) -> List[
     docs: Dict[str, Tuple[Optional[str], List[Dict[str, Any]]]] = {}
     src = DirectorySource(corpus, ("**/*.html",))
     steps = default_transformers()
+    texts: Dict[str, str] = {}
     for doc in src.documents():
         for t in steps:
             doc = t.transform(doc)
         docs[doc.metadata["path"]] = (doc.metadata.get("title"), list(doc.metadata.get("sections") or []))
+        texts[doc.metadata["path"]] = doc.text
+    # The relevance test compares chunk offsets with answer offsets: both must index the
+    # same transformed text.
+    bad = sum(texts[c["path"]][c["start"] : c["end"]] != c["text"] for c in chunks)
+    if bad:
+        raise SystemExit(f"{bad} chunks whose text is not their document's text[start:end]")
     out = []
     for c in chunks:
         title, sections = docs[c["path"]]
@@ -320,6 +327,10 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         raise SystemExit(f"{name}: a question has no relevant chunk")
 
     firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant)}
+    # The same metrics from vpack's own search (f32 kernels; near-ties may order
+    # differently from numpy's product), as a check on the numpy scores used here.
+    stats["dense_from_search_batch"] = metrics(ranks_of_first_hit(ids, relevant))
+    stats["dense_from_numpy"] = metrics(firsts["dense"])
 
     contextual = None
     if not args.no_contextual:
