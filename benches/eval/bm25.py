@@ -14,7 +14,8 @@ Tokenizers (all casefold the text first):
 
 ``stem=True`` applies the Snowball English stemmer (``snowballstemmer``) to every
 token made only of letters (identifiers containing ``.``/``_``/digits are left as they
-are).
+are). ``stop=True`` drops English stopwords (``STOPWORDS``, NLTK's English list)
+from documents and queries, before stemming.
 """
 
 from __future__ import annotations
@@ -56,8 +57,28 @@ TOKENIZERS: Dict[str, Callable[[str], List[str]]] = {
 }
 
 
-def make_tokenizer(name: str, stem: bool = False) -> Callable[[str], List[str]]:
+# English stopwords: the Snowball project's list, with contractions as this module's
+# tokenizers split them ("don't" -> "don", "t"), as NLTK ships it.
+_STOP_TEXT = """i me my myself we our ours ourselves you your yours yourself yourselves he him
+his himself she her hers herself it its itself they them their theirs themselves what which
+who whom this that these those am is are was were be been being have has had having do does
+did doing a an the and but if or because as until while of at by for with about against
+between into through during before after above below to from up down in out on off over
+under again further then once here there when where why how all any both each few more most
+other some such no nor not only own same so than too very s t can will just don should now
+d ll m o re ve y ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan
+shouldn wasn weren won wouldn"""
+STOPWORDS = frozenset(re.findall(r"\S+", _STOP_TEXT))
+
+
+def make_tokenizer(name: str, stem: bool = False, stop: bool = False) -> Callable[[str], List[str]]:
     base = TOKENIZERS[name]
+    if stop:
+        unstopped = base
+
+        def base(text: str) -> List[str]:
+            return [t for t in unstopped(text) if t not in STOPWORDS]
+
     if not stem:
         return base
     import snowballstemmer

@@ -267,16 +267,20 @@ def run_fusion(f: Fuser, method: str, p: Mapping[str, Any]) -> np.ndarray:
 # ---------------------------------------------------------------------------- one set
 
 
-def bm25_configs() -> List[Dict[str, Any]]:
-    out = []
-    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
-        for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5, 2.0, 2.5, 3.0), (0.3, 0.5, 0.75, 0.9, 1.0)):
-            out.append({"tokenizer": tok, "stem": stem, "k1": k1, "b": b})
-    return out
+#: BM25 variants: (field, tokenizer, stem, stop). Field "" is the chunk text, "ctx:"
+#: the contextual text ("title > headings\ntext", as embedded by dense-contextual).
+BM25_VARIANTS = [
+    (field, tok, stem, stop)
+    for field in ("", "ctx:")
+    for tok in ("words", "ident", "ident+split")
+    for stem in (False, True)
+    for stop in (False, True)
+]
+BM25_GRID = list(itertools.product((0.6, 0.9, 1.2, 1.5, 2.0, 2.5, 3.0), (0.3, 0.5, 0.75, 0.9, 1.0)))
 
 
-def bm25_name(c: Mapping[str, Any]) -> str:
-    return f"{c['tokenizer']}{'+stem' if c['stem'] else ''} k1={c['k1']} b={c['b']}"
+def variant_name(field: str, tok: str, stem: bool, stop: bool) -> str:
+    return f"{field}{tok}{'+stem' if stem else ''}{'+stop' if stop else ''}"
 
 
 def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
@@ -333,6 +337,7 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     stats["dense_from_numpy"] = metrics(firsts["dense"])
 
     contextual = None
+    ctx: Optional[List[str]] = None
     if not args.no_contextual:
         ctx = contextual_texts(corpus, chunks)
         emb = OnnxEmbedder.packaged()
@@ -360,19 +365,20 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         firsts["dense-contextual"] = ranks_of_first_hit(ctop, relevant)
         stats["contextual_example"] = ctx[len(ctx) // 2][:300]
 
-    # BM25 over the same chunk texts.
+    # BM25 over the same chunks (their text, or their contextual text).
     texts = [c["text"] for c in chunks]
     lex_scores: Dict[str, np.ndarray] = {}
-    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
-        index = bm25mod.BM25(texts, bm25mod.make_tokenizer(tok, stem))
+    for field, tok, stem, stop in BM25_VARIANTS:
+        if field == "ctx:" and ctx is None:
+            continue
+        index = bm25mod.BM25(ctx if field else texts, bm25mod.make_tokenizer(tok, stem, stop))
         qterms = [index.tokenize(q) for q in queries]
-        for c in bm25_configs():
-            if c["tokenizer"] != tok or c["stem"] != stem:
-                continue
-            index.set_params(c["k1"], c["b"])
+        for k1, b in BM25_GRID:
+            index.set_params(k1, b)
             s = np.stack([index.scores("", terms=t) for t in qterms])
-            lex_scores[bm25_name(c)] = s
-            firsts["bm25 " + bm25_name(c)] = ranks_of_first_hit(top(s), relevant)
+            label = f"{variant_name(field, tok, stem, stop)} k1={k1} b={b}"
+            lex_scores[label] = s
+            firsts["bm25 " + label] = ranks_of_first_hit(top(s), relevant)
     log(f"[{name}] bm25: {len(lex_scores)} configurations")
     stats["seconds"] = time.perf_counter() - t0
     return {
@@ -471,10 +477,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     all_names = list(firsts[sets[0]])
 
     # Families of configurations; each is tuned on dev_of[test] and reported on test.
-    families: Dict[str, List[str]] = {"bm25 (tokenizer, stemming, k1, b)": bm25_names}
-    for tok, stem in itertools.product(("words", "ident", "ident+split"), (False, True)):
-        label = f"bm25 {tok}{'+stem' if stem else ''} (k1, b)"
-        families[label] = [n for n in bm25_names if n.split(" ")[1] == f"{tok}{'+stem' if stem else ''}"]
+    families: Dict[str, List[str]] = {"bm25 (field, tokenizer, stemming, stopwords, k1, b)": bm25_names}
+    for v in BM25_VARIANTS:
+        members = [n for n in bm25_names if n.split(" ")[1] == variant_name(*v)]
+        if members:
+            families[f"bm25 {variant_name(*v)} (k1, b)"] = members
     for dk in dense_kinds:
         families[dk] = [dk]
     for n in all_names:
