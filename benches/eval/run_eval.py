@@ -430,8 +430,10 @@ REFERENCE_BM25 = "words k1=1.2 b=0.75"
 def summary(firsts_s: Mapping[str, np.ndarray], name: str, reps: int) -> Dict[str, Any]:
     pq = per_query(firsts_s[name])
     d = paired_diff(pq["recall@5"], per_query(firsts_s["dense"])["recall@5"], reps)
+    a, b = pq["recall@5"], per_query(firsts_s["dense"])["recall@5"]
     return {
         "config": name,
+        "recall@5_better_worse": [int(np.sum(a > b)), int(np.sum(a < b))],
         "metrics": metrics(firsts_s[name]),
         "halfwidth": {k: bootstrap_halfwidth(v, reps) for k, v in pq.items()},
         "recall@5_minus_dense": d,
@@ -548,12 +550,20 @@ def _fmt(m: Mapping[str, float], hw: Optional[Mapping[str, float]] = None) -> st
     return " | ".join(cells)
 
 
+def _bw(r: Mapping[str, Any]) -> str:
+    better, worse = r["recall@5_better_worse"]
+    return f"{better} / {worse}"
+
+
 def _delta(d: Sequence[float]) -> str:
     return f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]"
 
 
 def render(out: Mapping[str, Any], sets: Sequence[str]) -> str:
-    head = "| recall@1 | recall@5 | recall@10 | MRR@10 | Δ recall@5 vs dense [95% CI] |"
+    head = (
+        "| recall@1 | recall@5 | recall@10 | MRR@10 | Δ recall@5 vs dense [95% CI] "
+        "| questions better / worse at 5 |"
+    )
     lines = ["# Retrieval eval results", ""]
     lines.append("| set | questions | pages | characters | chunks | tokens | contextual texts truncated |")
     lines.append("|---|---|---|---|---|---|---|")
@@ -565,11 +575,11 @@ def render(out: Mapping[str, Any], sets: Sequence[str]) -> str:
         )
     lines += ["", "## Fixed configurations (no tuning; the recommended one last)", ""]
     lines.append("| config | set " + head)
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for r in out["fixed"]:
         lines.append(
             f"| `{r['config']}` | {r['test']} | {_fmt(r['metrics'], r['halfwidth'])} "
-            f"| {_delta(r['recall@5_minus_dense'])} |"
+            f"| {_delta(r['recall@5_minus_dense'])} | {_bw(r)} |"
         )
     lines += [
         "",
@@ -577,11 +587,11 @@ def render(out: Mapping[str, Any], sets: Sequence[str]) -> str:
         "",
     ]
     lines.append("| family | test set | chosen on the others " + head)
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in out["leave_one_set_out"]:
         lines.append(
             f"| {r['family']} | {r['test']} | `{r['config']}` | {_fmt(r['metrics'], r['halfwidth'])} "
-            f"| {_delta(r['recall@5_minus_dense'])} |"
+            f"| {_delta(r['recall@5_minus_dense'])} | {_bw(r)} |"
         )
     lines += ["", "## Most robust configurations (in-sample: worst recall@5 gain over dense across sets)", ""]
     lines.append("| config | worst gain | mean gain | " + " | ".join(sets) + " |")
