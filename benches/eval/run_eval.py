@@ -279,6 +279,25 @@ BM25_VARIANTS = [
 BM25_GRID = list(itertools.product((0.6, 0.9, 1.2, 1.5, 2.0, 2.5, 3.0), (0.3, 0.5, 0.75, 0.9, 1.0)))
 
 
+def bm25_matrix(d: Dict[str, Any], label: str) -> np.ndarray:
+    """The (queries x chunks) BM25 scores of configuration ``label`` for one set's data
+    (kept from evaluate_set, or recomputed)."""
+    if label not in d["lex"]:
+        variant, k1, b = label.split(" ")
+        field = "ctx:" if variant.startswith("ctx:") else ""
+        parts = variant[len(field) :].split("+")
+        tok = "ident+split" if parts[:2] == ["ident", "split"] else parts[0]
+        index = bm25mod.BM25(
+            d["ctx"] if field else d["texts"],
+            bm25mod.make_tokenizer(tok, "stem" in parts, "stop" in parts),
+            float(k1[3:]),
+            float(b[2:]),
+        )
+        assert variant_name(field, tok, "stem" in parts, "stop" in parts) == variant
+        d["lex"][label] = np.stack([index.scores(q) for q in d["queries"]])
+    return d["lex"][label]
+
+
 def variant_name(field: str, tok: str, stem: bool, stop: bool) -> str:
     return f"{field}{tok}{'+stem' if stem else ''}{'+stop' if stop else ''}"
 
@@ -365,9 +384,13 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         firsts["dense-contextual"] = ranks_of_first_hit(ctop, relevant)
         stats["contextual_example"] = ctx[len(ctx) // 2][:300]
 
-    # BM25 over the same chunks (their text, or their contextual text).
+    # BM25 over the same chunks (their text, or their contextual text). Only the ranks
+    # are kept for every configuration; score matrices (queries x chunks) only for the
+    # fixed candidates (the others are recomputed by bm25_matrix when a fusion needs them).
     texts = [c["text"] for c in chunks]
+    keep = {REFERENCE_BM25, RECOMMENDED["bm25"], *CANDIDATE_BM25}
     lex_scores: Dict[str, np.ndarray] = {}
+    n_configs = 0
     for field, tok, stem, stop in BM25_VARIANTS:
         if field == "ctx:" and ctx is None:
             continue
@@ -377,9 +400,11 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
             index.set_params(k1, b)
             s = np.stack([index.scores("", terms=t) for t in qterms])
             label = f"{variant_name(field, tok, stem, stop)} k1={k1} b={b}"
-            lex_scores[label] = s
+            if label in keep:
+                lex_scores[label] = s
             firsts["bm25 " + label] = ranks_of_first_hit(top(s), relevant)
-    log(f"[{name}] bm25: {len(lex_scores)} configurations")
+            n_configs += 1
+    log(f"[{name}] bm25: {n_configs} configurations")
     stats["seconds"] = time.perf_counter() - t0
     return {
         "stats": stats,
@@ -388,6 +413,9 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         "dense": dense,
         "contextual": contextual,
         "lex": lex_scores,
+        "texts": texts,
+        "ctx": ctx,
+        "queries": queries,
         "firsts": firsts,
     }
 
@@ -481,7 +509,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for dk in dense_kinds:
             dense = data[s]["dense"] if dk == "dense" else data[s]["contextual"]
             for lx in lex_for_fusion:
-                f = Fuser(dense, data[s]["lex"][lx])
+                f = Fuser(dense, bm25_matrix(data[s], lx))
                 for method, p in grid:
                     firsts[s][fusion_name(method, p, dk, lx)] = ranks_of_first_hit(
                         run_fusion(f, method, p), data[s]["relevant"]
