@@ -314,8 +314,8 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         f"{stats['corpus_characters']} characters"
     )
 
-    pack_path = args.workdir / name / "dense.vpack"
-    with vpack.build(corpus, pack_path, cache=True, progress=False) as result:
+    pack_path = args.workdir / name / (f"dense-{args.chunk_size}.vpack" if args.chunk_size else "dense.vpack")
+    with vpack.build(corpus, pack_path, chunk_size=args.chunk_size, cache=True, progress=False) as result:
         rep = result.report
         log(
             f"[{name}] pack: {rep.chunks} chunks, {rep.tokens} tokens, cache hits {rep.cache_hits}, "
@@ -484,6 +484,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--no-contextual", action="store_true")
+    ap.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="chunk size in model tokens (default: vpack's, the model's 256-token limit); "
+        "smaller sizes leave room for the contextual prefix",
+    )
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
