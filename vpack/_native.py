@@ -24,16 +24,19 @@ ffi.cdef((_HERE / "_cdef.h").read_text(encoding="utf-8"))
 
 
 def _library_path() -> str:
+    """$VPACK_LIBRARY if set, else the library installed beside this file: libvpack.so
+    (libvpack.dylib on macOS), one file for every interpreter (see setup.py)."""
     override = os.environ.get("VPACK_LIBRARY")
     if override:
         return override
-    found = sorted(_HERE.glob("_libvpack*.so")) + sorted(_HERE.glob("_libvpack*.dylib"))
-    if not found:
-        raise ImportError(
-            f"vpack's native library (_libvpack*.so) is missing from {_HERE}; "
-            "install vpack with pip (which builds it) or set VPACK_LIBRARY"
-        )
-    return str(found[0])
+    for name in ("libvpack.so", "libvpack.dylib"):
+        if (_HERE / name).is_file():
+            return str(_HERE / name)
+    raise ImportError(
+        f"vpack's native library (libvpack.so) is missing from {_HERE}; "
+        "install vpack with pip (pip install vpack-search, or pip install . from a clone, "
+        "which builds it) or set VPACK_LIBRARY to its path"
+    )
 
 
 lib: Any = ffi.dlopen(_library_path())

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import config, pipeline
+from . import cconfig, config, pipeline
 from .errors import InvalidJSONError, VPackError
 from .pack import open as open_pack
 from .pipeline import FOLDER_INCLUDE
@@ -203,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check every checksum and record of a pack")
     v.add_argument("pack")
+    cconfig.add_parser(sub)
     return p
 
 
@@ -389,7 +390,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify}
+    commands = {"build": _build, "query": _query, "info": _info, "verify": _verify, "config": cconfig.run}
     try:
         return commands[args.command](args)
     except VPackError as exc:
