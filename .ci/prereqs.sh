@@ -4,7 +4,8 @@
 #   .ci/prereqs.sh [--lint] [--fuzz]
 #
 # Missing Debian packages are installed with apt-get when run as root on Debian (as CI
-# is); otherwise the script prints the exact command to run and fails. Rust comes from
+# is; VPACK_NO_APT=1 turns that off); otherwise the script prints the exact command to
+# run and fails. Rust comes from
 # rustup, not apt (Debian's cargo is older than the crate's MSRV, 1.80). --lint also
 # wants rustfmt and clippy; --fuzz (make fuzz-smoke) installs its own nightly toolchain.
 set -euo pipefail
@@ -43,7 +44,7 @@ elif ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
 fi
 
 if ((${#pkgs[@]})); then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 && ${VPACK_NO_APT:-0} != 1 ]] && command -v apt-get >/dev/null 2>&1; then
         echo "== prereqs: apt-get install ${pkgs[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
