@@ -32,10 +32,16 @@ def _library_path() -> str:
     for name in ("libvpack.so", "libvpack.dylib"):
         if (_HERE / name).is_file():
             return str(_HERE / name)
+    source_tree = (_HERE.parent / "rust" / "Cargo.toml").is_file()
     raise ImportError(
         f"vpack's native library (libvpack.so) is missing from {_HERE}; "
-        "install vpack with pip (pip install vpack-search, or pip install . from a clone, "
-        "which builds it) or set VPACK_LIBRARY to its path"
+        + (
+            "this is a source checkout's vpack/, imported because the current folder is the clone: "
+            "run from another folder to use the installed vpack, or build in place with "
+            "pip install -e . (or set VPACK_LIBRARY to a libvpack.so)"
+            if source_tree
+            else "install vpack with pip (pip install vpack-search) or set VPACK_LIBRARY to its path"
+        )
     )
 
 
