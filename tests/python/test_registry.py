@@ -71,12 +71,12 @@ def test_declared_builtin_target_resolves(name: str) -> None:
 
 
 def test_installed_distribution_exposes_the_builtins() -> None:
-    dist = metadata.distribution("vpack")  # the one the registry sees: first on sys.path
+    dist = metadata.distribution("vpack-search")  # the one the registry sees: first on sys.path
     installed = {ep.name: ep.value for ep in dist.entry_points if ep.group == registry.GROUP}
     if not installed:
         pytest.skip(
             f"the vpack distribution found first on sys.path ({dist.locate_file('')}) predates "
-            "the vpack.plugins entry points; reinstall vpack to check them"
+            "the vpack.plugins entry points; reinstall vpack-search to check them"
         )
     assert installed == declared()
     for full, value in installed.items():
@@ -206,7 +206,7 @@ name = "vpack-sentence-plugin"
 version = "0.1.0"
 description = "A vpack chunker plugin (test fixture): chunks of whole sentences"
 requires-python = ">=3.9"
-dependencies = ["vpack"]
+dependencies = ["vpack-search"]
 
 [project.entry-points."vpack.plugins"]
 "chunker.sentences" = "vpack_sentence_plugin:SentenceChunker"

@@ -25,7 +25,7 @@ def missing_extra(module: str, extra: str, packages: str) -> ImportError:
     not installed."""
     return ImportError(
         f"vpack.integrations.{module} needs {packages}, which is not installed; "
-        f'install it with: pip install "vpack[{extra}]"'
+        f'install it with: pip install "vpack-search[{extra}]"'
     )
 
 

@@ -1,4 +1,4 @@
-"""LangChain adapters (``pip install "vpack[langchain]"``, needs ``langchain-core``).
+"""LangChain adapters (``pip install "vpack-search[langchain]"``, needs ``langchain-core``).
 
 - :class:`VPackRetriever`: a ``langchain_core`` ``BaseRetriever`` over a pack (a path or
   an open :class:`vpack.Pack`). Returns ``Document``\\ s whose metadata is the chunk's

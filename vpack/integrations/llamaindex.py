@@ -1,4 +1,4 @@
-"""LlamaIndex adapter (``pip install "vpack[llamaindex]"``, needs ``llama-index-core``).
+"""LlamaIndex adapter (``pip install "vpack-search[llamaindex]"``, needs ``llama-index-core``).
 
 :class:`VPackRetriever` is a LlamaIndex ``BaseRetriever`` over a pack (a path or an open
 :class:`vpack.Pack`): ``retrieve(query)`` returns ``NodeWithScore``\\ s holding

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import models
 from .._native import NativeEmbedder, embedder_kinds
-from ..errors import ModelError
+from ..errors import ModelError, RuntimeLoadError
 
 
 class _NativeBacked:
@@ -35,7 +35,10 @@ class _NativeBacked:
     def _handle(self) -> NativeEmbedder:
         if self._native is None:
             self._prepare()
-            self._native = NativeEmbedder.create(json.dumps(self.native_config()))
+            try:
+                self._native = NativeEmbedder.create(json.dumps(self.native_config()))
+            except RuntimeLoadError as exc:
+                raise models.with_runtime_hint(exc) from exc
         return self._native
 
     def _native_describe(self) -> Dict[str, Any]:
