@@ -117,10 +117,9 @@ def test_bad_filter_json_names_the_flag_and_the_position(docs: Path, tmp_path: P
     pack = built(docs, tmp_path / "d.vpack")
     proc = run("query", str(pack), "x", "--filter", '{"a": 1,, "b": 2}')
     assert proc.returncode == 1
-    assert proc.stderr == (
-        "vpack: error: --filter is not valid JSON at column 9 (Expecting property name enclosed in "
-        'double quotes): {"a": 1, <-- here [code 3]\n'
-    )
+    # The reason in brackets is the json module's own words (CPython and PyPy differ).
+    assert proc.stderr.startswith("vpack: error: --filter is not valid JSON at column 9 ("), proc.stderr
+    assert proc.stderr.endswith('): {"a": 1, <-- here [code 3]\n'), proc.stderr
     proc = run("query", str(pack), "x", "--filter", '{"a":\n  [1, }')
     assert proc.returncode == 1 and "--filter is not valid JSON at line 2, column 7" in proc.stderr
     proc = run("query", str(pack), "x", "--filter", "")
