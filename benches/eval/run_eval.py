@@ -409,6 +409,40 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     stats["dense_from_search_batch"] = metrics(ranks_of_first_hit(ids, relevant))
     stats["dense_from_numpy"] = metrics(firsts["dense"])
 
+    if not args.no_contextual:
+        # Contextual embedding through the real pipeline (embed_context=True: chunks sized
+        # to leave room for "title > headings", the context line embedded, the clean text
+        # stored), with the Rust lexical index for hybrid.
+        cpath = args.workdir / name / f"contextual-lexical{suffix}.vpack"
+        with vpack.build(
+            corpus,
+            cpath,
+            chunk_size=args.chunk_size,
+            embed_context=True,
+            cache=True,
+            progress=False,
+            index={"lexical": {}},
+        ) as result:
+            rep = result.report
+            log(
+                f"[{name}] contextual pack: {rep.chunks} chunks, truncated {rep.truncated}, cache hits "
+                f"{rep.cache_hits}, embedded {rep.cache_misses} in {rep.seconds.get('embed', 0):.1f}s"
+            )
+            stats.update(pipeline_contextual_chunks=rep.chunks, pipeline_contextual_truncated=rep.truncated)
+        with vpack.open(cpath) as cpack:
+            cchunks = chunk_records(cpack)
+            crelevant = [relevant_chunks(cchunks, q) for q in questions]
+            if min(map(len, crelevant)) == 0:
+                raise SystemExit(f"{name}: a question has no relevant chunk in the contextual pack")
+            cvectors = np.array(cpack.vectors)
+            firsts[RUST_CONTEXTUAL] = ranks_of_first_hit(top((qv @ cvectors.T).astype(np.float64)), crelevant)
+            firsts[RUST_HYBRID_CONTEXTUAL] = ranks_of_first_hit(
+                search_order(cpack, queries, "hybrid"), crelevant
+            )
+            stats["pipeline_contextual_example"] = next(
+                (c["headings"] for c in cchunks[len(cchunks) // 2 :] if len(c.get("headings", [])) > 1), None
+            )
+
     contextual = None
     ctx: Optional[List[str]] = None
     if not args.no_contextual:
