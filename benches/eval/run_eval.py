@@ -40,6 +40,7 @@ import vpack  # noqa: E402
 from vpack.cache import CachedEmbedder, EmbeddingCache, default_cache_dir  # noqa: E402
 from vpack.pipeline import default_transformers  # noqa: E402
 from vpack.plugins import OnnxEmbedder  # noqa: E402
+from vpack.plugins.base import Document  # noqa: E402
 from vpack.plugins.sources import DirectorySource  # noqa: E402
 
 DEPTH = 100  # candidates taken from each list for fusion; ranks kept per query
@@ -116,6 +117,24 @@ def contextual_texts(corpus: Path, chunks: Sequence[Mapping[str, Any]]) -> List[
 
 def _PLACEHOLDER(text: str) -> bool:
     return text.startswith("Q") and text[1:].isdigit()
+
+
+class BlankPlaceholders:
+    """A transformer (eval only) that empties the titles of the removed questions'
+    placeholder headings ("Q<n>") in the ``sections`` metadata, so the heading path of
+    an answer chunk does not carry the meaningless "Q<n>" (left out the same way by
+    ``contextual_texts``). Offsets and text are unchanged."""
+
+    def transform(self, doc: Document) -> Document:
+        sections = doc.metadata.get("sections")
+        if isinstance(sections, list):
+            doc.metadata["sections"] = [
+                dict(s, title="") if _PLACEHOLDER(str(s.get("title") or "")) else s for s in sections
+            ]
+        return doc
+
+    def describe(self) -> Dict[str, Any]:
+        return {"kind": "eval-blank-placeholders"}
 
 
 # ---------------------------------------------------------------------------- ranking
@@ -417,6 +436,7 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         with vpack.build(
             corpus,
             cpath,
+            transformers=[*default_transformers(), BlankPlaceholders()],
             chunk_size=args.chunk_size,
             embed_context=True,
             cache=True,
