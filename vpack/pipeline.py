@@ -329,17 +329,20 @@ def run(
         chunks = stages.chunks(stages.documents(transformers), chunker)
         for batch in _batches(chunks, batch_size):
             texts = [c.text for c in batch]
+            # What is embedded: the chunk's embed_text when its chunker gave one (the
+            # text with its context); the pack stores the clean text.
+            embedded = [c.text if c.embed_text is None else c.embed_text for c in batch]
             with _Timer(report.seconds, "embed"):
                 if count_tokens is not None:
-                    counts = count_tokens(texts)
+                    counts = count_tokens(embedded)
                     report.tokens += sum(counts)
                     if report.max_tokens:
                         report.truncated += sum(1 for n in counts if n > report.max_tokens)
                 before = stages.embedded
                 if callable(stepwise):
-                    vectors = stepwise(texts, stages.embedded_some)
+                    vectors = stepwise(embedded, stages.embedded_some)
                 else:
-                    vectors = embedder.embed(texts)
+                    vectors = embedder.embed(embedded)
             with _Timer(report.seconds, "index"):
                 builder.add(texts, vectors, [c.metadata for c in batch])
             stages.embedded = before + len(batch)
@@ -466,6 +469,10 @@ def make_chunker(
     characters with 200 overlap (a fifth of the size for smaller chunks)."""
     if not isinstance(name, str):
         return name
+    if options.get("embed_context") and name != "section":
+        raise ValueError(
+            f"embed_context needs the section chunker (it embeds the heading path), not {name!r}"
+        )
     limit: Optional[int] = getattr(embedder, "max_tokens", None)
     counter = getattr(embedder, "token_counts", None)
     if unit is None:
@@ -496,6 +503,7 @@ def build(
     chunk_size: Optional[int] = None,
     chunk_overlap: Optional[int] = None,
     chunk_unit: Optional[str] = None,
+    embed_context: bool = False,
     embedder: Union[str, Embedder] = "model",
     metric: str = "cosine",
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -513,7 +521,10 @@ def build(
     Plugins are objects or registry names. ``transformers`` default to HTML and Markdown
     to text (by file suffix) and normalisation; ``chunker`` defaults to ``section``
     (chunks follow headings), sized by :func:`make_chunker` from ``chunk_size``,
-    ``chunk_overlap`` and ``chunk_unit``; ``embedder`` defaults to ``"model"`` (the
+    ``chunk_overlap`` and ``chunk_unit``; ``embed_context`` (section chunker) embeds
+    each chunk as its page title and heading path, a newline and its text, stores the
+    clean text, and sizes chunks to leave room for that line (recorded in the manifest's
+    ``chunker``; see :class:`~vpack.plugins.SectionChunker`); ``embedder`` defaults to ``"model"`` (the
     installed all-MiniLM-L6-v2; see :func:`make_embedder`). Writes the pack to ``output``
     atomically when given. ``cache``: a folder for the embedding cache, True for the
     default folder (:func:`vpack.cache.default_cache_dir`), False for none; None
@@ -542,11 +553,17 @@ def build(
         if transformers is None
         else [registry.create("transformer", t) if isinstance(t, str) else t for t in transformers]
     )
+    if embed_context and not isinstance(chunker, str):
+        raise ValueError(
+            "embed_context applies to a chunker given by name; pass SectionChunker(embed_context=True)"
+        )
+    context: Dict[str, Any] = {"embed_context": True} if embed_context else {}
     store = open_cache(cache, emb)
     try:
+        made = make_chunker(chunker, emb, size=chunk_size, overlap=chunk_overlap, unit=chunk_unit, **context)
         return run(
             src,
-            chunker=make_chunker(chunker, emb, size=chunk_size, overlap=chunk_overlap, unit=chunk_unit),
+            chunker=made,
             embedder=emb,
             transformers=steps,
             metric=metric,

@@ -40,6 +40,7 @@ import vpack  # noqa: E402
 from vpack.cache import CachedEmbedder, EmbeddingCache, default_cache_dir  # noqa: E402
 from vpack.pipeline import default_transformers  # noqa: E402
 from vpack.plugins import OnnxEmbedder  # noqa: E402
+from vpack.plugins.base import Document  # noqa: E402
 from vpack.plugins.sources import DirectorySource  # noqa: E402
 
 DEPTH = 100  # candidates taken from each list for fusion; ranks kept per query
@@ -116,6 +117,24 @@ def contextual_texts(corpus: Path, chunks: Sequence[Mapping[str, Any]]) -> List[
 
 def _PLACEHOLDER(text: str) -> bool:
     return text.startswith("Q") and text[1:].isdigit()
+
+
+class BlankPlaceholders:
+    """A transformer (eval only) that empties the titles of the removed questions'
+    placeholder headings ("Q<n>") in the ``sections`` metadata, so the heading path of
+    an answer chunk does not carry the meaningless "Q<n>" (left out the same way by
+    ``contextual_texts``). Offsets and text are unchanged."""
+
+    def transform(self, doc: Document) -> Document:
+        sections = doc.metadata.get("sections")
+        if isinstance(sections, list):
+            doc.metadata["sections"] = [
+                dict(s, title="") if _PLACEHOLDER(str(s.get("title") or "")) else s for s in sections
+            ]
+        return doc
+
+    def describe(self) -> Dict[str, Any]:
+        return {"kind": "eval-blank-placeholders"}
 
 
 # ---------------------------------------------------------------------------- ranking
@@ -264,6 +283,54 @@ def run_fusion(f: Fuser, method: str, p: Mapping[str, Any]) -> np.ndarray:
     raise ValueError(method)
 
 
+# ---------------------------------------------------------------------------- the Rust index
+
+#: Rows of the real implementation (packs built with ``index={"lexical": {}}`` and ranked
+#: by ``Pack.search(..., mode=...)``). Names hold no "[" (that marks a Python fusion).
+RUST_LEXICAL = "rust lexical (text+title+section)"
+RUST_LEXICAL_TEXT = "rust lexical (text only)"
+RUST_HYBRID = "rust hybrid (dense, w 0.2)"
+RUST_HYBRID_TEXT = "rust hybrid (dense, w 0.2, lexical text only)"
+RUST_CONTEXTUAL = "rust dense-contextual (pipeline)"
+RUST_HYBRID_CONTEXTUAL = "rust hybrid (dense-contextual, w 0.2)"
+
+
+def search_order(pack: vpack.Pack, queries: Sequence[str], mode: str, depth: int = DEPTH) -> np.ndarray:
+    """(n_queries, depth) chunk ids from ``Pack.search(q, k=depth, mode=mode)``, best
+    first, padded with -1 (a lexical search returns only chunks sharing a term)."""
+    out = np.full((len(queries), depth), -1, dtype=np.int64)
+    for qi, q in enumerate(queries):
+        ids = [h.id for h in pack.search(q, k=depth, mode=mode)]
+        out[qi, : len(ids)] = ids
+    return out
+
+
+def rust_runs(
+    pack_path: Path,
+    queries: Sequence[str],
+    relevant: Sequence[Sequence[int]],
+    chunks: Sequence[Mapping[str, Any]],
+    vectors: np.ndarray,
+) -> Dict[str, np.ndarray]:
+    """First-hit ranks of the Rust lexical and hybrid modes on the pipeline's pack, and
+    of the same modes with the lexical index over the chunk text only (a pack rebuilt
+    from the same chunks and vectors with ``fields = []``, to compare with the text-only
+    prototype)."""
+    out: Dict[str, np.ndarray] = {}
+    with vpack.open(pack_path) as pack:
+        out[RUST_LEXICAL] = ranks_of_first_hit(search_order(pack, queries, "lexical"), relevant)
+        out[RUST_HYBRID] = ranks_of_first_hit(search_order(pack, queries, "hybrid"), relevant)
+        manifest = pack.manifest
+    builder = vpack.PackBuilder(vectors.shape[1], index={"lexical": {"fields": []}})
+    builder.add(
+        [c["text"] for c in chunks], vectors, [{k: v for k, v in c.items() if k != "text"} for c in chunks]
+    )
+    with builder.finish({"embedder": manifest["embedder"]}) as tpack:
+        out[RUST_LEXICAL_TEXT] = ranks_of_first_hit(search_order(tpack, queries, "lexical"), relevant)
+        out[RUST_HYBRID_TEXT] = ranks_of_first_hit(search_order(tpack, queries, "hybrid"), relevant)
+    return out
+
+
 # ---------------------------------------------------------------------------- one set
 
 
@@ -314,8 +381,12 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         f"{stats['corpus_characters']} characters"
     )
 
-    pack_path = args.workdir / name / (f"dense-{args.chunk_size}.vpack" if args.chunk_size else "dense.vpack")
-    with vpack.build(corpus, pack_path, chunk_size=args.chunk_size, cache=True, progress=False) as result:
+    suffix = f"-{args.chunk_size}" if args.chunk_size else ""
+    pack_path = args.workdir / name / f"dense-lexical{suffix}.vpack"
+    # The real pipeline, with the Rust lexical index (BM25 over text + title + section).
+    with vpack.build(
+        corpus, pack_path, chunk_size=args.chunk_size, cache=True, progress=False, index={"lexical": {}}
+    ) as result:
         rep = result.report
         log(
             f"[{name}] pack: {rep.chunks} chunks, {rep.tokens} tokens, cache hits {rep.cache_hits}, "
@@ -341,6 +412,8 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     stats["search_batch_agreement"] = agree
 
     relevant = [relevant_chunks(chunks, q) for q in questions]
+    rust = rust_runs(pack_path, queries, relevant, chunks, vectors)
+    log(f"[{name}] rust: " + ", ".join(f"{k} recall@5 {metrics(v)['recall@5']:.3f}" for k, v in rust.items()))
     stats["relevant_chunks_per_question"] = {
         "min": min(map(len, relevant)),
         "median": float(np.median([len(r) for r in relevant])),
@@ -349,11 +422,46 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     if min(map(len, relevant)) == 0:
         raise SystemExit(f"{name}: a question has no relevant chunk")
 
-    firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant)}
+    firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant), **rust}
     # The same metrics from vpack's own search (f32 kernels; near-ties may order
     # differently from numpy's product), as a check on the numpy scores used here.
     stats["dense_from_search_batch"] = metrics(ranks_of_first_hit(ids, relevant))
     stats["dense_from_numpy"] = metrics(firsts["dense"])
+
+    if not args.no_contextual:
+        # Contextual embedding through the real pipeline (embed_context=True: chunks sized
+        # to leave room for "title > headings", the context line embedded, the clean text
+        # stored), with the Rust lexical index for hybrid.
+        cpath = args.workdir / name / f"contextual-lexical{suffix}.vpack"
+        with vpack.build(
+            corpus,
+            cpath,
+            transformers=[*default_transformers(), BlankPlaceholders()],
+            chunk_size=args.chunk_size,
+            embed_context=True,
+            cache=True,
+            progress=False,
+            index={"lexical": {}},
+        ) as result:
+            rep = result.report
+            log(
+                f"[{name}] contextual pack: {rep.chunks} chunks, truncated {rep.truncated}, cache hits "
+                f"{rep.cache_hits}, embedded {rep.cache_misses} in {rep.seconds.get('embed', 0):.1f}s"
+            )
+            stats.update(pipeline_contextual_chunks=rep.chunks, pipeline_contextual_truncated=rep.truncated)
+        with vpack.open(cpath) as cpack:
+            cchunks = chunk_records(cpack)
+            crelevant = [relevant_chunks(cchunks, q) for q in questions]
+            if min(map(len, crelevant)) == 0:
+                raise SystemExit(f"{name}: a question has no relevant chunk in the contextual pack")
+            cvectors = np.array(cpack.vectors)
+            firsts[RUST_CONTEXTUAL] = ranks_of_first_hit(top((qv @ cvectors.T).astype(np.float64)), crelevant)
+            firsts[RUST_HYBRID_CONTEXTUAL] = ranks_of_first_hit(
+                search_order(cpack, queries, "hybrid"), crelevant
+            )
+            stats["pipeline_contextual_example"] = next(
+                (c["headings"] for c in cchunks[len(cchunks) // 2 :] if len(c.get("headings", [])) > 1), None
+            )
 
     contextual = None
     ctx: Optional[List[str]] = None
@@ -583,6 +691,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if r["dense"] in dense_kinds
     ]
     fixed_names += [f"bm25 {RECOMMENDED['bm25']}", *recs]
+    # The real implementation next to its prototype: BM25 ident+split+stop k1 1.5 b 0.9
+    # over the chunk text, and the min-max fusion at lexical weight 0.2 over plain dense.
+    fixed_names += [
+        RUST_LEXICAL,
+        RUST_LEXICAL_TEXT,
+        fusion_name("minmax", {"w_lex": 0.2}, "dense", RECOMMENDED["bm25"]),  # type: ignore[arg-type]
+        RUST_HYBRID,
+        RUST_HYBRID_TEXT,
+    ]
+    fixed_names += [n for n in (RUST_CONTEXTUAL, RUST_HYBRID_CONTEXTUAL) if n in firsts[sets[0]]]
     rec = recs[-1]
     fixed = [{"test": s, **summary(firsts[s], n, reps)} for n in fixed_names for s in sets]
 

@@ -98,12 +98,15 @@ class Document:
 @dataclass
 class Chunk:
     """A piece of a document. ``start``/``end`` are character offsets into the
-    document's text."""
+    document's text. ``embed_text``, when set, is what the pipeline embeds instead of
+    ``text`` (such as the text with its page title and heading path before it); the pack
+    always stores ``text``."""
 
     text: str
     start: int
     end: int
     metadata: Dict[str, Any] = field(default_factory=dict)
+    embed_text: Optional[str] = None
 
 
 @dataclass

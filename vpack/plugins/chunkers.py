@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -533,6 +533,32 @@ class _Region:
     end: int
     title: Optional[str]
     anchor: Optional[str]
+    #: The titles of the sections that contain this one, outermost first, and its own.
+    headings: List[str] = field(default_factory=list)
+
+
+#: What ``SectionChunker(embed_context=True)`` embeds: the context line, a newline, then
+#: the chunk's text (recorded in the chunker's description, so in the pack's manifest).
+CONTEXT_FORMAT = "{title} > {heading} > {sub-heading}\n{text}"
+#: A context line never takes more than this share of the chunk size.
+_MAX_CONTEXT_SHARE = 2
+
+
+def context_line(title: Optional[str], headings: Sequence[str]) -> str:
+    """The context a chunk is embedded with: the page title and the heading path,
+    joined by " > " ("Models > Fields > Field options"). A heading equal to the part
+    before it is left out, and so is the title when the first heading begins it (a page
+    whose ``<title>`` repeats its ``<h1>`` with a site suffix, "Models — Django
+    documentation"). Empty when there is neither title nor heading."""
+    parts: List[str] = []
+    heads = [h.strip() for h in headings if isinstance(h, str) and h.strip()]
+    page = title.strip() if isinstance(title, str) else ""
+    if page and not (heads and page.startswith(heads[0])):
+        parts.append(page)
+    for h in heads:
+        if not parts or parts[-1] != h:
+            parts.append(h)
+    return " > ".join(parts)
 
 
 class SectionChunker:
@@ -547,7 +573,17 @@ class SectionChunker:
     never spans two sections, and overlap stays within a section. The exception is
     tiny sections (under ``size / 4``): consecutive tiny sections are merged into chunks
     of at most ``size``. Every chunk's metadata has ``section`` (the title) and
-    ``anchor`` (the heading's link target, or None) of the section it starts in."""
+    ``anchor`` (the heading's link target, or None) of the section it starts in, and
+    ``headings``: the titles of the enclosing sections by heading level, outermost
+    first, ending with its own (``["Models", "Fields", "Field options"]``; empty before
+    the first heading).
+
+    With ``embed_context``, each chunk is also given an ``embed_text``: its
+    :func:`context_line` (page title > heading path), a newline and its text, which the
+    pipeline embeds instead of the text (the pack stores the clean text). The chunks of
+    a section are then sized ``size`` minus the context line's size (at most half of
+    ``size``), so that context and text together stay within ``size`` and a model's
+    token limit does not cut the chunk's end."""
 
     def __init__(
         self,
@@ -555,59 +591,131 @@ class SectionChunker:
         overlap: int = 0,
         token_counter: Optional[TokenCounter] = None,
         separators: Sequence[str] = DEFAULT_SEPARATORS,
+        embed_context: bool = False,
     ) -> None:
+        if not isinstance(embed_context, bool):
+            raise TypeError(f"embed_context must be true or false, got {embed_context!r}")
         self._recursive = RecursiveChunker(size, overlap, separators, token_counter)
         self.size = size
         self.overlap = overlap
         self.token_counter = token_counter
+        self.embed_context = embed_context
         self._packer = self._recursive._packer
+        # Chunkers for sections whose context line takes ``reserve`` of the size.
+        self._reserved: Dict[int, RecursiveChunker] = {0: self._recursive}
 
     def describe(self) -> Mapping[str, Any]:
-        return {
+        out: Dict[str, Any] = {
             "kind": "section",
             "size": self.size,
             "overlap": self.overlap,
             "unit": self._packer.unit,
             "separators": list(self._recursive.separators),
         }
+        if self.embed_context:
+            out["embed_context"] = CONTEXT_FORMAT
+        return out
+
+    def _sized(self, reserve: int) -> RecursiveChunker:
+        """The recursive chunker for chunks of ``size - reserve``."""
+        chunker = self._reserved.get(reserve)
+        if chunker is None:
+            size = self.size - reserve
+            overlap = self.overlap if self.overlap < size else size // 8
+            chunker = RecursiveChunker(size, overlap, self._recursive.separators, self.token_counter)
+            self._reserved[reserve] = chunker
+        return chunker
+
+    def _contexts(self, title: Optional[str], regions: Sequence[_Region]) -> Tuple[List[str], List[int]]:
+        """Each region's context line and the part of the size it reserves (its size
+        plus one for the newline, at most half of ``size``); none without
+        ``embed_context``."""
+        if not self.embed_context:
+            return [], []
+        lines = [context_line(title, r.headings) for r in regions]
+        distinct = sorted(set(lines) - {""})
+        sizes: Dict[str, int] = {"": 0}
+        for lo in range(0, len(distinct), _MEASURE_BATCH):
+            part = distinct[lo : lo + _MEASURE_BATCH]
+            sizes.update(zip(part, self._packer.measure("\n".join(part), _line_spans(part))))
+        cap = self.size // _MAX_CONTEXT_SHARE
+        return lines, [min(sizes[line] + 1, cap) if line else 0 for line in lines]
 
     def chunks(self, document: Document) -> Iterator[Chunk]:
-        yield from _numbered(document, self._windows(document))
+        if not self.embed_context:
+            yield from _numbered(document, self._windows(document, []))
+            return
+        lines: List[str] = []
+        for chunk in _numbered(document, self._windows(document, lines)):
+            line = lines[chunk.metadata.pop(_CONTEXT_KEY)]
+            chunk.embed_text = f"{line}\n{chunk.text}" if line else chunk.text
+            yield chunk
 
-    def _windows(self, document: Document) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
+    def _windows(self, document: Document, lines: List[str]) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
+        """Raw windows and their section metadata; with ``embed_context``, ``lines`` is
+        filled with the regions' context lines and each window's metadata names its line
+        by position (under ``_CONTEXT_KEY``, taken out again by :meth:`chunks`)."""
         text = document.text
         regions = _regions(document)
         sizes: List[int] = []
         for lo in range(0, len(regions), _MEASURE_BATCH):
             part = regions[lo : lo + _MEASURE_BATCH]
             sizes += self._packer.measure(text, [(r.start, r.end) for r in part])
+        title = document.metadata.get("title")
+        found, reserves = self._contexts(title if isinstance(title, str) else None, regions)
+        lines.extend(found)
         i = 0
         while i < len(regions):
             if sizes[i] * 4 >= self.size:
                 region = regions[i]
-                meta = _section_meta(region)
-                cuts = self._recursive._pieces(text, region.start, region.end, sizes[i])
-                for window in self._packer.windows(text, cuts, self.overlap):
+                meta = _section_meta(region, i if self.embed_context else None)
+                sized = self._sized(reserves[i] if reserves else 0)
+                cuts = sized._pieces(text, region.start, region.end, sizes[i])
+                for window in sized._packer.windows(text, cuts, sized.overlap):
                     yield window, meta
                 i += 1
                 continue
             # A run of tiny sections: packed whole, without overlap, each chunk
-            # labelled with the first section in it.
+            # labelled with the first section in it (and sized for the longest context).
             j = i
             while j < len(regions) and sizes[j] * 4 < self.size:
                 j += 1
             run = regions[i:j]
             starts = [r.start for r in run]
-            for window in self._packer.windows(text, [[*starts, run[-1].end]], 0):
+            packer = self._sized(max(reserves[i:j]) if reserves else 0)._packer
+            for window in packer.windows(text, [[*starts, run[-1].end]], 0):
                 lo = bisect_right(starts, window[0]) - 1
                 hi = bisect_left(starts, window[1])
-                first = next((r for r in run[lo:hi] if _first_text(text, r.start, r.end) < r.end), run[lo])
-                yield window, _section_meta(first)
+                first = next(
+                    (k for k in range(lo, hi) if _first_text(text, run[k].start, run[k].end) < run[k].end), lo
+                )
+                yield window, _section_meta(run[first], i + first if self.embed_context else None)
             i = j
 
 
-def _section_meta(region: _Region) -> Dict[str, Any]:
-    return {"section": region.title, "anchor": region.anchor}
+#: A chunk's metadata key, while it is being made, for the position of its context line.
+_CONTEXT_KEY = "\x00context"
+
+
+def _line_spans(lines: Sequence[str]) -> List[Tuple[int, int]]:
+    """The spans of ``lines`` in ``"\n".join(lines)``."""
+    spans = []
+    at = 0
+    for line in lines:
+        spans.append((at, at + len(line)))
+        at += len(line) + 1
+    return spans
+
+
+def _section_meta(region: _Region, context: Optional[int] = None) -> Dict[str, Any]:
+    meta: Dict[str, Any] = {
+        "section": region.title,
+        "anchor": region.anchor,
+        "headings": list(region.headings),
+    }
+    if context is not None:
+        meta[_CONTEXT_KEY] = context
+    return meta
 
 
 def _regions(document: Document) -> List[_Region]:
@@ -616,8 +724,11 @@ def _regions(document: Document) -> List[_Region]:
     text = document.text
     n = len(text)
     title = document.metadata.get("title")
-    starts: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
+    starts: Dict[int, Tuple[Optional[str], Optional[str], List[str]]] = {}
     sections = document.metadata.get("sections")
+    # The open sections (level, title), outermost first, in the order the list gives
+    # them (a section without a valid level is taken as one level below the last).
+    stack: List[Tuple[float, str]] = []
     if isinstance(sections, (list, tuple)):
         for sec in sections:
             if not isinstance(sec, Mapping):
@@ -628,11 +739,18 @@ def _regions(document: Document) -> List[_Region]:
             start = min(max(start, 0), n)
             sec_title = sec.get("title")
             anchor = sec.get("anchor")
+            level = sec.get("level")
+            if isinstance(level, bool) or not isinstance(level, (int, float)):
+                level = stack[-1][0] + 1 if stack else 1
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, sec_title.strip() if isinstance(sec_title, str) else ""))
             starts.setdefault(
                 start,
                 (
                     sec_title if isinstance(sec_title, str) else None,
                     anchor if isinstance(anchor, str) and anchor else None,
+                    [t for _, t in stack if t],
                 ),
             )
     regions: List[_Region] = []
@@ -643,8 +761,8 @@ def _regions(document: Document) -> List[_Region]:
     for k, start in enumerate(ordered):
         end = ordered[k + 1] if k + 1 < len(ordered) else n
         if end > start:
-            sec_title, anchor = starts[start]
-            regions.append(_Region(start, end, sec_title, anchor))
+            sec_title, anchor, headings = starts[start]
+            regions.append(_Region(start, end, sec_title, anchor, headings))
     if regions and regions[0].start > 0:
         # Whitespace before the first section belongs to it.
         regions[0].start = 0
