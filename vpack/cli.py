@@ -575,9 +575,9 @@ def index_summary(index: Any) -> str:
         text += f"; chosen by {index['chosen_by']}"
     lexical = index.get("lexical")
     if isinstance(lexical, dict):
-        fields = ", ".join(str(f) for f in lexical.get("fields", []))
+        fields = "".join(f" + {f}" for f in lexical.get("fields", []))
         text += (
-            f"; lexical BM25 (k1 {lexical.get('k1')}, b {lexical.get('b')}, text + {fields or 'no fields'},"
+            f"; lexical BM25 (k1 {lexical.get('k1')}, b {lexical.get('b')}, text{fields},"
             f" hybrid weight {lexical.get('hybrid_weight')})"
         )
     return text

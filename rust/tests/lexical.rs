@@ -75,7 +75,12 @@ fn ids(hits: &[vpack::index::Scored]) -> Vec<u64> {
 
 #[test]
 fn lexical_finds_exact_names_and_title_words() {
-    let pack = build(json!({"lexical": {}}));
+    assert_eq!(
+        build(json!({"lexical": {}})).reader().manifest()["index"]["lexical"]["fields"],
+        json!([]),
+        "the default indexes the text alone"
+    );
+    let pack = build(json!({"lexical": {"fields": ["title", "section"]}}));
     let lexical = &pack.reader().manifest()["index"]["lexical"];
     assert_eq!(lexical["tokenizer"], "words-ident-stop-v1");
     assert_eq!(lexical["fields"], json!(["title", "section"]));

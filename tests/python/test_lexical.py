@@ -32,14 +32,16 @@ def _pack(index: object) -> vpack.Pack:
 
 def test_lexical_search_finds_exact_names_and_titles() -> None:
     with _pack({"lexical": {}}) as pack:
-        lexical = pack.manifest["index"]["lexical"]
-        assert lexical == {
+        assert pack.manifest["index"]["lexical"] == {
             "tokenizer": "words-ident-stop-v1",
             "k1": 1.5,
             "b": 0.9,
-            "fields": ["title", "section"],
+            "fields": [],
             "hybrid_weight": 0.2,
         }
+        assert pack.search("backups", k=5, mode="lexical") == []  # titles are not indexed
+    with _pack({"lexical": {"fields": ["title", "section"]}}) as pack:
+        assert pack.manifest["index"]["lexical"]["fields"] == ["title", "section"]
         assert [h.id for h in pack.search("scandir", k=3, mode="lexical")] == [1]
         assert pack.search("pg_dump --jobs", k=3, mode="lexical")[0].id == 2
         assert {h.id for h in pack.search("backups", k=5, mode="lexical")} == {2, 3}

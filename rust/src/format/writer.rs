@@ -94,7 +94,9 @@ pub struct LexicalOptions {
     /// BM25 length normalisation (0..=1, default 0.9).
     #[serde(default)]
     pub b: Option<f32>,
-    /// Metadata fields (strings) indexed with the text (default: title, section).
+    /// Metadata fields (strings) indexed with the text (default: none; the section
+    /// chunker's text already holds its heading, and on the FAQ evaluation adding title
+    /// and section lowered BM25 on every set).
     #[serde(default)]
     pub fields: Option<Vec<String>>,
     /// The lexical share of a hybrid score (0..=1, default 0.2).
@@ -118,9 +120,7 @@ impl LexicalOptions {
     }
 
     fn fields(&self) -> Vec<String> {
-        self.fields
-            .clone()
-            .unwrap_or_else(|| vec!["title".into(), "section".into()])
+        self.fields.clone().unwrap_or_default()
     }
 
     fn check(&self) -> Result<()> {
