@@ -639,6 +639,9 @@ def build_from_config(
     *,
     cache: Union[bool, os.PathLike[str], str, None] = None,
     progress: Union[bool, Progress, None] = None,
+    engine: str = "local",
+    shards: int = 4,
+    address: Optional[str] = None,
 ) -> BuildResult:
     """Builds what a :class:`~vpack.config.BuildConfig` describes (a ``vpack.toml`` merged
     with command-line flags). ``source`` is the folder or file to read when the config's
@@ -658,6 +661,8 @@ def build_from_config(
             options["path"] = source
         src = registry.create("source", cfg.source.kind, **options)
     emb_options = dict(cfg.embedder.options)
+    if engine == "ray":
+        return _ray_from_config(cfg, src, emb_options, cache, progress, shards, address)
     emb: Embedder = (
         make_embedder(cfg.embedder.name, **emb_options)
         if cfg.embedder.name in ("model", "hash")
@@ -691,3 +696,47 @@ def build_from_config(
         close = getattr(emb, "close", None)
         if callable(close):
             close()
+
+
+def _ray_from_config(
+    cfg: BuildConfig,
+    src: Source,
+    emb_options: Dict[str, Any],
+    cache: Union[bool, os.PathLike[str], str, None],
+    progress: Union[bool, Progress, None],
+    shards: int,
+    address: Optional[str],
+) -> BuildResult:
+    """:func:`build_from_config` on Ray: the embedder and chunker go by name (each worker
+    makes its own), the rest as for a local build."""
+    from . import distributed
+
+    if cfg.output is None:
+        raise ValueError("no output: give -o PACK, or set output in the config")
+    chunk_options = dict(cfg.chunker.options)
+    recorded = effective(cfg, paths=cfg.record_paths)
+    if cfg.record_paths and isinstance(src, DirectorySource) and "root" not in cfg.source.options:
+        recorded["source"]["root"] = os.path.abspath(src.root)
+    return distributed.build(
+        src,
+        cfg.output,
+        shards=shards,
+        address=address,
+        transformers=[registry.create("transformer", t.name, **t.options) for t in cfg.transformers] or None,
+        chunker=cfg.chunker.name,
+        chunk_size=chunk_options.pop("size", None),
+        chunk_overlap=chunk_options.pop("overlap", None),
+        chunk_unit=chunk_options.pop("unit", None),
+        chunker_options=chunk_options,
+        embedder=cfg.embedder.name,
+        embedder_options=emb_options,
+        metric=cfg.metric,
+        batch_size=cfg.batch_size,
+        cache=cache,
+        strict=cfg.strict,
+        progress=progress,
+        config=recorded,
+        max_document_size=cfg.max_document_size,
+        index=cfg.index.options(),
+        allow_empty=cfg.allow_empty,
+    )
