@@ -37,6 +37,7 @@ import numpy as np
 from . import registry
 from .builder import IndexOption, PackBuilder
 from .cache import CachedEmbedder
+from .errors import InvalidArgumentError
 from .pack import open as open_pack
 from .pack import write_set
 from .pipeline import (
@@ -56,7 +57,6 @@ from .pipeline import (
     make_manifest,
     open_cache,
 )
-from .errors import InvalidArgumentError
 from .plugins.base import Chunker, Document, Embedder, Skipped, Source, Transformer
 from .plugins.sources import DirectorySource, IterableSource
 from .progress import Progress
@@ -68,7 +68,7 @@ def import_ray() -> Any:
     """The ``ray`` module (with ``ray.data``), or an ImportError naming the extra."""
     try:
         import ray
-        import ray.data  # noqa: F401 (ray[data], not bare ray)
+        import ray.data
     except ImportError as exc:
         raise ImportError(f"{RAY_EXTRA_HINT} ({exc})") from exc
     return ray
@@ -167,7 +167,9 @@ def _named_embedder(name: str, **options: Any) -> Embedder:
     return made
 
 
-def embedder_factory(embedder: Union[str, Embedder, Callable[[], Embedder]], **options: Any) -> Callable[[], Embedder]:
+def embedder_factory(
+    embedder: Union[str, Embedder, Callable[[], Embedder]], **options: Any
+) -> Callable[[], Embedder]:
     """A picklable zero-argument callable that makes the embedder in a Ray worker: from a
     registry name (with ``options``), a factory, or a picklable Embedder object."""
     if isinstance(embedder, str):
@@ -349,9 +351,10 @@ def build(
     """A Ray build (see the module's documentation): writes ``shards`` shard packs beside
     ``output`` (:func:`shard_paths`) and the pack set file ``output`` naming them, and
     returns the report and the set, open. ``address`` is the Ray cluster to join (as for
-    ``ray.init``; None: the one this process is connected to, else a new local one).
-    ``actors``: embedding actors (default: the cluster's CPUs less one, at least 1, at
-    most ``shards``). ``embedder`` is a registry name (with ``embedder_options``), a
+    ``ray.init``; None: the one this process is connected to, else what ``ray.init()``
+    finds or starts). ``actors``: embedding actors (default: the cluster's CPUs less
+    one, at least 1, at most ``shards``; never more than the CPUs less one, so reading
+    and writing can run). ``embedder`` is a registry name (with ``embedder_options``), a
     zero-argument factory, or a picklable Embedder; each actor makes its own. The other
     arguments are those of :func:`vpack.build`."""
     if output is None or not isinstance(output, (str, os.PathLike)):
@@ -408,9 +411,11 @@ def build(
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = progress is True
-        if actors is None:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            actors = max(1, min(shards, cpus - 1))
+        # Each embedding actor holds a CPU for the whole build: with every CPU held by
+        # one, no read or write task could run. At most the CPUs less one, then.
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        most = max(1, cpus - 1)
+        actors = max(1, min(shards, most)) if actors is None else max(1, min(actors, most))
         ds = (
             ray.data.range(shards, override_num_blocks=shards)
             .flat_map(functools.partial(_read_shard, spec=spec))
