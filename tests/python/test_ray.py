@@ -23,6 +23,7 @@ pytest.importorskip("ray.data")
 
 from vpack import distributed  # noqa: E402
 from vpack.plugins.embedders import HashEmbedder  # noqa: E402
+from vpack.plugins.sources import IterableSource  # noqa: E402
 
 # Ray's workers cannot import this test module: its functions (embedder factories) are
 # pickled by value instead.
@@ -232,6 +233,23 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     with pytest.raises(ImportError, match=r'pip install "vpack-search\[ray\]"'):
         distributed.import_ray()
+
+
+def test_records_are_partitioned_by_id(ray_build: Any, tmp_path: Path) -> None:
+    """Any source (here an iterable of records) is partitioned by document id; each shard
+    is byte-identical to a local build of its partition."""
+    records = [
+        {"id": f"rec-{i}", "text": f"Record {i} about rivers and birds number {i}."} for i in range(20)
+    ]
+    settings = {**SETTINGS, "embedder": _hash_embedder}
+    with vpack.build(records, tmp_path / "recs.vpackset", engine="ray", shards=2, **settings) as result:
+        assert result.report.documents == 20 == len(result.pack)
+        for i, shard in enumerate(result.report.shards):
+            part = distributed.partition(IterableSource(records), i, 2)
+            local = tmp_path / f"recs-local-{i}.vpack"
+            with vpack.build(part, local, allow_empty=True, **{**SETTINGS, "embedder": HashEmbedder(DIM)}):
+                pass
+            assert Path(shard).read_bytes() == local.read_bytes(), f"shard {i}"
 
 
 def test_two_node_cluster(ray_build: Any, corpus: Path, tmp_path: Path) -> None:
