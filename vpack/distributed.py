@@ -258,19 +258,23 @@ class _EmbedActor:
         seq = batch["seq"]
         n = len(seq)
         vectors = np.zeros((n, self.inner.dimension), dtype=np.float32)
-        stats = np.zeros((n, 4), dtype=np.int64)  # tokens, truncated, cache hits, misses
+        # tokens, truncated, cache hits, cache misses, embedding microseconds
+        stats = np.zeros((n, 5), dtype=np.int64)
         real = np.flatnonzero(seq >= 0)
         if len(real):
             texts = [str(batch["text"][i]) for i in real]
             before = (self.report.tokens, self.report.truncated)
             count_into(self.report, self.count_tokens, texts)
             hits, misses = getattr(self.embedder, "hits", 0), getattr(self.embedder, "misses", 0)
+            started = time.perf_counter()
             vectors[real] = self.embedder.embed(texts)
+            micros = int((time.perf_counter() - started) * 1e6)
             stats[real[0]] = (
                 self.report.tokens - before[0],
                 self.report.truncated - before[1],
                 getattr(self.embedder, "hits", 0) - hits,
                 getattr(self.embedder, "misses", 0) - misses,
+                micros,
             )
         return {**batch, "vector": vectors, "stats": stats}
 
@@ -478,7 +482,7 @@ class _timer:
 
 def _report(results: Sequence[Mapping[str, Any]], embedder: Dict[str, Any], max_tokens: Any) -> BuildReport:
     """The shards' summaries added up; skips reported by several shards (a folder) once.
-    ``seconds`` are the stages' times summed over the workers."""
+    ``seconds`` are the stages' times summed over the workers (``total`` is wall time)."""
     report = BuildReport(embedder=embedder, max_tokens=max_tokens)
     seen = set()
     for row in results:
@@ -486,7 +490,8 @@ def _report(results: Sequence[Mapping[str, Any]], embedder: Dict[str, Any], max_
         report.documents += s["documents"]
         report.chunks += s["chunks"]
         report.characters += s["characters"]
-        tokens, truncated, hits, misses = s["stats"]
+        tokens, truncated, hits, misses, micros = s["stats"]
+        report.seconds["embed"] = report.seconds.get("embed", 0.0) + micros / 1e6
         report.tokens += tokens
         report.truncated += truncated
         report.cache_hits += hits
