@@ -25,7 +25,7 @@ CLIPPY_IN_TEST ?= 0
 RUST_TEST_ENV = $(if $(filter 1,$(CLIPPY_IN_TEST)),RUSTC_WORKSPACE_WRAPPER="$$(command -v clippy-driver)" \
 	CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__")
 
-.PHONY: test ci prereqs prereqs-lint tools rust-test wheel c-test py-test integrations-test lint headers demo
+.PHONY: test ci prereqs prereqs-lint tools rust-test wheel c-test py-test integrations-test ray-test lint headers demo
 
 ## test: every test suite (the README's test command)
 test: prereqs tools rust-test wheel c-test py-test
@@ -70,14 +70,18 @@ c-test: wheel
 	  open('build/c-lib/libvpack.so', 'wb').write(zipfile.ZipFile(w).read('vpack/libvpack.so'))"
 	VPACK_LIB_DIR=build/c-lib bash tests/c/run.sh
 
-## py-test: the pytest suite on CPython and PyPy, and the LangChain/LlamaIndex adapters
-## (tox env `integrations`, with the extras), every environment installing the one wheel
+## py-test: the pytest suite on CPython and PyPy, the LangChain/LlamaIndex adapters
+## (tox env `integrations`) and Ray builds (tox env `ray`), every environment installing the one wheel
 py-test: wheel
 	$(PY) -m tox run --installpkg "$$(ls $(WHEEL_GLOB))"
 
 ## integrations-test: only the tox env `integrations` (the LangChain and LlamaIndex adapters)
 integrations-test: wheel
 	$(PY) -m tox run -e integrations --installpkg "$$(ls $(WHEEL_GLOB))"
+
+## ray-test: only the tox env `ray` (distributed builds on a local Ray cluster, loopback-only namespace)
+ray-test: wheel
+	$(PY) -m tox run -e ray --installpkg "$$(ls $(WHEEL_GLOB))"
 
 ## lint: formatting, clippy, ruff and mypy
 lint: prereqs-lint tools

@@ -31,6 +31,10 @@ need cmake cmake
 need pkg-config pkg-config
 need readelf binutils
 need pypy3 pypy3
+# The tox env `ray` runs its cluster in a loopback-only network namespace
+# (tests/tools/loopback.sh): unshare and ip.
+need unshare util-linux
+need ip iproute2
 # Debian splits venv support (ensurepip) out of both interpreters.
 if command -v pypy3 >/dev/null 2>&1 && ! pypy3 -c "import ensurepip" >/dev/null 2>&1; then
     pkgs+=(pypy3-venv)

@@ -251,6 +251,17 @@ def _parser() -> argparse.ArgumentParser:
         help="with --codes f16|int8 and a flat index: store only the codes, not the f32 "
         "vectors (a smaller pack; scores come from the codes)",
     )
+    b.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default) or ray: a distributed build on Ray Data (the ray extra); "
+        "PACK becomes a pack set file naming --shards shard packs written beside it",
+    )
+    b.add_argument("--shards", type=_positive, default=4, help="--engine ray: number of shards (default 4)")
+    b.add_argument(
+        "--address", help="--engine ray: the Ray cluster to join (as for ray.init; default: a local one)"
+    )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     q = sub.add_parser("query", help="search a pack (or a pack set)")
@@ -381,7 +392,17 @@ def _build(args: argparse.Namespace) -> int:
     cache = False if args.no_cache else (args.cache_dir or None)
     # On by default: a live line on a terminal, a plain line every 30 s elsewhere.
     progress = args.progress is not False
-    result = pipeline.build_from_config(cfg, args.source, cache=cache, progress=progress)
+    if args.engine != "ray" and (args.address is not None):
+        raise ValueError("--address needs --engine ray")
+    result = pipeline.build_from_config(
+        cfg,
+        args.source,
+        cache=cache,
+        progress=progress,
+        engine=args.engine,
+        shards=args.shards,
+        address=args.address,
+    )
     with result:
         r = result.report
         if args.json:
@@ -391,6 +412,8 @@ def _build(args: argparse.Namespace) -> int:
             f"wrote {r.output}: {plural(r.documents, 'document')}, {plural(r.chunks, 'chunk')}, "
             f"{plural(r.size_bytes, 'byte')}"
         )
+        if r.shards:
+            print(f"shards: {plural(len(r.shards), 'pack')} beside it ({os.path.basename(r.shards[0])}, ...)")
         model = r.embedder.get("model_id", r.embedder.get("kind"))
         print(f"embedder: {model}, {r.embedder.get('dimension')}-d, {plural(r.tokens, 'token')}", end="")
         if r.max_tokens:

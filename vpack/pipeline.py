@@ -65,6 +65,8 @@ class BuildReport:
     seconds: Dict[str, float] = field(default_factory=dict)
     output: Optional[str] = None
     size_bytes: int = 0
+    #: A Ray build's shard packs, in the set's order (``output`` is then the set file).
+    shards: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -333,11 +335,7 @@ def run(
             # text with its context); the pack stores the clean text.
             embedded = [c.text if c.embed_text is None else c.embed_text for c in batch]
             with _Timer(report.seconds, "embed"):
-                if count_tokens is not None:
-                    counts = count_tokens(embedded)
-                    report.tokens += sum(counts)
-                    if report.max_tokens:
-                        report.truncated += sum(1 for n in counts if n > report.max_tokens)
+                count_into(report, count_tokens, embedded)
                 before = stages.embedded
                 if callable(stepwise):
                     vectors = stepwise(embedded, stages.embedded_some)
@@ -356,17 +354,14 @@ def run(
         if cached is not None:
             report.cache_hits, report.cache_misses = cached.hits, cached.misses
         report.embedder = dict(embedder.describe())
-        manifest = {
-            "builder": f"vpack {VERSION}",
-            "embedder": report.embedder,
-            "chunker": dict(chunker.describe()),
-            "source": dict(source.describe()),
-            "documents": report.documents,
-        }
-        if transformers:
-            manifest["transformers"] = [_describe(t) for t in transformers]
-        if config is not None:
-            manifest["config"] = dict(config)
+        manifest = make_manifest(
+            report.embedder,
+            dict(chunker.describe()),
+            dict(source.describe()),
+            report.documents,
+            [_describe(t) for t in transformers],
+            config,
+        )
         target = output if output is None or isinstance(output, Output) else FileOutput(output)
         path: Optional[Path] = getattr(target, "path", None)
         meter.stage("writing the pack")
@@ -386,6 +381,40 @@ def run(
         report.size_bytes = len(pack.to_bytes())
     report.seconds["total"] = time.perf_counter() - started
     return BuildResult(report=report, pack=pack)
+
+
+def count_into(report: BuildReport, count_tokens: Any, texts: Sequence[str]) -> None:
+    """Adds ``texts``' token counts (and how many are over the model's limit) to the
+    report, when the embedder can count tokens (``count_tokens`` not None)."""
+    if count_tokens is not None:
+        counts = count_tokens(texts)
+        report.tokens += sum(counts)
+        if report.max_tokens:
+            report.truncated += sum(1 for n in counts if n > report.max_tokens)
+
+
+def make_manifest(
+    embedder: Mapping[str, Any],
+    chunker: Mapping[str, Any],
+    source: Mapping[str, Any],
+    documents: int,
+    transformers: Sequence[Mapping[str, Any]] = (),
+    config: Optional[Mapping[str, Any]] = None,
+) -> Dict[str, Any]:
+    """A pack's manifest, from the descriptions of the build's plugins: the same for a
+    local build and for a shard of a distributed one (vpack.distributed)."""
+    manifest: Dict[str, Any] = {
+        "builder": f"vpack {VERSION}",
+        "embedder": dict(embedder),
+        "chunker": dict(chunker),
+        "source": dict(source),
+        "documents": documents,
+    }
+    if transformers:
+        manifest["transformers"] = [dict(t) for t in transformers]
+    if config is not None:
+        manifest["config"] = dict(config)
+    return manifest
 
 
 def _document_limit(source: Source, given: Union[int, str, None]) -> int:
@@ -514,6 +543,9 @@ def build(
     max_document_size: Union[int, str, None] = None,
     index: IndexOption = None,
     allow_empty: bool = False,
+    engine: str = "local",
+    shards: int = 4,
+    address: Optional[str] = None,
 ) -> BuildResult:
     """Builds a pack from a folder, any Source, or an iterable of documents (Document
     objects, ``{"text", "id"?, "metadata"?}`` dicts, or strings).
@@ -539,7 +571,41 @@ def build(
     :class:`~vpack.PackBuilder`). A build that finds nothing to pack (no document, or
     no text in any) raises :class:`EmptyBuildError`, naming the source (and for a folder
     its include and exclude globs), unless ``allow_empty`` is true. ``progress`` is as
-    for :func:`run`. Returns the report and the pack, open (use ``with``)."""
+    for :func:`run`. Returns the report and the pack, open (use ``with``).
+
+    ``engine="ray"`` builds on Ray Data instead (the ``ray`` extra): ``output`` becomes a
+    pack set file naming ``shards`` shard packs written beside it, and ``address`` names
+    the Ray cluster (see :func:`vpack.distributed.build`)."""
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if engine == "ray":
+        from . import distributed
+
+        if output is None or not isinstance(output, (str, os.PathLike)):
+            raise ValueError("engine='ray' writes files: give output, the pack set file to write")
+        return distributed.build(
+            source,
+            output,
+            shards=shards,
+            address=address,
+            include=include,
+            exclude=exclude,
+            transformers=transformers,
+            chunker=chunker,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            chunk_unit=chunk_unit,
+            embedder=embedder,
+            metric=metric,
+            batch_size=batch_size,
+            cache=cache,
+            strict=strict,
+            progress=progress,
+            config=config,
+            max_document_size=max_document_size,
+            index=index,
+            allow_empty=allow_empty,
+        )
     src: Source
     if isinstance(source, Source):
         src = source
@@ -590,6 +656,9 @@ def build_from_config(
     *,
     cache: Union[bool, os.PathLike[str], str, None] = None,
     progress: Union[bool, Progress, None] = None,
+    engine: str = "local",
+    shards: int = 4,
+    address: Optional[str] = None,
 ) -> BuildResult:
     """Builds what a :class:`~vpack.config.BuildConfig` describes (a ``vpack.toml`` merged
     with command-line flags). ``source`` is the folder or file to read when the config's
@@ -609,6 +678,8 @@ def build_from_config(
             options["path"] = source
         src = registry.create("source", cfg.source.kind, **options)
     emb_options = dict(cfg.embedder.options)
+    if engine == "ray":
+        return _ray_from_config(cfg, src, emb_options, cache, progress, shards, address)
     emb: Embedder = (
         make_embedder(cfg.embedder.name, **emb_options)
         if cfg.embedder.name in ("model", "hash")
@@ -642,3 +713,47 @@ def build_from_config(
         close = getattr(emb, "close", None)
         if callable(close):
             close()
+
+
+def _ray_from_config(
+    cfg: BuildConfig,
+    src: Source,
+    emb_options: Dict[str, Any],
+    cache: Union[bool, os.PathLike[str], str, None],
+    progress: Union[bool, Progress, None],
+    shards: int,
+    address: Optional[str],
+) -> BuildResult:
+    """:func:`build_from_config` on Ray: the embedder and chunker go by name (each worker
+    makes its own), the rest as for a local build."""
+    from . import distributed
+
+    if cfg.output is None:
+        raise ValueError("no output: give -o PACK, or set output in the config")
+    chunk_options = dict(cfg.chunker.options)
+    recorded = effective(cfg, paths=cfg.record_paths)
+    if cfg.record_paths and isinstance(src, DirectorySource) and "root" not in cfg.source.options:
+        recorded["source"]["root"] = os.path.abspath(src.root)
+    return distributed.build(
+        src,
+        cfg.output,
+        shards=shards,
+        address=address,
+        transformers=[registry.create("transformer", t.name, **t.options) for t in cfg.transformers] or None,
+        chunker=cfg.chunker.name,
+        chunk_size=chunk_options.pop("size", None),
+        chunk_overlap=chunk_options.pop("overlap", None),
+        chunk_unit=chunk_options.pop("unit", None),
+        chunker_options=chunk_options,
+        embedder=cfg.embedder.name,
+        embedder_options=emb_options,
+        metric=cfg.metric,
+        batch_size=cfg.batch_size,
+        cache=cache,
+        strict=cfg.strict,
+        progress=progress,
+        config=recorded,
+        max_document_size=cfg.max_document_size,
+        index=cfg.index.options(),
+        allow_empty=cfg.allow_empty,
+    )
