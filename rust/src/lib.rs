@@ -214,6 +214,25 @@ unsafe fn hand_out<T>(out: *mut *mut T, value: T) {
     unsafe { *out = Box::into_raw(Box::new(value)) };
 }
 
+/// Writes a search's hits to the caller's arrays (at least `hits.len()` entries, which the
+/// search bounds by `k`) and their number to `*n_out`.
+///
+/// # Safety
+/// `n_out` is non-NULL and writable.
+unsafe fn write_hits(
+    hits: &[index::Scored],
+    ids: &mut [u64],
+    scores: &mut [f32],
+    n_out: *mut usize,
+) {
+    for (i, hit) in hits.iter().enumerate() {
+        ids[i] = hit.id;
+        scores[i] = hit.score;
+    }
+    // SAFETY: per this function's contract.
+    unsafe { *n_out = hits.len() };
+}
+
 fn borrowed(bytes: &[u8]) -> vpack_str {
     vpack_str {
         data: bytes.as_ptr(),
@@ -1024,12 +1043,8 @@ pub unsafe extern "C" fn vpack_index_search_ef(
         let filter = unsafe { filter_arg(filter_json) }?;
         let ef = (ef != 0).then_some(ef);
         let hits = idx.inner.search_with(query, k, filter.as_ref(), ef)?;
-        for (i, hit) in hits.iter().enumerate() {
-            ids[i] = hit.id;
-            scores[i] = hit.score;
-        }
-        // SAFETY: `n_out` is non-NULL and writable.
-        unsafe { *n_out = hits.len() };
+        // SAFETY: `n_out` is non-NULL and writable (checked by `out_ptr`).
+        unsafe { write_hits(&hits, ids, scores, n_out) };
         Ok(())
     })
 }
@@ -1096,12 +1111,8 @@ pub unsafe extern "C" fn vpack_index_search_mode(
         let hits = idx
             .inner
             .search_mode(mode, query, text, k, filter.as_ref(), ef)?;
-        for (i, hit) in hits.iter().enumerate() {
-            ids[i] = hit.id;
-            scores[i] = hit.score;
-        }
-        // SAFETY: `n_out` is non-NULL and writable.
-        unsafe { *n_out = hits.len() };
+        // SAFETY: `n_out` is non-NULL and writable (checked by `out_ptr`).
+        unsafe { write_hits(&hits, ids, scores, n_out) };
         Ok(())
     })
 }
