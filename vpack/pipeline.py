@@ -578,6 +578,11 @@ def build(
     the Ray cluster (see :func:`vpack.distributed.build`)."""
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if embed_context and not isinstance(chunker, str):
+        raise ValueError(
+            "embed_context applies to a chunker given by name; pass SectionChunker(embed_context=True)"
+        )
+    context: Dict[str, Any] = {"embed_context": True} if embed_context else {}
     if engine == "ray":
         from . import distributed
 
@@ -595,6 +600,7 @@ def build(
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             chunk_unit=chunk_unit,
+            chunker_options=context,
             embedder=embedder,
             metric=metric,
             batch_size=batch_size,
@@ -619,11 +625,6 @@ def build(
         if transformers is None
         else [registry.create("transformer", t) if isinstance(t, str) else t for t in transformers]
     )
-    if embed_context and not isinstance(chunker, str):
-        raise ValueError(
-            "embed_context applies to a chunker given by name; pass SectionChunker(embed_context=True)"
-        )
-    context: Dict[str, Any] = {"embed_context": True} if embed_context else {}
     store = open_cache(cache, emb)
     try:
         made = make_chunker(chunker, emb, size=chunk_size, overlap=chunk_overlap, unit=chunk_unit, **context)

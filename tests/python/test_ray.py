@@ -278,3 +278,25 @@ def test_two_node_cluster(ray_build: Any, corpus: Path, tmp_path: Path) -> None:
     finally:
         ray.shutdown()
         nodes.shutdown()
+
+
+def test_embed_context_reaches_the_ray_build(
+    cluster: None, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """vpack.build(engine="ray", embed_context=True) embeds each chunk with its heading
+    path as a local build does: each shard equals the local build of its partition."""
+    out = tmp_path_factory.mktemp("ray-context")
+    settings = {**SETTINGS, "embed_context": True}
+    result = vpack.build(
+        corpus, out / "ctx.vpackset", engine="ray", shards=2, **{**settings, "embedder": _hash_embedder}
+    )
+    try:
+        for i, shard in enumerate(result.report.shards):
+            part = distributed.partition(corpus, i, 2)
+            local = out / f"local-{i}.vpack"
+            kwargs = {**settings, "embedder": _hash_embedder()}
+            with vpack.build(part, local, allow_empty=True, **kwargs) as built:
+                assert "embed_context" in built.pack.manifest["chunker"]
+            assert Path(shard).read_bytes() == local.read_bytes(), f"shard {i}"
+    finally:
+        result.pack.close()
