@@ -630,10 +630,12 @@ vpack_status vpack_index_search_ef(const struct vpack_index *index,
  Returns `VPACK_OK` or as `vpack_index_search_ef`, plus `VPACK_E_INVALID_ARG` (unknown
  mode; no query vector or no text where the mode needs one), `VPACK_E_INVALID_UTF8`
  (`text`), `VPACK_E_LIMIT` (`text_len` above `VPACK_MAX_INPUT_BYTES`),
- `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index),
- `VPACK_E_UNSUPPORTED_VERSION` (a lexical index made by a tokenizer this library does
- not have; lexical or hybrid on a pack set, which does not combine its shards' BM25
- statistics yet).
+ `VPACK_E_NOT_FOUND` (lexical or hybrid on a pack without a lexical index, or on a
+ pack set with a shard without one: the message names it), `VPACK_E_INVALID_ARG` (a set
+ whose shards' lexical settings differ), `VPACK_E_UNSUPPORTED_VERSION` (a lexical index
+ made by a tokenizer this library does not have). On a pack set, BM25 uses the
+ statistics of all shards together, so every mode answers as one pack of the shards'
+ chunks would.
  */
 vpack_status vpack_index_search_mode(const struct vpack_index *index,
                                      uint32_t mode,

@@ -9,6 +9,7 @@ use crate::index::distance::{dot, l2sq};
 use crate::index::filter::Filter;
 use crate::index::flat::FlatIndex;
 use crate::index::hnsw::{self, GraphView, HnswSection};
+use crate::index::lexical::{Bm25Stats, LexicalSection, QueryTerms};
 use crate::index::topk::TopK;
 use crate::index::{normalize, Index, Metric, Scored};
 use serde_json::{Map, Value};
@@ -59,7 +60,7 @@ fn min_max(hits: &[Scored]) -> impl Iterator<Item = (u64, f32)> + '_ {
 
 /// The best `k` of the union of `dense` and `lexical` by `(1 - w) * dense + w * lexical`
 /// on min-max scaled scores; ties go to the lower id.
-fn fuse(dense: &[Scored], lexical: &[Scored], w: f32, k: usize) -> Vec<Scored> {
+pub(crate) fn fuse(dense: &[Scored], lexical: &[Scored], w: f32, k: usize) -> Vec<Scored> {
     let mut fused: std::collections::HashMap<u64, f32> = std::collections::HashMap::new();
     for (id, s) in min_max(dense) {
         *fused.entry(id).or_insert(0.0) += (1.0 - w) * s;
@@ -380,45 +381,63 @@ impl Pack {
         match mode {
             Mode::Dense => self.search_with(need_query()?, k, filter, ef),
             Mode::Lexical => {
-                let text = need_text()?;
-                self.search_lexical(text, k, filter).map(|(hits, _)| hits)
+                let terms = QueryTerms::new(need_text()?);
+                let stats = self.lexical_stats(&terms)?;
+                self.search_lexical(&terms, &stats, k, filter)
             }
             Mode::Hybrid => {
                 let (query, text) = (need_query()?, need_text()?);
                 let depth = k.max(HYBRID_DEPTH);
                 let dense = self.search_with(query, depth, filter, ef)?;
-                let (lexical, weight) = self.search_lexical(text, depth, filter)?;
-                Ok(fuse(&dense, &lexical, weight, k))
+                let terms = QueryTerms::new(text);
+                let stats = self.lexical_stats(&terms)?;
+                let lexical = self.search_lexical(&terms, &stats, depth, filter)?;
+                Ok(fuse(&dense, &lexical, self.hybrid_weight()?, k))
             }
         }
     }
 
-    /// BM25 search and the pack's hybrid weight.
-    fn search_lexical(
-        &self,
-        text: &str,
-        k: usize,
-        filter: Option<&Filter>,
-    ) -> Result<(Vec<Scored>, f32)> {
-        let Some((section, weight)) = self.reader.lexical()? else {
-            return Err(Error::NotFound(
+    /// The pack's lexical index and hybrid weight; `NotFound` without one.
+    fn lexical(&self) -> Result<(LexicalSection<'_>, f32)> {
+        self.reader.lexical()?.ok_or_else(|| {
+            Error::NotFound(
                 "this pack has no lexical index, which lexical and hybrid queries need \
                  (build it with `vpack build --lexical`, or the index option \"lexical\": {})"
                     .into(),
-            ));
-        };
+            )
+        })
+    }
+
+    /// The share of the lexical side in a hybrid score, as the manifest records it.
+    pub(crate) fn hybrid_weight(&self) -> Result<f32> {
+        Ok(self.lexical()?.1)
+    }
+
+    /// This pack's BM25 statistics for `terms`.
+    pub(crate) fn lexical_stats(&self, terms: &QueryTerms) -> Result<Bm25Stats> {
+        self.lexical()?.0.stats(terms)
+    }
+
+    /// BM25 search scored with `stats` (this pack's, or a whole set's).
+    pub(crate) fn search_lexical(
+        &self,
+        terms: &QueryTerms,
+        stats: &Bm25Stats,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Scored>> {
+        let (section, _) = self.lexical()?;
         if k == 0 {
-            return Ok((Vec::new(), weight));
+            return Ok(Vec::new());
         }
-        let hits = match filter {
-            None => section.search(text, k, None)?,
+        match filter {
+            None => section.search(terms, stats, k, None),
             Some(f) => {
                 let mut accept =
                     |id: u64| -> Result<bool> { f.matches(&self.chunk_metadata(id as usize)?) };
-                section.search(text, k, Some(&mut accept))?
+                section.search(terms, stats, k, Some(&mut accept))
             }
-        };
-        Ok((hits, weight))
+        }
     }
 
     /// HNSW search; None when a filter let fewer than `k` candidates through.

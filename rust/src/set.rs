@@ -32,9 +32,10 @@
 use crate::error::{Error, Result};
 use crate::format::reader::{open_regular, ChunkRef};
 use crate::index::filter::Filter;
+use crate::index::lexical::{Bm25Stats, QueryTerms};
 use crate::index::topk::TopK;
 use crate::index::Scored;
-use crate::pack::{prepare_query, run_batch, BatchOut, Mode, Pack};
+use crate::pack::{fuse, prepare_query, run_batch, BatchOut, Mode, Pack};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -199,8 +200,9 @@ impl AnyPack {
         }
     }
 
-    /// As `Pack::search_mode`. A set answers dense queries; lexical and hybrid ones
-    /// need BM25 statistics over every shard, which sets do not combine yet.
+    /// As `Pack::search_mode`. On a set, lexical scores use BM25 statistics summed over
+    /// every shard, and hybrid fuses the set's merged dense and lexical candidates, so a
+    /// set answers every mode as the one pack holding its shards' chunks would.
     pub fn search_mode(
         &self,
         mode: Mode,
@@ -210,17 +212,9 @@ impl AnyPack {
         filter: Option<&Filter>,
         ef: Option<usize>,
     ) -> Result<Vec<Scored>> {
-        match (self, mode) {
-            (AnyPack::One(p), _) => p.search_mode(mode, query, text, k, filter, ef),
-            (AnyPack::Set(_), Mode::Dense) => {
-                let query = query
-                    .ok_or_else(|| Error::InvalidArg("dense search needs a query vector".into()))?;
-                self.search_with(query, k, filter, ef)
-            }
-            (AnyPack::Set(_), _) => Err(Error::UnsupportedFeature(format!(
-                "{} search on a pack set (query each shard, or build one pack)",
-                mode.name()
-            ))),
+        match self {
+            AnyPack::One(p) => p.search_mode(mode, query, text, k, filter, ef),
+            AnyPack::Set(s) => s.search_mode(mode, query, text, k, filter, ef),
         }
     }
 
@@ -572,6 +566,112 @@ impl PackSet {
         let mut top = TopK::new(k);
         for (shard, result) in self.shards.iter().zip(results) {
             let hits = result.ok_or_else(|| Error::Panic("a shard went unsearched".into()))??;
+            merge(&mut top, shard, hits);
+        }
+        Ok(top.into_sorted())
+    }
+
+    /// As `Pack::search_mode`, over every shard (see `AnyPack::search_mode`).
+    pub fn search_mode(
+        &self,
+        mode: Mode,
+        query: Option<&[f32]>,
+        text: Option<&str>,
+        k: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+    ) -> Result<Vec<Scored>> {
+        if k > crate::pack::MAX_K {
+            return Err(Error::Limit(format!(
+                "k = {k} (at most {})",
+                crate::pack::MAX_K
+            )));
+        }
+        let need_query = || {
+            query.ok_or_else(|| {
+                Error::InvalidArg(format!("{} search needs a query vector", mode.name()))
+            })
+        };
+        let need_text = || {
+            text.ok_or_else(|| {
+                Error::InvalidArg(format!("{} search needs a query text", mode.name()))
+            })
+        };
+        match mode {
+            Mode::Dense => self.search_with(need_query()?, k, filter, ef),
+            Mode::Lexical => {
+                self.check_lexical()?;
+                self.search_lexical(need_text()?, k, filter)
+            }
+            Mode::Hybrid => {
+                let (query, text) = (need_query()?, need_text()?);
+                let weight = self.check_lexical()?;
+                let depth = k.max(crate::pack::HYBRID_DEPTH);
+                let dense = self.search_with(query, depth, filter, ef)?;
+                let lexical = self.search_lexical(text, depth, filter)?;
+                Ok(fuse(&dense, &lexical, weight, k))
+            }
+        }
+    }
+
+    /// The set's hybrid weight, once every shard is known to hold a lexical index built
+    /// with the same settings (tokenizer, fields, k1, b, weight); otherwise the error names
+    /// the shard that differs.
+    fn check_lexical(&self) -> Result<f32> {
+        let settings = |s: &Shard| {
+            s.pack
+                .reader()
+                .manifest()
+                .get("index")
+                .and_then(|i| i.get("lexical"))
+                .cloned()
+        };
+        let first = &self.shards[0];
+        let want = settings(first);
+        for shard in self.shards.iter() {
+            shard
+                .pack
+                .hybrid_weight()
+                .map_err(|e| e.context(format!("shard {}", shard.name)))?;
+            let got = settings(shard);
+            if got != want {
+                return Err(Error::InvalidArg(format!(
+                    "shard {} was built with other lexical settings ({}) than shard {} ({}); \
+                     lexical and hybrid queries on a set need the same settings in every shard",
+                    shard.name,
+                    got.unwrap_or_default(),
+                    first.name,
+                    want.unwrap_or_default()
+                )));
+            }
+        }
+        first.pack.hybrid_weight()
+    }
+
+    /// BM25 over every shard with the set's summed statistics, merged by score and then
+    /// the lower global id.
+    fn search_lexical(&self, text: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
+        let terms = QueryTerms::new(text);
+        let mut stats: Option<Bm25Stats> = None;
+        for shard in self.shards.iter() {
+            let here = shard
+                .pack
+                .lexical_stats(&terms)
+                .map_err(|e| e.context(format!("shard {}", shard.name)))?;
+            match &mut stats {
+                None => stats = Some(here),
+                Some(total) => total.add(&here),
+            }
+        }
+        let Some(stats) = stats else {
+            return Ok(Vec::new());
+        };
+        let mut top = TopK::new(k);
+        for shard in self.shards.iter() {
+            let hits = shard
+                .pack
+                .search_lexical(&terms, &stats, k, filter)
+                .map_err(|e| e.context(format!("shard {}", shard.name)))?;
             merge(&mut top, shard, hits);
         }
         Ok(top.into_sorted())

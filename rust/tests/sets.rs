@@ -484,3 +484,105 @@ fn mixed_missing_damaged_and_replaced_shards_are_named() {
     assert_eq!(c, CORRUPT, "{msg}");
     let _ = std::fs::remove_dir_all(&f.dir);
 }
+
+/// `d` with texts of words drawn from a small vocabulary (some of them identifiers), so
+/// BM25 has frequent and rare terms, repeats and ties to get right.
+fn with_words(mut d: Data, seed: u64) -> Data {
+    const WORDS: [&str; 12] = [
+        "alpha",
+        "beta",
+        "gamma",
+        "os.scandir",
+        "pg_dump",
+        "socket",
+        "delta",
+        "epsilon",
+        "query",
+        "shard",
+        "merge",
+        "kappa",
+    ];
+    let mut rng = Rng(seed);
+    for text in d.texts.iter_mut() {
+        let len = 1 + (rng.next() % 9) as usize;
+        // Skewed draws: early words are common, late ones rare.
+        let words: Vec<&str> = (0..len)
+            .map(|_| WORDS[((rng.float() * rng.float()).abs() * WORDS.len() as f32) as usize])
+            .collect();
+        *text = words.join(" ");
+    }
+    d
+}
+
+#[test]
+fn lexical_and_hybrid_sets_answer_as_one_pack() {
+    use vpack::pack::Mode;
+    let d = with_words(data(300, 8, 11), 5);
+    let index = json!({"kind": "flat", "lexical": {}});
+    let f = fixture("lexical", &d, &[40, 40, 41, 170, 299], "cosine", index);
+    let texts = [
+        "alpha",
+        "kappa merge",
+        "os.scandir pg_dump",
+        "scandir",
+        "shard shard query",
+        "nothing matches",
+    ];
+    for (qi, q) in queries(d.dim, texts.len(), 21).iter().enumerate() {
+        let text = texts[qi];
+        for filter in filters() {
+            for k in [0, 1, 3, 10, 57, 150, 301] {
+                for mode in [Mode::Lexical, Mode::Hybrid] {
+                    let run = |p: &AnyPack| {
+                        p.search_mode(mode, Some(q), Some(text), k, filter.as_ref(), None)
+                            .unwrap()
+                    };
+                    let want = f
+                        .one
+                        .search_mode(mode, Some(q), Some(text), k, filter.as_ref(), None)
+                        .unwrap();
+                    assert_eq!(
+                        bits(&run(&f.set)),
+                        bits(&want),
+                        "{mode:?} {text:?} k={k} filter={filter:?}"
+                    );
+                }
+            }
+        }
+    }
+    let lexical = f
+        .set
+        .search_mode(Mode::Lexical, None, Some("kappa"), 300, None, None)
+        .unwrap();
+    assert!(
+        !lexical.is_empty() && lexical.len() < 300,
+        "only chunks holding the word"
+    );
+
+    // Every shard needs a lexical index with the same settings; the error names the shard.
+    let other = f.dir.join("shards").join("other.vpack");
+    write_pack(
+        &other,
+        &d,
+        0..10,
+        "cosine",
+        json!({"kind": "flat", "lexical": {"k1": 1.2}}),
+    );
+    let plain = f.dir.join("shards").join("plain.vpack");
+    write_pack(&plain, &d, 10..20, "cosine", json!({"kind": "flat"}));
+    for (shard, want) in [(&other, INVALID_ARG), (&plain, NOT_FOUND)] {
+        let path = f.dir.join("mixed.vpackset");
+        write_set(&path, &[f.shard_paths[0].clone(), shard.clone()]).unwrap();
+        let set = AnyPack::open(&path, false).unwrap();
+        let name = shard.file_name().unwrap().to_str().unwrap();
+        for mode in [Mode::Lexical, Mode::Hybrid] {
+            let (c, msg) =
+                code(set.search_mode(mode, Some(&[1.0; 8]), Some("alpha"), 5, None, None));
+            assert_eq!(c, want, "{msg}");
+            assert!(msg.contains(name), "{msg}");
+        }
+        // Dense queries still work.
+        assert_eq!(set.search_with(&[1.0; 8], 5, None, None).unwrap().len(), 5);
+    }
+    let _ = std::fs::remove_dir_all(&f.dir);
+}

@@ -47,15 +47,15 @@ static char g_odd[4200]; /* a pack of another dimension */
 static vpack_index *g_pack;
 static vpack_index *g_setx;
 
-/* JSON for chunks [from, to): {"text":"chunk i","metadata":{"g":i%3}}. */
+/* JSON for chunks [from, to): {"text":"chunk i word<i%7> tag<i%13>","metadata":{"g":i%3}}. */
 static char *chunks_json(size_t from, size_t to) {
     size_t cap = 64 + (to - from) * 64, len = 0;
     char *json = malloc(cap);
     if (json == NULL) return NULL;
     json[len++] = '[';
     for (size_t i = from; i < to; i++) {
-        len += (size_t)snprintf(json + len, cap - len, "%s{\"text\":\"chunk %zu\",\"metadata\":{\"g\":%zu}}",
-                                i > from ? "," : "", i, i % 3);
+        len += (size_t)snprintf(json + len, cap - len, "%s{\"text\":\"chunk %zu word%zu tag%zu\",\"metadata\":{\"g\":%zu}}",
+                                i > from ? "," : "", i, i % 7, i % 13, i % 3);
     }
     json[len++] = ']';
     json[len] = '\0';
@@ -65,8 +65,10 @@ static char *chunks_json(size_t from, size_t to) {
 /* Writes rows [from, to) of `vecs` (dimension `dim`) as a flat pack at `path`. */
 static int write_pack(const char *path, const float *vecs, size_t from, size_t to, size_t dim,
                       const char *manifest) {
-    char options[96];
-    snprintf(options, sizeof options, "{\"dimension\":%zu,\"metric\":\"cosine\"}", dim);
+    char options[128];
+    snprintf(options, sizeof options,
+             "{\"dimension\":%zu,\"metric\":\"cosine\",\"index\":{\"kind\":\"flat\",\"lexical\":{}}}",
+             dim);
     vpack_builder *b = NULL;
     if (vpack_builder_new(options, &b) != VPACK_OK) return 0;
     for (size_t at = from; at < to; at += BATCH) {
@@ -226,6 +228,37 @@ out:
     group_end();
 }
 
+/* Lexical and hybrid on the set: BM25 with the statistics of all shards, so the one
+ * pack's ids and score bits. */
+static void test_modes(void) {
+    group_begin("sets: vpack_index_search_mode, lexical and hybrid");
+    const char *texts[] = {"word3", "tag5 word1", "chunk", "tag12 tag12 word6", "absent"};
+    const char *filters[] = {NULL, "{\"g\":2}"};
+    const uint32_t modes[] = {VPACK_MODE_LEXICAL, VPACK_MODE_HYBRID};
+    const size_t ks[] = {1, 10, 150};
+    uint64_t ia[150], ib[150];
+    float sa[150], sb[150];
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+        for (size_t m = 0; m < 2; m++) {
+            for (size_t f = 0; f < 2; f++) {
+                for (size_t j = 0; j < 3; j++) {
+                    size_t na = 0, nb = 0;
+                    const float *q = &g_queries[(t % NQ) * DIM];
+                    CHECK_OK(vpack_index_search_mode(g_pack, modes[m], q, DIM, (const uint8_t *)texts[t],
+                                                     strlen(texts[t]), ks[j], filters[f], 0, ia,
+                                                     sa, &na));
+                    CHECK_OK(vpack_index_search_mode(g_setx, modes[m], q, DIM, (const uint8_t *)texts[t],
+                                                     strlen(texts[t]), ks[j], filters[f], 0, ib,
+                                                     sb, &nb));
+                    CHECK(same_hits(ia, sa, na, ib, sb, nb));
+                    CHECK(t == 4 && m == 0 ? na == 0 : na == ks[j]);
+                }
+            }
+        }
+    }
+    group_end();
+}
+
 static void test_chunks_and_differences(void) {
     group_begin("sets: global chunk ids, and what differs from one pack");
     static const uint64_t ids[] = {0, 1499, 1500, 3999, 4000, 7099, 7100, COUNT - 1};
@@ -374,6 +407,7 @@ int main(void) {
         test_write_and_open();
         if (g_setx != NULL) {
             test_searches();
+            test_modes();
             test_chunks_and_differences();
         }
         test_fan_out();

@@ -233,3 +233,41 @@ def test_cli_set_create_query_info_verify(docs: Path, tmp_path: Path) -> None:
     assert "part-1.vpack" in proc.stderr and "[code 6]" in proc.stderr
     proc = vpack_cli("set", "create", set_file, shards[0], str(tmp_path / "nope.vpack"))
     assert proc.returncode == 1 and "nope.vpack" in proc.stderr
+
+
+def test_lexical_and_hybrid_on_a_set_answer_as_one_pack(tmp_path: Path) -> None:
+    words = "alpha beta gamma os.scandir pg_dump socket delta shard merge kappa".split()
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 8)))) for _ in range(N)]
+    vectors = random_vectors(N, DIM, seed=5)
+    index = {"kind": "flat", "lexical": {}}
+
+    def write(path: Path, ids: Sequence[int]) -> None:
+        b = PackBuilder(DIM, index=index)
+        b.add([texts[i] for i in ids], vectors[list(ids)], [_meta(i) for i in ids])
+        b.finish({"embedder": {"kind": "hash", "dimension": DIM}}, output=path).close()
+
+    write(tmp_path / "one.vpack", range(N))
+    cuts = [0, 70, 71, 200, N]
+    shards = [tmp_path / f"part-{i}.vpack" for i in range(len(cuts) - 1)]
+    for path, (a, b) in zip(shards, zip(cuts, cuts[1:])):
+        write(path, range(a, b))
+    vpack.write_set(tmp_path / "all.vpackset", shards)
+    with vpack.open(tmp_path / "one.vpack") as one, vpack.open(tmp_path / "all.vpackset") as pack:
+        for text in ("kappa", "os.scandir merge", "scandir", "no such words"):
+            for flt in (None, {"group": 1}):
+                for k in (1, 5, 40):
+                    for mode in ("lexical", "hybrid"):
+                        want = one.search(text, k=k, filter=flt, mode=mode)
+                        got = pack.search(text, k=k, filter=flt, mode=mode)
+                        assert [(h.id, h.score) for h in got] == [(h.id, h.score) for h in want]
+        hits = pack.search("kappa", k=N, mode="lexical")
+        assert hits and all("kappa" in h.text for h in hits)
+    # A shard without a lexical index is named.
+    plain = tmp_path / "plain.vpack"
+    _write(plain, vectors, range(10))
+    vpack.write_set(tmp_path / "mixed.vpackset", [shards[0], plain])
+    with vpack.open(tmp_path / "mixed.vpackset") as pack:
+        with pytest.raises(vpack.NotFoundError, match="plain.vpack"):
+            pack.search("kappa", mode="lexical")
+        assert len(pack.search(vectors[0], k=3)) == 3

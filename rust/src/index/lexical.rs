@@ -156,6 +156,52 @@ impl LexicalBuilder {
     }
 }
 
+/// A query's distinct terms in byte order, each weighted by how often it occurs.
+pub struct QueryTerms(Vec<(String, f32)>);
+
+impl QueryTerms {
+    pub fn new(query: &str) -> Self {
+        let mut wanted: Vec<String> = tokenize::terms(query);
+        wanted.sort_unstable();
+        let mut weights: Vec<(String, f32)> = Vec::new();
+        for t in wanted {
+            match weights.last_mut() {
+                Some((last, w)) if *last == t => *w += 1.0,
+                _ => weights.push((t, 1.0)),
+            }
+        }
+        QueryTerms(weights)
+    }
+}
+
+/// The corpus statistics BM25 needs for one query: documents, their summed length, and
+/// each query term's document frequency. Statistics of disjoint corpora add up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bm25Stats {
+    pub docs: u64,
+    pub sum_len: u64,
+    pub df: Vec<u64>,
+}
+
+impl Bm25Stats {
+    /// Adds the statistics of another corpus for the same query.
+    pub fn add(&mut self, other: &Bm25Stats) {
+        self.docs += other.docs;
+        self.sum_len += other.sum_len;
+        for (a, b) in self.df.iter_mut().zip(&other.df) {
+            *a += b;
+        }
+    }
+
+    fn avg_len(&self) -> f32 {
+        if self.docs == 0 {
+            1.0
+        } else {
+            (self.sum_len as f64 / self.docs as f64).max(1e-6) as f32
+        }
+    }
+}
+
 /// A LEXICAL section read in place; the head and the sizes are checked at parse.
 pub struct LexicalSection<'a> {
     bytes: &'a [u8],
@@ -164,7 +210,6 @@ pub struct LexicalSection<'a> {
     docs: usize,
     terms: usize,
     postings: usize,
-    avg_len: f32,
     lens_at: usize,
     terms_at: usize,
     postings_at: usize,
@@ -199,7 +244,6 @@ impl<'a> LexicalSection<'a> {
         let field = |at: usize| usize::try_from(u64_at(bytes, at)).map_err(|_| corrupt("size"));
         let (docs, terms, postings, string_bytes) =
             (field(16)?, field(24)?, field(32)?, field(40)?);
-        let sum_len = u64_at(bytes, 48);
         if docs != count {
             return Err(corrupt(format!("{docs} documents for {count} chunks")));
         }
@@ -225,11 +269,6 @@ impl<'a> LexicalSection<'a> {
                 bytes.len()
             )));
         }
-        let avg_len = if docs == 0 {
-            1.0
-        } else {
-            (sum_len as f64 / docs as f64).max(1e-6) as f32
-        };
         Ok(LexicalSection {
             bytes,
             k1,
@@ -237,7 +276,6 @@ impl<'a> LexicalSection<'a> {
             docs,
             terms,
             postings,
-            avg_len,
             lens_at,
             terms_at,
             postings_at,
@@ -293,25 +331,38 @@ impl<'a> LexicalSection<'a> {
         u32_at(self.bytes, self.lens_at + 4 * doc) as f32
     }
 
-    /// BM25 scores of every document matching any term of `query`: (document, score),
-    /// documents ascending. A term repeated in the query counts once per repetition.
-    pub fn scores(&self, query: &str) -> Result<Vec<(u32, f32)>> {
-        let mut wanted: Vec<String> = tokenize::terms(query);
-        wanted.sort_unstable();
-        let mut weights: Vec<(String, f32)> = Vec::new();
-        for t in wanted {
-            match weights.last_mut() {
-                Some((last, w)) if *last == t => *w += 1.0,
-                _ => weights.push((t, 1.0)),
-            }
+    /// This section's BM25 statistics for `terms` (see [`Bm25Stats`]).
+    pub fn stats(&self, terms: &QueryTerms) -> Result<Bm25Stats> {
+        let df = terms
+            .0
+            .iter()
+            .map(|(t, _)| Ok(self.find(t.as_bytes())?.map_or(0, |r| r.len() as u64)))
+            .collect::<Result<Vec<u64>>>()?;
+        Ok(Bm25Stats {
+            docs: self.docs as u64,
+            sum_len: u64_at(self.bytes, 48),
+            df,
+        })
+    }
+
+    /// BM25 scores of every document matching any term of `terms`, with the corpus
+    /// statistics `stats` (this section's own, or a pack set's sum over its shards, so a
+    /// shard scores as the one pack holding every shard's chunks would): (document,
+    /// score), documents ascending.
+    pub fn scores(&self, terms: &QueryTerms, stats: &Bm25Stats) -> Result<Vec<(u32, f32)>> {
+        if stats.df.len() != terms.0.len() {
+            return Err(Error::InvalidArg(
+                "BM25 statistics for another query".into(),
+            ));
         }
         let mut acc: HashMap<u32, f32> = HashMap::new();
-        let n = self.docs as f32;
-        for (term, weight) in &weights {
+        let n = stats.docs as f32;
+        let avg_len = stats.avg_len();
+        for ((term, weight), &df) in terms.0.iter().zip(&stats.df) {
             let Some(range) = self.find(term.as_bytes())? else {
                 continue;
             };
-            let df = range.len() as f32;
+            let df = df as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             let mut last: Option<u32> = None;
             for p in range {
@@ -321,8 +372,7 @@ impl<'a> LexicalSection<'a> {
                     return Err(corrupt(format!("posting {p} is out of order or range")));
                 }
                 last = Some(doc);
-                let norm =
-                    self.k1 * (1.0 - self.b + self.b * self.doc_len(doc as usize) / self.avg_len);
+                let norm = self.k1 * (1.0 - self.b + self.b * self.doc_len(doc as usize) / avg_len);
                 let s = idf * tf * (self.k1 + 1.0) / (tf + norm);
                 *acc.entry(doc).or_insert(0.0) += weight * s;
             }
@@ -332,15 +382,17 @@ impl<'a> LexicalSection<'a> {
         Ok(out)
     }
 
-    /// The best `k` documents for `query` among those `accept` lets through, best first
-    /// (ties: lower id). Documents sharing no term with the query are never returned.
+    /// The best `k` documents for `terms` among those `accept` lets through, best first
+    /// (ties: lower id), scored with `stats`. Documents sharing no term with the query
+    /// are never returned.
     pub fn search(
         &self,
-        query: &str,
+        terms: &QueryTerms,
+        stats: &Bm25Stats,
         k: usize,
         accept: Option<&mut dyn FnMut(u64) -> Result<bool>>,
     ) -> Result<Vec<Scored>> {
-        let scored = self.scores(query)?;
+        let scored = self.scores(terms, stats)?;
         let Some(accept) = accept else {
             let mut top = TopK::new(k);
             for (doc, s) in scored {
@@ -366,6 +418,18 @@ impl<'a> LexicalSection<'a> {
             }
         }
         Ok(hits)
+    }
+
+    /// As [`LexicalSection::search`], scored with this section's own statistics.
+    pub fn search_text(
+        &self,
+        query: &str,
+        k: usize,
+        accept: Option<&mut dyn FnMut(u64) -> Result<bool>>,
+    ) -> Result<Vec<Scored>> {
+        let terms = QueryTerms::new(query);
+        let stats = self.stats(&terms)?;
+        self.search(&terms, &stats, k, accept)
     }
 
     /// Checks every term, posting and length: O(section size). For `verify`.
@@ -431,15 +495,18 @@ mod tests {
         let bytes = section(&docs);
         let s = LexicalSection::parse(&bytes, docs.len()).unwrap();
         s.check_all().unwrap();
-        assert_eq!(s.search("os.scandir", 2, None).unwrap()[0].id, 1);
-        assert_eq!(s.search("scandir", 2, None).unwrap()[0].id, 1);
-        assert_eq!(s.search("pg_dump jobs", 4, None).unwrap()[0].id, 3);
-        let hits = s.search("directory", 4, None).unwrap();
+        assert_eq!(s.search_text("os.scandir", 2, None).unwrap()[0].id, 1);
+        assert_eq!(s.search_text("scandir", 2, None).unwrap()[0].id, 1);
+        assert_eq!(s.search_text("pg_dump jobs", 4, None).unwrap()[0].id, 3);
+        let hits = s.search_text("directory", 4, None).unwrap();
         assert_eq!(hits.len(), 2, "only documents holding a query term");
         assert!(hits[0].score >= hits[1].score);
-        assert!(s.search("nothing matches", 4, None).unwrap().is_empty());
+        assert!(s
+            .search_text("nothing matches", 4, None)
+            .unwrap()
+            .is_empty());
         let mut even = |id: u64| -> Result<bool> { Ok(id.is_multiple_of(2)) };
-        let hits = s.search("directory", 4, Some(&mut even)).unwrap();
+        let hits = s.search_text("directory", 4, Some(&mut even)).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2]);
     }
 
@@ -456,7 +523,7 @@ mod tests {
             // Parsing, checking and searching a damaged section never panics.
             if let Ok(s) = LexicalSection::parse(&bad, 3) {
                 let _ = s.check_all();
-                let _ = s.search("alpha gamma", 3, None);
+                let _ = s.search_text("alpha gamma", 3, None);
             }
         }
     }
@@ -466,6 +533,42 @@ mod tests {
         let bytes = section(&[]);
         let s = LexicalSection::parse(&bytes, 0).unwrap();
         s.check_all().unwrap();
-        assert!(s.search("anything", 5, None).unwrap().is_empty());
+        assert!(s.search_text("anything", 5, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn split_corpora_with_summed_statistics_score_as_one() {
+        let docs = [
+            "alpha beta beta",
+            "beta gamma",
+            "gamma delta alpha alpha",
+            "delta",
+            "alpha os.path join",
+        ];
+        let whole = section(&docs);
+        let (left, right) = (section(&docs[..2]), section(&docs[2..]));
+        let whole = LexicalSection::parse(&whole, 5).unwrap();
+        let (left, right) = (
+            LexicalSection::parse(&left, 2).unwrap(),
+            LexicalSection::parse(&right, 3).unwrap(),
+        );
+        let terms = QueryTerms::new("alpha gamma os.path alpha");
+        let mut stats = left.stats(&terms).unwrap();
+        stats.add(&right.stats(&terms).unwrap());
+        assert_eq!(stats, whole.stats(&terms).unwrap());
+        let mut joined = left.scores(&terms, &stats).unwrap();
+        joined.extend(
+            right
+                .scores(&terms, &stats)
+                .unwrap()
+                .into_iter()
+                .map(|(d, s)| (d + 2, s)),
+        );
+        assert_eq!(joined, whole.scores(&terms, &stats).unwrap());
+        // A shard's own statistics give other scores: the sum matters.
+        assert_ne!(
+            left.scores(&terms, &left.stats(&terms).unwrap()).unwrap(),
+            joined[..left.scores(&terms, &stats).unwrap().len()].to_vec()
+        );
     }
 }
