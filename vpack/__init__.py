@@ -29,6 +29,7 @@ from .errors import (
 )
 from .pack import Hit, Pack, open, write_set  # noqa: A004 (vpack.open, like gzip.open)
 from .pipeline import BuildReport, BuildResult, StrictBuildError, build, make_embedder, run
+from .rerank import RerankedHit, RerankError
 
 __version__ = VERSION
 
@@ -50,6 +51,8 @@ __all__ = [
     "PackBuilder",
     "PackIOError",
     "PanicError",
+    "RerankError",
+    "RerankedHit",
     "StrictBuildError",
     "RuntimeLoadError",
     "UnsupportedVersionError",

@@ -1,4 +1,4 @@
-"""The ``vpack`` command: build | query | info | verify | serve.
+"""The ``vpack`` command: build | query | info | verify | serve | set | plugins | config.
 
 Every failure is one line on stderr, ``vpack: error: <message>`` (with ``[code N]`` for
 errors that have a vpack code), and exit status 1; never a traceback (set
@@ -20,13 +20,14 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO
 
-from . import cconfig, config, pipeline
+from . import cconfig, config, pipeline, registry
 from .errors import InvalidJSONError, PackIOError, VPackError
 from .pack import open as open_pack
 from .pack import write_set
 from .pipeline import FOLDER_INCLUDE
 from .plugins.base import MAX_METADATA_DEPTH
 from .plugins.sources import json_depth_over
+from .rerank import RerankedHit
 
 #: How deeply a --filter may nest (metadata nests at most MAX_METADATA_DEPTH levels, and
 #: a filter adds an operator level and a few $and/$or levels around it).
@@ -293,6 +294,18 @@ def _parser() -> argparse.ArgumentParser:
         help="rank by meaning (dense, the default), by the query's words (lexical, BM25) or both "
         "(hybrid); lexical and hybrid need a pack built with --lexical",
     )
+    q.add_argument(
+        "--rerank",
+        metavar="NAME",
+        help="reorder the best candidates with an installed reranker plugin (see `vpack plugins`); "
+        "hits then show the reranker's score and their first-stage rank and score",
+    )
+    q.add_argument(
+        "--rerank-depth",
+        type=_positive,
+        metavar="N",
+        help="with --rerank: candidates fetched (in --mode) and reranked, at least -k (default 50)",
+    )
 
     i = sub.add_parser("info", help="print a pack's (or a pack set's) manifest")
     i.add_argument("pack", help="a .vpack file or a pack set file")
@@ -332,6 +345,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-k", type=_positive, default=100, metavar="N", help="most hits per query (default 100)"
     )
     s.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
+    pl = sub.add_parser(
+        "plugins",
+        help="list the installed plugins by kind (entry points in the vpack.plugins group)",
+    )
+    pl.add_argument("kind", nargs="?", choices=registry.KINDS, help="only this kind")
+    pl.add_argument("--json", action="store_true", help="print {kind: {name: target}} as JSON")
     cconfig.add_parser(sub)
     return p
 
@@ -503,8 +522,18 @@ def _pack_path(path: str) -> str:
 
 def _query(args: argparse.Namespace) -> int:
     flt = _where_filter(args)
+    if args.rerank_depth is not None and args.rerank is None:
+        raise ValueError("--rerank-depth needs --rerank NAME")
     with open_pack(_pack_path(args.pack), model_dir=args.model) as pack:
-        hits = pack.search(args.text, k=args.k, filter=flt, ef=args.ef, mode=args.mode)
+        hits = pack.search(
+            args.text,
+            k=args.k,
+            filter=flt,
+            ef=args.ef,
+            mode=args.mode,
+            rerank=args.rerank,
+            rerank_depth=args.rerank_depth,
+        )
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -517,6 +546,8 @@ def _query(args: argparse.Namespace) -> int:
         if h.metadata.get("section"):
             where += f" ({h.metadata['section']})"
         span = f" [{h.metadata['start']}:{h.metadata['end']}]" if "start" in h.metadata else ""
+        if isinstance(h, RerankedHit):
+            span += f"  (first stage: #{h.first_stage_rank}, {h.first_stage_score:.4f})"
         print(f"{rank}. {h.score:.4f}  {where}{span}")
         for line in h.text.strip().splitlines():
             print(f"     {line}")
@@ -627,6 +658,22 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
 
+def _plugins(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else list(registry.KINDS)
+    found = {kind: registry.available(kind) for kind in kinds}
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    for kind, plugins in found.items():
+        print(f"{kind}:")
+        if not plugins:
+            print("  (none installed)")
+        width = max((len(name) for name in plugins), default=0)
+        for name, target in plugins.items():
+            print(f"  {name:<{width}}  {target}")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     with open_pack(_pack_path(args.pack), verify=True) as pack:
         print(f"{args.pack}: ok ({plural(len(pack), 'chunk')})")
@@ -686,6 +733,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "verify": _verify,
         "serve": _serve,
         "set": _set,
+        "plugins": _plugins,
         "config": cconfig.run,
     }
     real_stdout = sys.stdout

@@ -35,7 +35,7 @@ from .errors import (
     NotFoundError,
     RuntimeLoadError,
 )
-from .plugins.base import Embedder
+from .plugins.base import Embedder, Reranker
 
 Query = Union[str, np.ndarray, Sequence[float]]
 
@@ -235,7 +235,8 @@ class Pack:
         self._embedder: Optional[NativeEmbedder] = None
         self._manifest: Optional[Dict[str, Any]] = None
         self._vectors: Optional[np.ndarray] = None
-        self._lock = threading.RLock()  # guards the lazy creation of _embedder
+        self._lock = threading.RLock()  # guards the lazy creation of _embedder and _rerankers
+        self._rerankers: Dict[str, Reranker] = {}  # made by name for search(rerank=NAME)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Pack:
@@ -314,6 +315,9 @@ class Pack:
         filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
         ef: Optional[int] = None,
         mode: str = "dense",
+        *,
+        rerank: Union[str, Reranker, None] = None,
+        rerank_depth: Optional[int] = None,
     ) -> List[Hit]:
         """The ``k`` chunks most similar to ``query``, best first. ``query`` is a text
         (embedded with the pack's embedder) or a vector of the pack's dimension.
@@ -334,13 +338,28 @@ class Pack:
         ``ef`` is the search effort of a pack with an HNSW index: the candidate list on
         the graph's bottom level (larger finds more of the true nearest chunks, slower);
         None (or 0) uses the ``ef_search`` recorded in the pack, at most 65536. Flat packs
-        are exact and ignore it."""
+        are exact and ignore it.
+
+        ``rerank`` reorders the candidates with a second stage: a
+        :class:`~vpack.plugins.base.Reranker` object, or the name of an installed
+        reranker plugin (made on first use and kept until the pack closes). The first
+        stage fetches the best ``max(k, rerank_depth)`` chunks (``rerank_depth`` defaults
+        to 50) in ``mode`` with ``filter`` and ``ef``, the reranker scores each against the
+        query text, and the best ``k`` by its scores come back as
+        :class:`~vpack.rerank.RerankedHit`: ``score`` is the reranker's,
+        ``first_stage_score`` and ``first_stage_rank`` the index's. Reranking needs a text
+        query (else ValueError); a reranker that does not return one finite number per
+        candidate raises :class:`~vpack.rerank.RerankError` (code 2)."""
         _check_count(k, "k")
         check_k(k)  # before a text query is embedded
         ef_arg = _ef_arg(ef)
         code = _MODES.get(mode) if isinstance(mode, str) else None
         if code is None:
             raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+        if rerank is not None:
+            return self._search_reranked(query, k, filter, ef, mode, rerank, rerank_depth)
+        if rerank_depth is not None:
+            raise ValueError("rerank_depth needs rerank= (a reranker or the name of one)")
         filter_json = None if filter is None else _filter_json(filter)
         text: Optional[str] = None
         vector: Optional[np.ndarray] = None
@@ -357,6 +376,39 @@ class Pack:
                     raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
         ids, scores, records = self._index.search_records(vector, k, filter_json, ef_arg, code, text)
         return _hits(ids, scores, records)
+
+    def _search_reranked(
+        self,
+        query: Query,
+        k: int,
+        filter: Optional[Mapping[str, Any]],  # noqa: A002
+        ef: Optional[int],
+        mode: str,
+        rerank: Union[str, Reranker],
+        rerank_depth: Optional[int],
+    ) -> List[Hit]:
+        """:meth:`search` with a second stage (see ``rerank`` there)."""
+        from . import rerank as _rerank  # (it imports this module)
+
+        fetch = _rerank.depth(rerank_depth, k)
+        if not isinstance(query, str):
+            raise ValueError("reranking needs a text query (the reranker reads it), got a vector")
+        reranker = self._reranker(rerank) if isinstance(rerank, str) else rerank
+        _rerank.check_reranker(reranker)
+        candidates = self.search(query, fetch, filter, ef, mode)
+        return _rerank.rerank_hits(reranker, _rerank.label(rerank), query, candidates, k)
+
+    def _reranker(self, name: str) -> Reranker:
+        """The reranker plugin ``name``, made on first use and kept until close."""
+        from . import rerank as _rerank
+
+        with self._lock:
+            if self.closed:
+                raise ClosedError("this pack is closed")
+            made = self._rerankers.get(name)
+            if made is None:
+                made = self._rerankers[name] = _rerank.create(name)
+            return made
 
     @overload
     def search_batch(
@@ -530,8 +582,13 @@ class Pack:
         self._index.close()
         with self._lock:  # after this, _native_embedder() sees the pack closed
             embedder, self._embedder = self._embedder, None
+            rerankers, self._rerankers = list(self._rerankers.values()), {}
         if embedder is not None:
             embedder.close()
+        for reranker in rerankers:
+            closer = getattr(reranker, "close", None)
+            if callable(closer):
+                closer()
 
     @property
     def closed(self) -> bool:

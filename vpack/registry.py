@@ -11,6 +11,10 @@ Once that distribution is installed, ``create("chunker", "sentences", size=400)`
 ``pyproject.toml``). Entry points are read afresh on every call, so plugins installed
 while the process runs are found. When two installed distributions declare the same
 name, the one found first on ``sys.path`` wins.
+
+The kinds are the build's five stages (source, transformer, chunker, embedder, output)
+and ``reranker``, the optional second stage of a search (``Pack.search(...,
+rerank="<name>")``, ``vpack query --rerank <name>``); ``vpack plugins`` lists them all.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, List
 
 GROUP = "vpack.plugins"
-KINDS = ("source", "transformer", "chunker", "embedder", "output")
+KINDS = ("source", "transformer", "chunker", "embedder", "output", "reranker")
 
 
 class PluginNotFoundError(LookupError):

@@ -1,6 +1,6 @@
 """Plugin kinds (Protocols) and the built-in plugins."""
 
-from .base import Chunk, Chunker, Document, Embedder, Output, Skipped, Source, Transformer
+from .base import Chunk, Chunker, Document, Embedder, Output, Reranker, Skipped, Source, Transformer
 from .chunkers import FixedSizeChunker, RecursiveChunker, SectionChunker
 from .embedders import HashEmbedder, OnnxEmbedder
 from .outputs import BytesOutput, FileOutput
@@ -26,6 +26,7 @@ __all__ = [
     "OnnxEmbedder",
     "Output",
     "RecursiveChunker",
+    "Reranker",
     "SectionChunker",
     "Skipped",
     "Source",

@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import (
+    TYPE_CHECKING,
     Any,
     Dict,
     Iterable,
@@ -21,6 +22,9 @@ from typing import (
 )
 
 import numpy as np
+
+if TYPE_CHECKING:  # vpack.pack imports this module
+    from ..pack import Hit
 
 #: The largest document a build reads, by default: 64 MiB. Sizes are in bytes: a file's
 #: size, a JSON Lines line, a CSV field (in characters), or the UTF-8 text of a document
@@ -170,3 +174,29 @@ class Output(Protocol):
     def write(self, pack: Any) -> None: ...
 
     def describe(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders the best candidates of a search (``Pack.search(..., rerank=)``, ``vpack
+    query --rerank``), typically with a model that reads the query and each chunk
+    together (a cross-encoder), which the first-stage index cannot.
+
+    ``rerank(query, hits)`` gets the query text and the first stage's candidates, best
+    first (each a :class:`~vpack.Hit` with ``id``, ``score``, ``text`` and ``metadata``),
+    and returns **one score per hit, in the order of** ``hits`` (higher is better; any
+    finite real numbers: a list, tuple or 1-D numpy array). vpack sorts by them (ties
+    keep the first stage's order), keeps the best ``k`` and reports each hit's new score
+    with its first-stage score and rank beside it.
+
+    Scores, not a reordered list: with a list, a plugin could drop, duplicate or invent
+    hits, or hand back other objects, and nothing could tell a wrong order from a
+    deliberate one. A score per hit can be checked (the count, that each is a finite
+    number), so a broken reranker is an error (:class:`vpack.rerank.RerankError`, code 2)
+    rather than a silently wrong order, and the caller sees what the order rests on.
+
+    A reranker registered as ``reranker.<name>`` is created with no arguments; the pack
+    that made it keeps it for its lifetime and calls its ``close()``, if it has one, when
+    the pack closes."""
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> Sequence[float]: ...
