@@ -7,6 +7,14 @@ size and thread count, in the same run.
 
 Needs the default model (pip install "vpack-search[model]"). Prints chunks/s per
 configuration and the Rust/Python ratio (>1 means the Rust path is faster).
+
+    python benches/bench_embed.py --sessions --texts 400 --batch-sizes 4 8 --repeat 5
+
+compares how the Rust path spends the cores: one session with an intra-op thread per
+core against one single-threaded session per core, each embedding different batches
+(what Ray's actors do; the default), and plain onnxruntime at batch 1 with all cores as
+the reference. The layouts take turns within each repeat, so a busy moment of a shared
+machine hits them alike; medians are reported.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import time
 from typing import Dict, List
 
@@ -51,6 +60,44 @@ def rate(embedder: OnnxEmbedder, texts: List[str], repeat: int) -> float:
     return len(texts) / best
 
 
+def sessions_table(texts: List[str], batches: List[int], cores: int, repeat: int) -> List[Dict[str, object]]:
+    one = f"1 session x {cores} threads"
+    layouts = {one: (1, cores), f"{cores} sessions x 1 thread": (cores, 1)}
+    rows: List[Dict[str, object]] = []
+    for batch in batches:
+        made = {
+            name: OnnxEmbedder.packaged(batch_size=batch, sessions=s, threads=t)
+            for name, (s, t) in layouts.items()
+        }
+        made["onnxruntime, batch 1"] = OnnxEmbedder.packaged(batch_size=1, threads=cores, prefer_native=False)
+        times: Dict[str, List[float]] = {name: [] for name in made}
+        want = None
+        for e in made.values():
+            e.embed(texts[:8])  # load and warm up
+        for _ in range(repeat):
+            for name, e in made.items():
+                t0 = time.perf_counter()
+                v = e.embed(texts)
+                times[name].append(time.perf_counter() - t0)
+                if e.native:
+                    assert want is None or np.array_equal(v, want), "layouts must give the same bits"
+                    want = v
+        base = len(texts) / statistics.median(times[one])
+        for name, ts in times.items():
+            r = len(texts) / statistics.median(ts)
+            rows.append(
+                {
+                    "batch": batch,
+                    "layout": name,
+                    "chunks_per_s": round(r, 1),
+                    "vs_one_session": round(r / base, 2),
+                }
+            )
+        for e in made.values():
+            e.close()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--texts", type=int, default=400)
@@ -58,9 +105,23 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--sessions", action="store_true", help="compare session layouts instead")
+    ap.add_argument("--cores", type=int, default=2, help="cores the --sessions layouts share")
     args = ap.parse_args()
 
     texts = make_texts(args.texts)
+    if args.sessions:
+        rows = sessions_table(texts, args.batch_sizes, args.cores, args.repeat)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return
+        print(f"{len(texts)} texts; medians of {args.repeat}")
+        print(f"{'batch':>5}  {'layout':<26}{'chunks/s':>10}{'vs 1 session':>14}")
+        for row in rows:
+            print(
+                f"{row['batch']:>5}  {row['layout']:<26}{row['chunks_per_s']:>10}{row['vs_one_session']:>14}"
+            )
+        return
     probe = OnnxEmbedder.packaged()
     counts = probe.token_counts(texts)
     rows: List[Dict[str, object]] = []

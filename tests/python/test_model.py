@@ -120,6 +120,25 @@ def test_batching_by_length_restores_order(minilm: OnnxEmbedder) -> None:
     assert np.allclose(norms, 1.0, atol=1e-4)
 
 
+def test_sessions_share_batches_and_keep_the_bits(minilm: OnnxEmbedder) -> None:
+    # Several single-threaded sessions embed different batches at once; each text's
+    # vector comes from its own batch, so the bits equal one two-thread session's.
+    texts = [f"{t} (variant {i})" for i in range(5) for t in TEXTS]
+    one = OnnxEmbedder.packaged(sessions=1, threads=2, batch_size=4)
+    three = OnnxEmbedder.packaged(sessions=3, threads=1, batch_size=4)
+    try:
+        want = one.embed(texts)
+        assert np.array_equal(three.embed(texts), want)
+        assert np.array_equal(three.embed(texts[:3]), want[:3])  # fewer batches than sessions
+        assert three.describe() == one.describe() == minilm.describe()
+    finally:
+        one.close()
+        three.close()
+    for bad in (0, 65, "2"):
+        with pytest.raises((vpack.InvalidArgumentError, vpack.InvalidJSONError)):
+            OnnxEmbedder.packaged(sessions=bad).embed(["x"])  # type: ignore[arg-type]
+
+
 def test_long_chunks_are_truncated_and_counted(minilm: OnnxEmbedder, tmp_path: Path) -> None:
     root = tmp_path / "long"
     root.mkdir()

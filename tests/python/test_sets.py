@@ -236,7 +236,7 @@ def test_cli_set_create_query_info_verify(docs: Path, tmp_path: Path) -> None:
 
 
 def test_lexical_and_hybrid_on_a_set_answer_as_one_pack(tmp_path: Path) -> None:
-    words = "alpha beta gamma os.scandir pg_dump socket delta shard merge kappa".split()
+    words = ["alpha", "beta", "gamma", "os.scandir", "pg_dump", "socket", "delta", "shard", "merge", "kappa"]
     rng = np.random.default_rng(4)
     texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 8)))) for _ in range(N)]
     vectors = random_vectors(N, DIM, seed=5)
@@ -268,6 +268,6 @@ def test_lexical_and_hybrid_on_a_set_answer_as_one_pack(tmp_path: Path) -> None:
     _write(plain, vectors, range(10))
     vpack.write_set(tmp_path / "mixed.vpackset", [shards[0], plain])
     with vpack.open(tmp_path / "mixed.vpackset") as pack:
-        with pytest.raises(vpack.NotFoundError, match="plain.vpack"):
+        with pytest.raises(vpack.NotFoundError, match=r"plain\.vpack"):
             pack.search("kappa", mode="lexical")
         assert len(pack.search(vectors[0], k=3)) == 3

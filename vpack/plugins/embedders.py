@@ -83,8 +83,9 @@ class HashEmbedder(_NativeBacked):
 NATIVE_DEFAULT_BATCH = 4
 PYTHON_DEFAULT_BATCH = 1
 #: Texts per call of :meth:`OnnxEmbedder.embed_with_progress` (rounded up to whole
-#: model batches): a progress report every second or so on 2 cores.
-PROGRESS_STEP = 8
+#: model batches): a progress report about every second on 2 cores, and two batches for
+#: each of the Rust path's sessions (one per core) so none of them waits idle.
+PROGRESS_STEP = 16
 
 
 class OnnxEmbedder(_NativeBacked):
@@ -107,6 +108,7 @@ class OnnxEmbedder(_NativeBacked):
         max_tokens: int = 256,
         batch_size: Optional[int] = None,
         threads: Optional[int] = None,
+        sessions: Optional[int] = None,
         prefer_native: bool = True,
     ) -> None:
         if pooling not in ("mean", "cls"):
@@ -118,6 +120,7 @@ class OnnxEmbedder(_NativeBacked):
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.threads = threads
+        self.sessions = sessions
         self.native = prefer_native and "onnx" in embedder_kinds()
         self._python: Optional[_PythonOnnx] = None
 
@@ -156,6 +159,8 @@ class OnnxEmbedder(_NativeBacked):
             config["batch_size"] = self.batch_size
         if self.threads is not None:
             config["threads"] = self.threads
+        if self.sessions is not None:
+            config["sessions"] = self.sessions
         return config
 
     def _prepare(self) -> None:

@@ -5,9 +5,14 @@
 //! `model_dir` holding all of them; `model_id`; optional `sha256` of the model file
 //! (checked), `dimension` (checked), `pooling` ("mean" | "cls", default mean),
 //! `normalize` (must be true: fastembed always L2-normalises), `max_tokens` (default 256),
-//! and run-time settings `batch_size` (default 4, the fastest measured on 2 cores; larger batches also raise ONNX Runtime's memory arena) and `threads` (ONNX Runtime intra-op
-//! threads, default all cores). Paths and run-time settings are not part of `describe()`,
-//! so a pack records what the vectors mean, not where the model sat.
+//! and run-time settings `batch_size` (default 4, the fastest measured on 2 cores; larger
+//! batches also raise ONNX Runtime's memory arena), `sessions` (ONNX Runtime sessions that
+//! embed different batches at once, default: one per core, see `DEFAULT_SESSIONS`) and
+//! `threads` (intra-op threads of each session, default: the cores shared out among the
+//! sessions, at least 1). Paths and run-time settings are not part of `describe()`, so a
+//! pack records what the vectors mean, not where the model sat; they do not change the
+//! vectors' bits either (each text's vector comes from its batch alone, whichever session
+//! runs it, and the tests check it).
 //!
 //! Texts are tokenized once up front (in parallel), sorted by token length and embedded in
 //! batches of similar length, each padded only to its own longest text; results are
@@ -21,6 +26,7 @@ use fastembed::{
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokenizers::Tokenizer;
 
@@ -29,7 +35,12 @@ pub(crate) const DEFAULT_BATCH_SIZE: usize = 4;
 const MAX_BATCH_SIZE: usize = 1024;
 const MAX_TOKENS_LIMIT: usize = 8192;
 
-const KNOWN_KEYS: [&str; 12] = [
+const MAX_SESSIONS: usize = 64;
+
+/// A batch's index in a call and its vectors.
+type BatchVectors = (usize, Vec<Vec<f32>>);
+
+const KNOWN_KEYS: [&str; 13] = [
     "kind",
     "model_id",
     "model_file",
@@ -41,11 +52,13 @@ const KNOWN_KEYS: [&str; 12] = [
     "normalize",
     "max_tokens",
     "batch_size",
+    "sessions",
     "threads",
 ];
 
 pub struct OnnxEmbedder {
-    model: Mutex<TextEmbedding>,
+    /// Sessions of the same model; a call's batches are shared out among them.
+    models: Vec<Mutex<TextEmbedding>>,
     /// The same tokenizer without truncation or padding: true token counts.
     counter: Tokenizer,
     model_id: String,
@@ -54,6 +67,13 @@ pub struct OnnxEmbedder {
     pooling: &'static str,
     max_tokens: usize,
     batch_size: usize,
+}
+
+/// Sessions when none are set: one single-threaded session per core. Small batches leave
+/// one session's intra-op threads waiting on each other; sessions on different batches
+/// do not wait (measured by benches/bench_embed.py --sessions).
+fn default_sessions() -> usize {
+    crate::parallel::cores()
 }
 
 fn model_err(msg: impl Into<String>) -> Error {
@@ -74,7 +94,7 @@ fn read(path: &Path, what: &str, model_id: &str) -> Result<Vec<u8>> {
 fn check_types(obj: &Map<String, Value>) -> Result<()> {
     for (key, v) in obj {
         let ok = match key.as_str() {
-            "dimension" | "max_tokens" | "batch_size" | "threads" => v.is_u64(),
+            "dimension" | "max_tokens" | "batch_size" | "sessions" | "threads" => v.is_u64(),
             "normalize" => v.is_boolean(),
             _ => v.is_string(),
         };
@@ -192,9 +212,10 @@ impl OnnxEmbedder {
         }
         let max_tokens = usize_field(obj, "max_tokens", DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT)?;
         let batch_size = usize_field(obj, "batch_size", DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE)?;
+        let sessions = usize_field(obj, "sessions", default_sessions(), MAX_SESSIONS)?;
         let threads = match obj.get("threads") {
-            None => None,
-            Some(_) => Some(usize_field(obj, "threads", 1, 256)?),
+            None => (crate::parallel::cores() / sessions).max(1),
+            Some(_) => usize_field(obj, "threads", 1, 256)?,
         };
 
         let onnx = read(&model_file, "model file", &model_id)?;
@@ -217,14 +238,25 @@ impl OnnxEmbedder {
         };
 
         crate::runtime::ensure()?;
-        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling.clone());
-        let mut options = InitOptionsUserDefined::new().with_max_length(max_tokens);
-        if let Some(t) = threads {
-            options = options.with_intra_threads(t);
+        let mut models = Vec::with_capacity(sessions);
+        for _ in 0..sessions {
+            let files = TokenizerFiles {
+                tokenizer_file: files.tokenizer_file.clone(),
+                config_file: files.config_file.clone(),
+                special_tokens_map_file: files.special_tokens_map_file.clone(),
+                tokenizer_config_file: files.tokenizer_config_file.clone(),
+            };
+            let model =
+                UserDefinedEmbeddingModel::new(onnx.clone(), files).with_pooling(pooling.clone());
+            let options = InitOptionsUserDefined::new()
+                .with_max_length(max_tokens)
+                .with_intra_threads(threads);
+            let te = TextEmbedding::try_new_from_user_defined(model, options)
+                .map_err(|e| model_err(format!("model '{model_id}' failed to load: {e}")))?;
+            models.push(te);
         }
-        let mut te = TextEmbedding::try_new_from_user_defined(model, options)
-            .map_err(|e| model_err(format!("model '{model_id}' failed to load: {e}")))?;
-
+        drop(onnx);
+        let te = &mut models[0];
         let mut counter = te.tokenizer.clone();
         counter
             .with_truncation(None)
@@ -249,7 +281,7 @@ impl OnnxEmbedder {
             }
         }
         Ok(OnnxEmbedder {
-            model: Mutex::new(te),
+            models: models.into_iter().map(Mutex::new).collect(),
             counter,
             model_id,
             sha256,
@@ -308,29 +340,88 @@ impl Embedder for OnnxEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         // Similar lengths share a batch, so padding to the batch's longest wastes little.
         order.sort_by_key(|&i| (lengths[i].min(self.max_tokens), i));
-        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        for group in order.chunks(self.batch_size) {
-            let batch: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
-            let vectors = model
-                .embed(&batch, Some(batch.len()))
-                .map_err(|e| model_err(format!("model '{}' failed: {e}", self.model_id)))?;
-            if vectors.len() != group.len() {
-                return Err(model_err(format!(
-                    "model '{}' returned {} vectors for {} texts",
-                    self.model_id,
-                    vectors.len(),
-                    group.len()
-                )));
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let workers = self.models.len().min(batches.len());
+        if workers <= 1 {
+            let mut model = self.models[0].lock().unwrap_or_else(|p| p.into_inner());
+            for group in &batches {
+                let vectors = self.run(&mut model, texts, group)?;
+                self.store(group, &vectors, out)?;
             }
-            for (&i, v) in group.iter().zip(&vectors) {
-                if v.len() != self.dimension {
-                    return Err(Error::DimensionMismatch {
-                        expected: self.dimension,
-                        got: v.len(),
-                    });
-                }
-                out[i * self.dimension..(i + 1) * self.dimension].copy_from_slice(v);
+            return Ok(());
+        }
+        // Each session takes the next batch not yet taken, so a session never waits for
+        // another's batch; the vectors are written back after all have run.
+        let next = AtomicUsize::new(0);
+        let done: Vec<Result<Vec<BatchVectors>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self.models[..workers]
+                .iter()
+                .map(|session| {
+                    let (next, batches) = (&next, &batches);
+                    scope.spawn(move || {
+                        let mut model = session.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut mine = Vec::new();
+                        loop {
+                            let b = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(group) = batches.get(b) else {
+                                return Ok(mine);
+                            };
+                            mine.push((b, self.run(&mut model, texts, group)?));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Panic("an embedding session panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for part in done {
+            for (b, vectors) in part? {
+                self.store(batches[b], &vectors, out)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl OnnxEmbedder {
+    /// Embeds the texts `group` names (one model batch) with `model`.
+    fn run(
+        &self,
+        model: &mut TextEmbedding,
+        texts: &[&str],
+        group: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
+        let batch: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
+        let vectors = model
+            .embed(&batch, Some(batch.len()))
+            .map_err(|e| model_err(format!("model '{}' failed: {e}", self.model_id)))?;
+        if vectors.len() != group.len() {
+            return Err(model_err(format!(
+                "model '{}' returned {} vectors for {} texts",
+                self.model_id,
+                vectors.len(),
+                group.len()
+            )));
+        }
+        Ok(vectors)
+    }
+
+    /// Writes a batch's vectors to their texts' rows of `out`.
+    fn store(&self, group: &[usize], vectors: &[Vec<f32>], out: &mut [f32]) -> Result<()> {
+        for (&i, v) in group.iter().zip(vectors) {
+            if v.len() != self.dimension {
+                return Err(Error::DimensionMismatch {
+                    expected: self.dimension,
+                    got: v.len(),
+                });
+            }
+            out[i * self.dimension..(i + 1) * self.dimension].copy_from_slice(v);
         }
         Ok(())
     }
