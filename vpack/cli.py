@@ -632,7 +632,7 @@ def index_summary(index: Any) -> str:
         fields = "".join(f" + {f}" for f in lexical.get("fields", []))
         text += (
             f"; lexical BM25 (k1 {lexical.get('k1')}, b {lexical.get('b')}, text{fields},"
-            f" hybrid weight {lexical.get('hybrid_weight')})"
+            f" hybrid weight {lexical.get('hybrid_weight')}, tokenizer {lexical.get('tokenizer')})"
         )
     return text
 

@@ -46,7 +46,7 @@ the default values where there is one::
     codes = "int8"                # compressed vectors for the flat scan: "f32" (none), "f16", "int8"
     rescore = 4                   # with codes: candidates scored exactly per hit (1..1024)
     codes_only = false            # true (flat, f16/int8, no rescore): drop the f32 vectors
-    lexical = false               # true, or a table {k1, b, fields, hybrid_weight}: a BM25 index
+    lexical = false               # true, or a table {k1, b, fields, hybrid_weight, stem}: a BM25 index
 
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
@@ -345,7 +345,7 @@ CODE_KINDS = ("f32", "f16", "int8")
 #: Index keys that are not integer parameters.
 _INDEX_NAMED = ("kind", "codes", "codes_only", "lexical")
 #: Keys of the ``[index.lexical]`` table (the library checks their values).
-_LEXICAL_KEYS = ("k1", "b", "fields", "hybrid_weight")
+_LEXICAL_KEYS = ("k1", "b", "fields", "hybrid_weight", "stem")
 
 
 def _index_kind(value: Any, where: str, key: str) -> str:

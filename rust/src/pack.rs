@@ -381,7 +381,7 @@ impl Pack {
         match mode {
             Mode::Dense => self.search_with(need_query()?, k, filter, ef),
             Mode::Lexical => {
-                let terms = QueryTerms::new(need_text()?);
+                let terms = self.query_terms(need_text()?)?;
                 let stats = self.lexical_stats(&terms)?;
                 self.search_lexical(&terms, &stats, k, filter)
             }
@@ -389,7 +389,7 @@ impl Pack {
                 let (query, text) = (need_query()?, need_text()?);
                 let depth = k.max(HYBRID_DEPTH);
                 let dense = self.search_with(query, depth, filter, ef)?;
-                let terms = QueryTerms::new(text);
+                let terms = self.query_terms(text)?;
                 let stats = self.lexical_stats(&terms)?;
                 let lexical = self.search_lexical(&terms, &stats, depth, filter)?;
                 Ok(fuse(&dense, &lexical, self.hybrid_weight()?, k))
@@ -411,6 +411,11 @@ impl Pack {
     /// The share of the lexical side in a hybrid score, as the manifest records it.
     pub(crate) fn hybrid_weight(&self) -> Result<f32> {
         Ok(self.lexical()?.1)
+    }
+
+    /// A query text's terms, by the tokenizer the pack's lexical index was built with.
+    pub(crate) fn query_terms(&self, text: &str) -> Result<QueryTerms> {
+        Ok(self.lexical()?.0.query_terms(text))
     }
 
     /// This pack's BM25 statistics for `terms`.

@@ -32,7 +32,7 @@
 use crate::error::{Error, Result};
 use crate::format::reader::{open_regular, ChunkRef};
 use crate::index::filter::Filter;
-use crate::index::lexical::{Bm25Stats, QueryTerms};
+use crate::index::lexical::Bm25Stats;
 use crate::index::topk::TopK;
 use crate::index::Scored;
 use crate::pack::{fuse, prepare_query, run_batch, BatchOut, Mode, Pack};
@@ -651,7 +651,12 @@ impl PackSet {
     /// BM25 over every shard with the set's summed statistics, merged by score and then
     /// the lower global id.
     fn search_lexical(&self, text: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Scored>> {
-        let terms = QueryTerms::new(text);
+        // Every shard has the same tokenizer (`check_lexical`).
+        let first = &self.shards[0];
+        let terms = first
+            .pack
+            .query_terms(text)
+            .map_err(|e| e.context(format!("shard {}", first.name)))?;
         let mut stats: Option<Bm25Stats> = None;
         for shard in self.shards.iter() {
             let here = shard

@@ -180,6 +180,8 @@ fn same_chunks_same_bytes_and_bad_options_refused() {
         json!({"lexical": {"b": 1.5}}),
         json!({"lexical": {"hybrid_weight": 2.0}}),
         json!({"lexical": {"fields": [""]}}),
+        json!({"lexical": {"stem": "klingon"}}),
+        json!({"lexical": {"stem": "English"}}),
     ] {
         let options: BuilderOptions =
             serde_json::from_value(json!({"dimension": DIM, "index": bad})).unwrap();
@@ -238,4 +240,29 @@ fn damage_to_the_lexical_section_is_an_error_never_a_wrong_answer() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn stemming_matches_other_forms_of_a_word() {
+    let lexical = |pack: &Pack, text: &str| {
+        ids(&pack
+            .search_mode(Mode::Lexical, None, Some(text), 6, None, None)
+            .unwrap())
+    };
+    let plain = build(json!({"lexical": {}}));
+    let stemmed = build(json!({"lexical": {"stem": "english"}}));
+    assert_eq!(
+        stemmed.reader().manifest()["index"]["lexical"]["tokenizer"],
+        "words-ident-stop-v1+snowball-english"
+    );
+    // "listing directories" shares no word with "lists a directory" until both are stemmed.
+    assert!(!lexical(&plain, "listing directories").contains(&1));
+    assert_eq!(lexical(&stemmed, "listing directories")[0], 1);
+    // Whole identifiers still match exactly, and the stemmed pack reopens with its tokenizer.
+    let mut dump = lexical(&stemmed, "pg_dump");
+    dump.sort_unstable();
+    assert_eq!(dump, vec![2, 3]);
+    let again = Pack::from_bytes(stemmed.reader().bytes()).unwrap();
+    assert_eq!(lexical(&again, "walks"), vec![5]);
+    assert!(lexical(&plain, "walks").is_empty());
 }

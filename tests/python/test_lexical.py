@@ -101,3 +101,17 @@ def test_config_reads_lexical() -> None:
     assert "lexical" not in config.parse({"index": {"lexical": False}}).index.options()
     with pytest.raises(config.ConfigError, match="stemmer"):
         config.parse({"index": {"lexical": {"stemmer": "porter"}}})
+
+
+def test_stemming_is_an_option_recorded_in_the_manifest() -> None:
+    from vpack import config
+
+    index = config.parse({"index": {"lexical": {"stem": "english"}}}).index.options()
+    with _pack(index) as stemmed, _pack({"lexical": {}}) as plain:
+        assert stemmed.manifest["index"]["lexical"]["tokenizer"] == "words-ident-stop-v1+snowball-english"
+        # "reading" and "reads" meet at "read" only when stemmed.
+        assert plain.search("reading", k=3, mode="lexical") == []
+        assert [h.id for h in stemmed.search("reading", k=3, mode="lexical")] == [3]
+        assert stemmed.search("os.scandir", k=1, mode="lexical")[0].id == 1
+    with pytest.raises(vpack.InvalidArgumentError, match="klingon"):
+        _pack({"lexical": {"stem": "klingon"}})

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::index::codes::{CodeKind, Codes};
 use crate::index::hnsw::HnswSection;
 use crate::index::lexical::LexicalSection;
+use crate::index::tokenize::Tokenizer;
 use crate::index::Metric;
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -55,7 +56,7 @@ pub struct PackReader {
     /// The compressed vectors, their kind and the rescoring factor (None: codes only).
     codes: Option<(SectionBlocks, CodeKind, Option<usize>)>,
     /// The lexical (BM25) index and the hybrid weight the manifest records.
-    lexical: Option<(SectionBlocks, f32)>,
+    lexical: Option<(SectionBlocks, f32, Tokenizer)>,
     index: IndexKind,
     dimension: usize,
     count: usize,
@@ -313,7 +314,7 @@ impl PackReader {
             (None, None) => None,
         };
         let lexical_weight = manifest_lexical(&manifest)?;
-        let lexical_section = match (lexical_weight, by_kind[7]) {
+        let lexical_section = match (&lexical_weight, by_kind[7]) {
             (Some(_), Some(i)) => Some(&sections[i]),
             (Some(_), None) => return Err(corrupt("missing lexical section")),
             (None, Some(_)) => return Err(corrupt("lexical section the manifest does not name")),
@@ -347,7 +348,7 @@ impl PackReader {
             None => None,
         };
         let lexical = match lexical_weight {
-            Some(weight) => Some((next()?, weight)),
+            Some((weight, tokenizer)) => Some((next()?, weight, tokenizer)),
             None => None,
         };
         Ok(PackReader {
@@ -519,13 +520,13 @@ impl PackReader {
     /// The pack's lexical index and the hybrid weight the manifest records (None without
     /// one); the whole section is checked on first use.
     pub fn lexical(&self) -> Result<Option<(LexicalSection<'_>, f32)>> {
-        let Some((blocks, weight)) = &self.lexical else {
+        let Some((blocks, weight, tokenizer)) = &self.lexical else {
             return Ok(None);
         };
         let b = self.storage.bytes();
         blocks.ensure_all(b)?;
         Ok(Some((
-            LexicalSection::parse(&b[blocks.range()], self.count)?,
+            LexicalSection::parse(&b[blocks.range()], self.count, tokenizer.clone())?,
             *weight,
         )))
     }
@@ -657,26 +658,28 @@ fn manifest_fields(manifest: &Map<String, Value>) -> Result<(usize, usize, Metri
 }
 
 /// The manifest's `index.codes` and `index.rescore`, if the pack has codes.
-/// The manifest's lexical index: its hybrid weight (None without one). The tokenizer must
-/// be one this library has; the BM25 parameters are read from the section itself.
-fn manifest_lexical(manifest: &Map<String, Value>) -> Result<Option<f32>> {
+/// The manifest's lexical index: its hybrid weight and tokenizer (None without one). The
+/// tokenizer must be one this library has; the BM25 parameters are read from the section
+/// itself.
+fn manifest_lexical(manifest: &Map<String, Value>) -> Result<Option<(f32, Tokenizer)>> {
     let Some(lexical) = manifest.get("index").and_then(|i| i.get("lexical")) else {
         return Ok(None);
     };
-    let tokenizer = lexical.get("tokenizer").and_then(Value::as_str);
-    if tokenizer != Some(crate::index::tokenize::NAME) {
-        return Err(Error::UnsupportedFeature(format!(
-            "lexical tokenizer {} (this library has {})",
-            lexical.get("tokenizer").unwrap_or(&Value::Null),
-            crate::index::tokenize::NAME
-        )));
-    }
+    let tokenizer = match lexical.get("tokenizer") {
+        Some(Value::String(name)) => Tokenizer::from_name(name)?,
+        other => {
+            return Err(corrupt(format!(
+                "lexical index without a tokenizer name ({})",
+                other.unwrap_or(&Value::Null)
+            )))
+        }
+    };
     let weight = lexical
         .get("hybrid_weight")
         .and_then(Value::as_f64)
         .filter(|w| (0.0..=1.0).contains(w))
         .ok_or_else(|| corrupt("lexical index without a valid hybrid_weight"))?;
-    Ok(Some(weight as f32))
+    Ok(Some((weight as f32, tokenizer)))
 }
 
 /// The manifest's codes: their kind and rescoring factor (None: `codes_only`).

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::index::codes::{self, CodeKind};
 use crate::index::hnsw::{self, HnswBuilder, HnswParams};
 use crate::index::lexical::{self, LexicalBuilder};
+use crate::index::tokenize::Tokenizer;
 use crate::index::{normalize, Metric};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -102,6 +103,10 @@ pub struct LexicalOptions {
     /// The lexical share of a hybrid score (0..=1, default 0.2).
     #[serde(default)]
     pub hybrid_weight: Option<f32>,
+    /// Snowball stemming of words and identifier parts in this language (e.g.
+    /// `"english"`; default none).
+    #[serde(default)]
+    pub stem: Option<String>,
 }
 
 const MAX_LEXICAL_FIELDS: usize = 16;
@@ -123,6 +128,13 @@ impl LexicalOptions {
         self.fields.clone().unwrap_or_default()
     }
 
+    fn tokenizer(&self) -> Result<Tokenizer> {
+        match &self.stem {
+            None => Ok(Tokenizer::plain()),
+            Some(language) => Tokenizer::stemming(language),
+        }
+    }
+
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArg(format!("lexical: {m}")));
         if !(0.0..=100.0).contains(&self.k1()) {
@@ -131,6 +143,7 @@ impl LexicalOptions {
         if !(0.0..=1.0).contains(&self.b()) {
             return bad(format!("b must be in 0..=1, got {}", self.b()));
         }
+        self.tokenizer()?;
         if !(0.0..=1.0).contains(&self.hybrid_weight()) {
             return bad(format!(
                 "hybrid_weight must be in 0..=1, got {}",
@@ -344,7 +357,8 @@ impl PackWriter {
                 .index
                 .lexical
                 .as_ref()
-                .map(|l| (LexicalBuilder::new(), l.fields())),
+                .map(|l| Ok::<_, Error>((LexicalBuilder::new(l.tokenizer()?), l.fields())))
+                .transpose()?,
             count: 0,
             broken: false,
         })
@@ -511,7 +525,7 @@ impl PackWriter {
             // An f32 as the decimal it was written as (0.9, not 0.8999999761581421).
             let decimal = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::from(x));
             index["lexical"] = serde_json::json!({
-                "tokenizer": crate::index::tokenize::NAME,
+                "tokenizer": lexical.tokenizer()?.name(),
                 "k1": decimal(lexical.k1()),
                 "b": decimal(lexical.b()),
                 "fields": lexical.fields(),

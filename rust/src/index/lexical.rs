@@ -27,7 +27,7 @@
 //! Every offset, length and document id is checked as it is read, so a damaged section
 //! (with forged checksums) is a corrupt-pack error, never a panic or a wild read.
 
-use super::tokenize;
+use super::tokenize::Tokenizer;
 use super::topk::TopK;
 use super::Scored;
 use crate::error::{Error, Result};
@@ -60,11 +60,15 @@ pub struct LexicalBuilder {
     postings: Vec<Vec<(u32, u32)>>,
     doc_lens: Vec<u32>,
     counts: HashMap<u32, u32>,
+    tokenizer: Tokenizer,
 }
 
 impl LexicalBuilder {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(tokenizer: Tokenizer) -> Self {
+        LexicalBuilder {
+            tokenizer,
+            ..Self::default()
+        }
     }
 
     /// Adds the next document: the terms of each of `fields`, counted together.
@@ -74,7 +78,7 @@ impl LexicalBuilder {
         self.counts.clear();
         let mut len: u64 = 0;
         for text in fields {
-            tokenize::for_each_term(text, |term| {
+            self.tokenizer.for_each_term(text, |term| {
                 len += 1;
                 let next = self.ids.len() as u32;
                 let id = *self.ids.entry(term.to_string()).or_insert(next);
@@ -160,8 +164,8 @@ impl LexicalBuilder {
 pub struct QueryTerms(Vec<(String, f32)>);
 
 impl QueryTerms {
-    pub fn new(query: &str) -> Self {
-        let mut wanted: Vec<String> = tokenize::terms(query);
+    pub fn new(query: &str, tokenizer: &Tokenizer) -> Self {
+        let mut wanted: Vec<String> = tokenizer.terms(query);
         wanted.sort_unstable();
         let mut weights: Vec<(String, f32)> = Vec::new();
         for t in wanted {
@@ -205,6 +209,7 @@ impl Bm25Stats {
 /// A LEXICAL section read in place; the head and the sizes are checked at parse.
 pub struct LexicalSection<'a> {
     bytes: &'a [u8],
+    tokenizer: Tokenizer,
     pub k1: f32,
     pub b: f32,
     docs: usize,
@@ -228,8 +233,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl<'a> LexicalSection<'a> {
-    /// `bytes` is the whole section; `count` the pack's chunk count.
-    pub fn parse(bytes: &'a [u8], count: usize) -> Result<Self> {
+    /// `bytes` is the whole section; `count` the pack's chunk count; `tokenizer` the one
+    /// the manifest names.
+    pub fn parse(bytes: &'a [u8], count: usize, tokenizer: Tokenizer) -> Result<Self> {
         if bytes.len() < HEAD || u32_at(bytes, 0) != VERSION {
             return Err(corrupt("bad head"));
         }
@@ -271,6 +277,7 @@ impl<'a> LexicalSection<'a> {
         }
         Ok(LexicalSection {
             bytes,
+            tokenizer,
             k1,
             b,
             docs,
@@ -329,6 +336,11 @@ impl<'a> LexicalSection<'a> {
 
     fn doc_len(&self, doc: usize) -> f32 {
         u32_at(self.bytes, self.lens_at + 4 * doc) as f32
+    }
+
+    /// The terms of a query text, by the tokenizer the index was built with.
+    pub fn query_terms(&self, query: &str) -> QueryTerms {
+        QueryTerms::new(query, &self.tokenizer)
     }
 
     /// This section's BM25 statistics for `terms` (see [`Bm25Stats`]).
@@ -427,7 +439,7 @@ impl<'a> LexicalSection<'a> {
         k: usize,
         accept: Option<&mut dyn FnMut(u64) -> Result<bool>>,
     ) -> Result<Vec<Scored>> {
-        let terms = QueryTerms::new(query);
+        let terms = self.query_terms(query);
         let stats = self.stats(&terms)?;
         self.search(&terms, &stats, k, accept)
     }
@@ -477,7 +489,7 @@ mod tests {
     use super::*;
 
     fn section(docs: &[&str]) -> Vec<u8> {
-        let mut b = LexicalBuilder::new();
+        let mut b = LexicalBuilder::new(Tokenizer::plain());
         for d in docs {
             b.add(&[d]).unwrap();
         }
@@ -493,7 +505,7 @@ mod tests {
             "pg_dump --jobs runs several dump jobs at once.",
         ];
         let bytes = section(&docs);
-        let s = LexicalSection::parse(&bytes, docs.len()).unwrap();
+        let s = LexicalSection::parse(&bytes, docs.len(), Tokenizer::plain()).unwrap();
         s.check_all().unwrap();
         assert_eq!(s.search_text("os.scandir", 2, None).unwrap()[0].id, 1);
         assert_eq!(s.search_text("scandir", 2, None).unwrap()[0].id, 1);
@@ -515,13 +527,13 @@ mod tests {
         let docs = ["alpha beta", "beta gamma", "gamma delta alpha"];
         let a = section(&docs);
         assert_eq!(a, section(&docs));
-        assert!(LexicalSection::parse(&a, 2).is_err());
-        assert!(LexicalSection::parse(&a[..a.len() - 1], 3).is_err());
+        assert!(LexicalSection::parse(&a, 2, Tokenizer::plain()).is_err());
+        assert!(LexicalSection::parse(&a[..a.len() - 1], 3, Tokenizer::plain()).is_err());
         for at in (HEAD..a.len()).step_by(3) {
             let mut bad = a.clone();
             bad[at] ^= 0x5a;
             // Parsing, checking and searching a damaged section never panics.
-            if let Ok(s) = LexicalSection::parse(&bad, 3) {
+            if let Ok(s) = LexicalSection::parse(&bad, 3, Tokenizer::plain()) {
                 let _ = s.check_all();
                 let _ = s.search_text("alpha gamma", 3, None);
             }
@@ -531,7 +543,7 @@ mod tests {
     #[test]
     fn an_empty_index_answers_nothing() {
         let bytes = section(&[]);
-        let s = LexicalSection::parse(&bytes, 0).unwrap();
+        let s = LexicalSection::parse(&bytes, 0, Tokenizer::plain()).unwrap();
         s.check_all().unwrap();
         assert!(s.search_text("anything", 5, None).unwrap().is_empty());
     }
@@ -547,12 +559,12 @@ mod tests {
         ];
         let whole = section(&docs);
         let (left, right) = (section(&docs[..2]), section(&docs[2..]));
-        let whole = LexicalSection::parse(&whole, 5).unwrap();
+        let whole = LexicalSection::parse(&whole, 5, Tokenizer::plain()).unwrap();
         let (left, right) = (
-            LexicalSection::parse(&left, 2).unwrap(),
-            LexicalSection::parse(&right, 3).unwrap(),
+            LexicalSection::parse(&left, 2, Tokenizer::plain()).unwrap(),
+            LexicalSection::parse(&right, 3, Tokenizer::plain()).unwrap(),
         );
-        let terms = QueryTerms::new("alpha gamma os.path alpha");
+        let terms = QueryTerms::new("alpha gamma os.path alpha", &Tokenizer::plain());
         let mut stats = left.stats(&terms).unwrap();
         stats.add(&right.stats(&terms).unwrap());
         assert_eq!(stats, whole.stats(&terms).unwrap());

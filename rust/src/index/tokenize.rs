@@ -9,11 +9,127 @@
 //! for `os.scandir` matches the identifier exactly and a query for `scandir` finds it
 //! too. Tokens longer than `MAX_TOKEN_BYTES` are dropped (base64 blobs, hashes).
 //!
-//! The rules are versioned by `NAME`, recorded in the manifest: a pack is queried with
-//! the tokenizer it was built with, and a change to these rules gets a new name.
+//! Optionally, plain words and identifier parts are also reduced to their Snowball stem
+//! (`running` -> `run`); whole identifiers never are, so `os.scandir` still matches
+//! exactly.
+//!
+//! The rules are versioned by `NAME`, recorded in the manifest (with `+snowball-<language>`
+//! when stemming): a pack is queried with the tokenizer it was built with, and a change
+//! to these rules gets a new name.
+
+use crate::error::{Error, Result};
+use rust_stemmers::{Algorithm, Stemmer};
+use std::sync::Arc;
 
 /// The tokenizer's name and version, as the manifest records it.
 pub(crate) const NAME: &str = "words-ident-stop-v1";
+
+/// What a stemming tokenizer's name adds to `NAME`, before the language.
+const STEM_SUFFIX: &str = "+snowball-";
+
+/// The Snowball languages, by the names the options and the manifest use.
+const LANGUAGES: [(&str, Algorithm); 18] = [
+    ("arabic", Algorithm::Arabic),
+    ("danish", Algorithm::Danish),
+    ("dutch", Algorithm::Dutch),
+    ("english", Algorithm::English),
+    ("finnish", Algorithm::Finnish),
+    ("french", Algorithm::French),
+    ("german", Algorithm::German),
+    ("greek", Algorithm::Greek),
+    ("hungarian", Algorithm::Hungarian),
+    ("italian", Algorithm::Italian),
+    ("norwegian", Algorithm::Norwegian),
+    ("portuguese", Algorithm::Portuguese),
+    ("romanian", Algorithm::Romanian),
+    ("russian", Algorithm::Russian),
+    ("spanish", Algorithm::Spanish),
+    ("swedish", Algorithm::Swedish),
+    ("tamil", Algorithm::Tamil),
+    ("turkish", Algorithm::Turkish),
+];
+
+/// The lexical index's tokenizer: the rules above, with or without stemming.
+#[derive(Clone, Default)]
+pub struct Tokenizer {
+    stem: Option<(&'static str, Arc<Stemmer>)>,
+}
+
+impl Tokenizer {
+    /// Without stemming.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// With the Snowball stemmer of `language` (lower case, e.g. `english`).
+    pub fn stemming(language: &str) -> Result<Self> {
+        let (name, algorithm) = LANGUAGES
+            .iter()
+            .find(|(name, _)| *name == language)
+            .ok_or_else(|| {
+                let known: Vec<&str> = LANGUAGES.iter().map(|(n, _)| *n).collect();
+                Error::InvalidArg(format!(
+                    "lexical: no Snowball stemmer for {language:?} (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+        Ok(Tokenizer {
+            stem: Some((name, Arc::new(Stemmer::create(*algorithm)))),
+        })
+    }
+
+    /// The tokenizer a manifest names; `UnsupportedFeature` for one this library lacks.
+    pub fn from_name(name: &str) -> Result<Self> {
+        let unknown = || {
+            Error::UnsupportedFeature(format!(
+                "lexical tokenizer {name:?} (this library has {NAME}, optionally with \
+                 {STEM_SUFFIX}<language>)"
+            ))
+        };
+        match name.strip_prefix(NAME) {
+            Some("") => Ok(Self::plain()),
+            Some(rest) => {
+                let language = rest.strip_prefix(STEM_SUFFIX).ok_or_else(unknown)?;
+                Self::stemming(language).map_err(|_| unknown())
+            }
+            None => Err(unknown()),
+        }
+    }
+
+    /// The name the manifest records.
+    pub fn name(&self) -> String {
+        match &self.stem {
+            None => NAME.to_string(),
+            Some((language, _)) => format!("{NAME}{STEM_SUFFIX}{language}"),
+        }
+    }
+
+    /// The stemming language, if any.
+    pub fn stem_language(&self) -> Option<&'static str> {
+        self.stem.as_ref().map(|(language, _)| *language)
+    }
+
+    /// Calls `emit` with every index term of `text`, in order.
+    pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
+        match &self.stem {
+            None => for_each_term(text, emit),
+            Some((_, stemmer)) => for_each_term_parts(text, |term, whole| {
+                if whole {
+                    emit(term)
+                } else {
+                    emit(&stemmer.stem(term))
+                }
+            }),
+        }
+    }
+
+    /// Every index term of `text`, in order.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.for_each_term(text, |t| out.push(t.to_string()));
+        out
+    }
+}
 
 /// Longer tokens are not indexed.
 pub(crate) const MAX_TOKEN_BYTES: usize = 64;
@@ -185,8 +301,14 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Calls `emit` with every index term of `text`, in order.
+/// Calls `emit` with every index term of `text`, in order (no stemming).
 pub fn for_each_term(text: &str, mut emit: impl FnMut(&str)) {
+    for_each_term_parts(text, |term, _| emit(term))
+}
+
+/// As `for_each_term`, also telling whether each term is a whole identifier (`true`:
+/// never stemmed) or a plain word or an identifier's part.
+fn for_each_term_parts(text: &str, mut emit: impl FnMut(&str, bool)) {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut folded = String::new();
     let mut i = 0;
@@ -216,13 +338,13 @@ pub fn for_each_term(text: &str, mut emit: impl FnMut(&str)) {
         }
         let compound = folded.contains(['.', '_']);
         if compound {
-            emit(&folded);
+            emit(&folded, true);
         }
         for part in folded.split(['.', '_']) {
             if part.is_empty() || is_stop(part) || (compound && part == folded) {
                 continue;
             }
-            emit(part);
+            emit(part, false);
         }
     }
 }
@@ -285,5 +407,46 @@ mod tests {
         assert!(terms(&"x".repeat(MAX_TOKEN_BYTES + 1)).is_empty());
         assert_eq!(terms(&"y".repeat(MAX_TOKEN_BYTES)).len(), 1);
         assert_eq!(terms("日本語のテキスト"), ["日本語のテキスト"]);
+    }
+
+    #[test]
+    fn stemming_reduces_words_and_parts_but_not_whole_identifiers() {
+        let t = Tokenizer::stemming("english").unwrap();
+        assert_eq!(t.name(), "words-ident-stop-v1+snowball-english");
+        assert_eq!(
+            t.terms("Running the runner's tests: os.listdirs connections"),
+            [
+                "run",
+                "runner",
+                "test",
+                "os.listdirs",
+                "os",
+                "listdir",
+                "connect"
+            ]
+        );
+        assert_eq!(
+            Tokenizer::plain().terms("Running tests"),
+            ["running", "tests"]
+        );
+        for name in [
+            NAME,
+            "words-ident-stop-v1+snowball-english",
+            "words-ident-stop-v1+snowball-german",
+        ] {
+            assert_eq!(Tokenizer::from_name(name).unwrap().name(), name);
+        }
+        for bad in [
+            "words-ident-stop-v2",
+            "words-ident-stop-v1+snowball-klingon",
+            "words-ident-stop-v1+x",
+        ] {
+            assert_eq!(
+                Tokenizer::from_name(bad).err().map(|e| e.code()),
+                Some(8),
+                "{bad}"
+            );
+        }
+        assert!(Tokenizer::stemming("English").is_err());
     }
 }
