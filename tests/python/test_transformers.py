@@ -168,7 +168,11 @@ def check_sections(doc: Document) -> List[Dict[str, Any]]:
     """Each section starts at its heading and ends where the next one starts."""
     sections: List[Dict[str, Any]] = doc.metadata["sections"]
     for sec, following in zip(sections, [*sections[1:], None]):
-        assert doc.text[sec["start"] :].startswith(sec["title"])
+        if sec.get("kind") is None:  # a heading
+            assert doc.text[sec["start"] :].startswith(sec["title"])
+        else:  # explicit structure, or the text after it: starts at text
+            assert not doc.text[sec["start"]].isspace()
+            assert sec["kind"] != "resumed" or sec["start"] < sec["end"]
         assert sec["end"] == (following["start"] if following else len(doc.text))
     return sections
 
@@ -345,7 +349,9 @@ def test_garbage_never_raises() -> None:
         "<table>", "<tr>", "<td>", "<li>", "<ul>", "</ul>", "<nav>", "</nav>", "&amp;", "&#",
         "&", ";", "text", " ", "\n", "\r", "\t", "\u00e9", "\u200b", "'", '"', "/>", "<br>",
         "<section id=s>", "</section>", "<svg><title>t</title>", "</svg>", "<![if x]>",
-        "<![endif]>", "<![foo", "<!x", "<header>", "<article>",
+        "<![endif]>", "<![foo", "<!x", "<header>", "<article>", "<article id=b aria-label=B>",
+        "</article>", "<dl>", "<dl id=l>", "</dl>", "<dt>", "<dt id=t>", "</dt>", "<dd>", "</dd>",
+        "<a id=i>",
     ]  # fmt: skip
     rng = random.Random(7)
     converted = 0
