@@ -581,6 +581,15 @@ class SectionChunker:
     first, ending with its own (``["Models", "Fields", "Field options"]``; empty before
     the first heading).
 
+    Sections of explicit structure (``kind`` "element" or "term", see
+    :mod:`vpack.plugins.transformers`) add one rule: when tiny sections that open
+    ever deeper (a heading, a short intro) come right before such a unit nested in
+    them, they go into the unit's first chunk, which is labelled with the unit, rather
+    than standing alone. A section with level 0 (text after a unit, outside every
+    section) is labelled like text before the first section. Of sections that start
+    at the same offset the first counts, unless a later one has a higher level (a
+    ``<section>`` whose first text is a term's: the innermost counts).
+
     With ``embed_context``, each chunk is also given an ``embed_text``: its
     :func:`context_line` (page title > heading path), a newline and its text, which the
     pipeline embeds instead of the text (the pack stores the clean text). The chunks of
@@ -669,20 +678,22 @@ class SectionChunker:
         lines.extend(found)
 
         def labelled(
-            lo: int, hi: int, windows: Iterable[Window]
+            lo: int, hi: int, windows: Iterable[Window], last: bool = False
         ) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
             """Windows over ``regions[lo:hi]``, each labelled with the first of them
-            that it has text of."""
+            that it has text of (with ``last``, the last one)."""
             run = regions[lo:hi]
             starts = [r.start for r in run]
             for window in windows:
                 a = bisect_right(starts, window[0]) - 1
                 b = bisect_left(starts, window[1])
+                order = range(b - 1, a - 1, -1) if last else range(a, b)
                 first = next(
                     (
                         k
-                        for k in range(a, b)
-                        if _first_text(text, max(window[0], run[k].start), run[k].end) < run[k].end
+                        for k in order
+                        if _first_text(text, max(window[0], run[k].start), min(window[1], run[k].end))
+                        < min(window[1], run[k].end)
                     ),
                     a,
                 )
@@ -705,12 +716,18 @@ class SectionChunker:
             while j < len(regions) and sizes[j] * 4 < self.size:
                 j += 1
             # When the run ends with the start of a section (its heading, an intro)
-            # whose first part is a unit of explicit structure, that start goes with
-            # the unit rather than standing alone ("Random numbers" before its first
-            # function).
+            # whose first part is a unit of explicit structure (each one level deeper,
+            # each on the unit's heading path), that start goes into the
+            # unit's first chunk, labelled with the unit (whose heading path holds it),
+            # rather than standing alone ("Random numbers" before its first function).
             k = j
             if j < len(regions) and regions[j].unit:
-                while k > i and regions[k - 1].level < regions[k].level:
+                path = regions[j].headings
+                while (
+                    k > i
+                    and regions[k - 1].level < regions[k].level
+                    and path[: len(regions[k - 1].headings)] == regions[k - 1].headings
+                ):
                     k -= 1
             if k > i:
                 packer = self._sized(max(reserves[i:k]) if reserves else 0)._packer
@@ -721,7 +738,7 @@ class SectionChunker:
                 sized = self._sized(max(reserves[k : j + 1]) if reserves else 0)
                 start, end = regions[k].start, regions[j].end
                 cuts = sized._pieces(text, start, end)
-                yield from labelled(k, j + 1, sized._packer.windows(text, cuts, sized.overlap))
+                yield from labelled(k, j + 1, sized._packer.windows(text, cuts, sized.overlap), last=True)
                 j += 1
             i = j
 
