@@ -579,9 +579,9 @@ def random_structured_html(rng: random.Random) -> str:
         if choice < 0.7:
             inner = "".join(block(depth + 1) for _ in range(rng.randint(0, 3)))
             return f'<section id="s{rng.randint(0, 99)}">{inner}</section>'
+        described = [block(depth + 1) if rng.random() < 0.7 else "" for _ in range(rng.randint(1, 4))]
         terms = "".join(
-            f'<dt id="t{rng.randint(0, 99)}">term {k}</dt><dd>{block(depth + 1) if rng.random() < 0.7 else ""}'
-            for k in range(rng.randint(1, 4))
+            f'<dt id="t{rng.randint(0, 99)}">term {k}</dt><dd>{d}' for k, d in enumerate(described)
         )
         return f"<dl>{terms}</dl>" + (body() if rng.random() < 0.5 else "")
 
