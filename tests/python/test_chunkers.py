@@ -495,3 +495,129 @@ def test_sections_metadata_is_a_copy() -> None:
     assert document.metadata == before
     chunks[0].metadata["extra"] = 1
     assert "extra" not in document.metadata and "extra" not in chunks[1].metadata
+
+
+# ------------------------------------------------------------- explicit structure
+
+
+def labels(chunks: Sequence[Chunk]) -> List[Any]:
+    return [(c.text, c.metadata["section"], c.metadata["anchor"], c.metadata["headings"]) for c in chunks]
+
+
+def test_level_zero_is_text_outside_every_section() -> None:
+    text = "Lead text.\nUnit text.\nOutside again."
+    sections = [
+        {"title": "Unit", "anchor": "u", "level": 1, "start": 11, "kind": "element"},
+        {"title": None, "anchor": None, "level": 0, "start": 22, "kind": "resumed"},
+    ]
+    chunks = list(SectionChunker(40).chunks(doc(text, sections=sections)))
+    assert labels(chunks) == [
+        ("Lead text.", "Doc title", None, []),
+        ("Unit text.", "Unit", "u", ["Unit"]),
+        ("Outside again.", "Doc title", None, []),
+    ]
+
+
+def test_same_start_keeps_the_first_unless_a_later_is_nested() -> None:
+    text = "Shared start of the text, long enough not to be tiny at all."
+    outer = {"title": "Outer", "anchor": "o", "level": 1, "start": 0}
+    inner = {"title": "Inner", "anchor": "i", "level": 2, "start": 0}
+    chunks = list(SectionChunker(100).chunks(doc(text, sections=[outer, inner])))
+    assert labels(chunks)[0][1:] == ("Inner", "i", ["Outer", "Inner"])
+    chunks = list(SectionChunker(100).chunks(doc(text, sections=[inner, {**outer, "level": 2}])))
+    assert labels(chunks)[0][1:] == ("Inner", "i", ["Inner"])
+
+
+UNIT_BODY = "The unit's own text runs on for a while, long enough to fill most of a chunk by itself."
+
+
+def unit_doc(kind: Optional[str]) -> Document:
+    """A heading with nothing under it but a nested section (a unit when ``kind``)."""
+    text = f"Intro paragraph of the page, not tiny at all: {UNIT_BODY}\n\nFunctions\n\nscan()\n\n{UNIT_BODY}"
+    nested = {"title": "scan()", "anchor": "m.scan", "level": 3, "start": text.index("scan()")}
+    if kind:
+        nested["kind"] = kind
+    sections = [
+        {"title": "Page", "anchor": "page", "level": 1, "start": 0},
+        {"title": "Functions", "anchor": "functions", "level": 2, "start": text.index("Functions")},
+        nested,
+    ]
+    return doc(text, sections=sections)
+
+
+def test_a_tiny_section_start_goes_into_its_first_unit() -> None:
+    chunks = list(SectionChunker(200).chunks(unit_doc("term")))
+    assert labels(chunks)[1] == (
+        f"Functions\n\nscan()\n\n{UNIT_BODY}",
+        "scan()",
+        "m.scan",
+        ["Page", "Functions", "scan()"],
+    )
+    assert len(chunks) == 2
+    # Headings alone keep their rule: the tiny section stands alone.
+    plain = list(SectionChunker(200).chunks(unit_doc(None)))
+    assert [c.text for c in plain][1:] == ["Functions", f"scan()\n\n{UNIT_BODY}"]
+    # A sibling's tail is not the unit's start: it stays a chunk of its own.
+    sibling = unit_doc("term")
+    for sec in sibling.metadata["sections"]:
+        if sec["title"] == "Functions":
+            sec["title"] = "Other"
+            sec["level"] = 3
+    assert [c.text for c in SectionChunker(200).chunks(sibling)][1] == "Functions"
+
+
+def random_structured_html(rng: random.Random) -> str:
+    def body() -> str:
+        return "<p>" + random_text(rng, rng.choice([0, 1, 3, 12, 40, 120])).replace("<", "") + "</p>"
+
+    def block(depth: int) -> str:
+        choice = rng.random()
+        if depth > 3 or choice < 0.3:
+            return body()
+        if choice < 0.5:
+            return f"<h{depth + 1}>Heading {rng.randint(0, 9)}</h{depth + 1}>" + body()
+        if choice < 0.7:
+            inner = "".join(block(depth + 1) for _ in range(rng.randint(0, 3)))
+            return f'<section id="s{rng.randint(0, 99)}">{inner}</section>'
+        described = [block(depth + 1) if rng.random() < 0.7 else "" for _ in range(rng.randint(1, 4))]
+        terms = "".join(
+            f'<dt id="t{rng.randint(0, 99)}">term {k}</dt><dd>{d}' for k, d in enumerate(described)
+        )
+        return f"<dl>{terms}</dl>" + (body() if rng.random() < 0.5 else "")
+
+    return "<html><body>" + "".join(block(0) for _ in range(rng.randint(1, 6))) + "</body></html>"
+
+
+@pytest.mark.parametrize("tokens", [False, True])
+def test_sections_random_html_structure(tokens: bool) -> None:
+    rng = random.Random(31 + tokens)
+    merged_forward = 0
+    for _ in range(150):
+        converted = HtmlToText().transform(Document("r.html", random_structured_html(rng), {"path": "d.txt"}))
+        if converted is None:
+            continue
+        size = rng.randint(4, 40) if tokens else rng.randint(20, 400)
+        overlap = rng.randint(0, size // 3)
+        measure: Measure = word_count if tokens else len
+        chunker = SectionChunker(size, overlap, token_counter=words if tokens else None)
+        chunks = list(chunker.chunks(converted))
+        check(converted.text, chunks, size, overlap, measure)
+        regions = regions_of(converted)
+        for c in chunks:
+            touched = [
+                r
+                for r in regions
+                if r.start < c.end
+                and c.start < r.end
+                and converted.text[max(r.start, c.start) : min(r.end, c.end)].strip()
+            ]
+            assert (c.metadata["section"], c.metadata["anchor"]) in {
+                (r.title or "Doc title", r.anchor) for r in touched
+            } | {(converted.metadata.get("title"), None)}
+            big = [r for r in touched if measure(converted.text[r.start : r.end].strip()) * 4 >= size]
+            # A chunk spans at most one section that is not tiny (a unit its tiny start went into).
+            assert len(big) <= 1
+            if big and len(touched) > 1:
+                merged_forward += 1
+                assert (c.metadata["section"], c.metadata["anchor"]) == (big[0].title, big[0].anchor)
+    assert merged_forward > 5

@@ -18,6 +18,7 @@ from vpack.plugins.transformers import (
     NormalizeWhitespace,
     github_slug,
     parse_front_matter,
+    parse_toml_front_matter,
     split_front_matter,
 )
 
@@ -168,7 +169,11 @@ def check_sections(doc: Document) -> List[Dict[str, Any]]:
     """Each section starts at its heading and ends where the next one starts."""
     sections: List[Dict[str, Any]] = doc.metadata["sections"]
     for sec, following in zip(sections, [*sections[1:], None]):
-        assert doc.text[sec["start"] :].startswith(sec["title"])
+        if sec.get("kind") is None:  # a heading
+            assert doc.text[sec["start"] :].startswith(sec["title"])
+        else:  # explicit structure, or the text after it: starts at text
+            assert not doc.text[sec["start"]].isspace()
+            assert sec["kind"] != "resumed" or sec["start"] < sec["end"]
         assert sec["end"] == (following["start"] if following else len(doc.text))
     return sections
 
@@ -345,7 +350,9 @@ def test_garbage_never_raises() -> None:
         "<table>", "<tr>", "<td>", "<li>", "<ul>", "</ul>", "<nav>", "</nav>", "&amp;", "&#",
         "&", ";", "text", " ", "\n", "\r", "\t", "\u00e9", "\u200b", "'", '"', "/>", "<br>",
         "<section id=s>", "</section>", "<svg><title>t</title>", "</svg>", "<![if x]>",
-        "<![endif]>", "<![foo", "<!x", "<header>", "<article>",
+        "<![endif]>", "<![foo", "<!x", "<header>", "<article>", "<article id=b aria-label=B>",
+        "</article>", "<dl>", "<dl id=l>", "</dl>", "<dt>", "<dt id=t>", "</dt>", "<dd>", "</dd>",
+        "<a id=i>",
     ]  # fmt: skip
     rng = random.Random(7)
     converted = 0
@@ -386,11 +393,155 @@ def test_suffixes_select_documents() -> None:
 def test_describe() -> None:
     assert HtmlToText().describe()["kind"] == "html"
     assert MarkdownToText().describe()["kind"] == "markdown"
+    # The revision of the structure rules, so that packs record what made their sections.
+    assert HtmlToText().describe()["version"] == MarkdownToText().describe()["version"] == 2
     assert NormalizeWhitespace("NFKC").describe() == {
         "kind": "normalize",
         "form": "NFKC",
         "max_blank_lines": 2,
     }
+
+
+# ------------------------------------------------------------- explicit structure
+
+
+def outline(doc: Document) -> List[Any]:
+    """(kind, level, title, anchor, the first words of the section's text)."""
+    return [
+        (s.get("kind"), s["level"], s["title"], s["anchor"], doc.text[s["start"] : s["end"]].split("\n")[0])
+        for s in check_sections(doc)
+    ]
+
+
+def test_section_elements_without_heading() -> None:
+    doc = convert(
+        "<h1>Top</h1><p>intro</p>"
+        '<section id="getting-started"><p>Start here.</p>'
+        '<section id="sub" aria-label="Sub  part"><p>deeper</p></section>'
+        '<article id="x2" title="By title"><p>titled</p></article>'
+        "<p>after sub</p></section><p>after all</p>"
+        '<section id="empty"> </section><div class="section" id="old_style.name"><p>old</p></div>'
+    )
+    assert outline(doc) == [
+        (None, 1, "Top", None, "Top"),
+        ("element", 2, "Getting started", "getting-started", "Start here."),
+        ("element", 3, "Sub part", "sub", "deeper"),
+        ("element", 3, "By title", "x2", "titled"),
+        ("resumed", 2, "Getting started", "getting-started", "after sub"),
+        ("resumed", 1, "Top", None, "after all"),
+        ("element", 2, "Old style name", "old_style.name", "old"),
+    ]
+
+
+def test_section_elements_with_headings_are_left_to_them() -> None:
+    # A heading anywhere inside (even in a nested element) makes an element a heading's
+    # section, as before: no unit, no text handed back after it.
+    doc = convert(
+        '<article id="content"><section id="a"><p>lead</p><h2>A</h2><p>a</p></section>'
+        "<p>after a</p></article><p>footer</p>"
+    )
+    assert outline(doc) == [(None, 2, "A", "a", "A")]
+    assert doc.text.endswith("after a\n\nfooter")
+
+
+def test_text_outside_every_unit_is_level_zero() -> None:
+    doc = convert('<p>lead</p><section id="only"><p>inside</p></section><p>outside</p>')
+    assert outline(doc) == [
+        ("element", 1, "Only", "only", "inside"),
+        ("resumed", 0, None, None, "outside"),
+    ]
+
+
+def test_nested_headingless_sections_share_a_start() -> None:
+    # Both start at "text"; the chunker keeps the innermost (the deeper level).
+    doc = convert('<section id="outer"><section id="inner"><p>text</p></section></section>')
+    assert [(s["title"], s["level"], s["start"]) for s in doc.metadata["sections"]] == [
+        ("Outer", 1, 0),
+        ("Inner", 2, 0),
+    ]
+
+
+SPHINX_API = """<section id="files"><h2>Files</h2><p>Intro to files.</p>
+<dl class="py function"><dt class="sig" id="m.scan"><span class="pre">m.</span><span class="pre">scan</span>(<em>path</em>)<a class="headerlink" href="#m.scan">¶</a></dt>
+<dd><p>Scan a folder.</p><dl class="field-list simple"><dt>Parameters<span class="colon">:</span></dt><dd><p>path - the folder</p></dd></dl></dd></dl>
+<dl class="py class"><dt id="m.Entry">class m.Entry</dt><dd><p>An entry.</p>
+<dl class="py method"><dt id="m.Entry.stat">stat()</dt><dd><p>Its stat.</p></dd></dl>
+<dl class="py method"><dt id="m.Entry.name">name</dt><dd></dd></dl>
+<dl class="py method"><dt id="m.Entry.path">path</dt><dd><p>Its name and path.</p></dd></dl>
+<p>Entries are cached.</p></dd></dl>
+<dl class="py data"><dt id="m.LAST">m.LAST</dt><dd></dd></dl>
+<p>More about files.</p></section>"""
+
+
+def test_sphinx_api_entries_are_terms() -> None:
+    doc = convert(SPHINX_API)
+    assert outline(doc) == [
+        (None, 2, "Files", "files", "Files"),
+        ("term", 3, "m.scan(path)", "m.scan", "m.scan(path)"),
+        ("term", 3, "class m.Entry", "m.Entry", "class m.Entry"),
+        ("term", 4, "stat()", "m.Entry.stat", "stat()"),
+        # A term without description joins the next one.
+        ("term", 4, "name / path", "m.Entry.name", "name"),
+        ("resumed", 3, "class m.Entry", "m.Entry", "Entries are cached."),
+        # ... or, with no term after it, stays in the text around it.
+        ("resumed", 2, "Files", "files", "m.LAST"),
+    ]
+    # The field list is no structure: it stays in its function's section.
+    scan = doc.metadata["sections"][1]
+    assert "Parameters:\n\npath - the folder" in doc.text[scan["start"] : scan["end"]]
+
+
+@pytest.mark.parametrize(
+    ("markup", "titles"),
+    [
+        # Terms without ids: short descriptions are no structure ...
+        ("<dl><dt>a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>", []),
+        # ... FAQ-sized ones are, from two terms on, outside other lists only.
+        (
+            "<dl><dt>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dt>Q2b?</dt><dd>{long}</dd></dl>",
+            ["Q1?", "Q2? / Q2b?"],
+        ),
+        ("<dl><dt>Q1?</dt><dd>{long}</dd></dl>", []),
+        ("<dl><dt>Q</dt><dd><dl><dt>a</dt><dd>{long}</dd><dt>b</dt><dd>{long}</dd></dl></dd></dl>", []),
+        ('<dl class="field-list"><dt>a</dt><dd>{long}</dd><dt>b</dt><dd>{long}</dd></dl>', []),
+        # An id on the list (a Sphinx index target) or on a term makes a list structural.
+        ('<dl id="index-3"><dt>\\d</dt><dd>A digit.</dd></dl>', ["\\d"]),
+        ('<dl><dt id="t-a">a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>', ["a", "b"]),
+        # An id inside a term (a PEP reference's index target) does not; it is an anchor.
+        ('<dl><dt><span id="index-1"></span>PEP 8</dt><dd>Style.</dd></dl>', []),
+        ('<dl><dt><a name="q1"></a>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dd>{long}</dd></dl>', ["Q1?", "Q2?"]),
+    ],
+)
+def test_which_definition_lists_are_structure(markup: str, titles: List[str]) -> None:
+    doc = convert("<h1>T</h1>" + markup.format(long="word " * 50) + "<p>after</p>")
+    terms = [s for s in check_sections(doc) if s.get("kind") == "term"]
+    assert [s["title"] for s in terms] == titles
+    assert all(s["level"] == 2 for s in terms)
+    if titles:
+        assert doc.metadata["sections"][-1]["kind"] == "resumed"
+        assert doc.text[doc.metadata["sections"][-1]["start"] :] == "after"
+
+
+def test_term_anchors() -> None:
+    doc = convert(
+        '<dl id="lst"><dt>first</dt><dd>1</dd><dt><a name="two"></a>second</dt><dd>2</dd>'
+        '<dt id="own"><span id="inner"></span>third</dt><dd>3</dd></dl>'
+    )
+    assert [(s["title"], s["anchor"]) for s in doc.metadata["sections"]] == [
+        ("first", "lst"),  # the list's id
+        ("second", "two"),
+        ("third", "own"),
+    ]
+
+
+def test_toc_backref_headings_are_kept() -> None:
+    # docutils links a heading back to the table of contents; the link's text is the heading.
+    doc = convert(
+        '<section id="why"><h2><a class="toc-backref" href="#id4" role="doc-backlink">Why?</a>'
+        '<a class="headerlink" href="#why">¶</a></h2><p>Because.</p></section><div class="toc">x</div>'
+    )
+    assert outline(doc) == [(None, 2, "Why?", "why", "Why?")]
+    assert doc.text == "Why?\n\nBecause."
 
 
 # ------------------------------------------------------------------------ Markdown
@@ -526,6 +677,57 @@ def test_front_matter_parser_is_lenient() -> None:
         "j": "2024-01-05",
         "k": True,
     }
+
+
+def test_toml_front_matter() -> None:
+    text = (
+        '+++\ntitle = "Deploy"\nweight = 3\nratio = 0.5\nnan = nan\nbig = 99999999999999999999\n'
+        "when = 2024-03-01\nat = 10:30:00\ntags = ['a', \"b\"]\nmixed = [1, {x = 1}]\n"
+        "[params]\nkey = 1\n+++\r\n\n## Step\n\nbody\n"
+    )
+    meta, rest = split_front_matter(text)
+    assert meta == {
+        "title": "Deploy",
+        "weight": 3,
+        "ratio": 0.5,
+        "when": "2024-03-01",
+        "at": "10:30:00",
+        "tags": ["a", "b"],
+    }
+    assert rest == "\n## Step\n\nbody\n"
+    assert parse_toml_front_matter("x = 1\nx = 2") is None  # invalid TOML
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '+++\ntitle = "unterminated\n+++\n\n# H\n',  # invalid TOML: left as text
+        '+++\ntitle = "never closed"\n\n# H\n',
+        '++++\ntitle = "x"\n++++\n',
+    ],
+)
+def test_text_without_toml_front_matter_is_kept(text: str) -> None:
+    assert split_front_matter(text) == ({}, text)
+    doc = MarkdownToText().transform(Document("a.md", text, {"path": "a.md"}))
+    assert doc is not None and doc.text == text
+
+
+def test_front_matter_title_heads_a_page_without_h1() -> None:
+    text = "---\ntitle: Deploying\nid: 123456789012345678901234567890\n---\nLead.\n\n## Settings\n\nx\n"
+    doc = MarkdownToText().transform(Document("a.md", text, {"path": "a.md"}))
+    assert doc is not None
+    assert doc.metadata["id"] == "123456789012345678901234567890"  # beyond 64 bits: kept as text
+    assert [
+        (s.get("kind"), s["title"], s["anchor"], s["level"], s["start"]) for s in doc.metadata["sections"]
+    ] == [
+        ("title", "Deploying", None, 1, 0),
+        (None, "Settings", "settings", 2, doc.text.index("## Settings")),
+    ]
+    # With a "# " heading, or without a title, nothing is added.
+    for other in ("---\ntitle: T\n---\n## A\n\n# B\n", "---\nlayout: page\n---\n## A\n"):
+        converted = MarkdownToText().transform(Document("b.md", other, {"path": "b.md"}))
+        assert converted is not None
+        assert all("kind" not in s for s in converted.metadata["sections"])
 
 
 def test_front_matter_only_is_none() -> None:

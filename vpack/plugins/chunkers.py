@@ -535,6 +535,9 @@ class _Region:
     anchor: Optional[str]
     #: The titles of the sections that contain this one, outermost first, and its own.
     headings: List[str] = field(default_factory=list)
+    level: float = 0
+    #: A unit of explicit structure (a ``<section>`` or a definition's term), not a heading.
+    unit: bool = False
 
 
 #: What ``SectionChunker(embed_context=True)`` embeds: the context line, a newline, then
@@ -577,6 +580,15 @@ class SectionChunker:
     ``headings``: the titles of the enclosing sections by heading level, outermost
     first, ending with its own (``["Models", "Fields", "Field options"]``; empty before
     the first heading).
+
+    Sections of explicit structure (``kind`` "element" or "term", see
+    :mod:`vpack.plugins.transformers`) add one rule: when tiny sections that open
+    ever deeper (a heading, a short intro) come right before such a unit nested in
+    them, they go into the unit's first chunk, which is labelled with the unit, rather
+    than standing alone. A section with level 0 (text after a unit, outside every
+    section) is labelled like text before the first section. Of sections that start
+    at the same offset the first counts, unless a later one has a higher level (a
+    ``<section>`` whose first text is a term's: the innermost counts).
 
     With ``embed_context``, each chunk is also given an ``embed_text``: its
     :func:`context_line` (page title > heading path), a newline and its text, which the
@@ -664,6 +676,29 @@ class SectionChunker:
         title = document.metadata.get("title")
         found, reserves = self._contexts(title if isinstance(title, str) else None, regions)
         lines.extend(found)
+
+        def labelled(
+            lo: int, hi: int, windows: Iterable[Window], last: bool = False
+        ) -> Iterator[Tuple[Window, Mapping[str, Any]]]:
+            """Windows over ``regions[lo:hi]``, each labelled with the first of them
+            that it has text of (with ``last``, the last one)."""
+            run = regions[lo:hi]
+            starts = [r.start for r in run]
+            for window in windows:
+                a = bisect_right(starts, window[0]) - 1
+                b = bisect_left(starts, window[1])
+                order = range(b - 1, a - 1, -1) if last else range(a, b)
+                first = next(
+                    (
+                        k
+                        for k in order
+                        if _first_text(text, max(window[0], run[k].start), min(window[1], run[k].end))
+                        < min(window[1], run[k].end)
+                    ),
+                    a,
+                )
+                yield window, _section_meta(run[first], lo + first if self.embed_context else None)
+
         i = 0
         while i < len(regions):
             if sizes[i] * 4 >= self.size:
@@ -680,16 +715,31 @@ class SectionChunker:
             j = i
             while j < len(regions) and sizes[j] * 4 < self.size:
                 j += 1
-            run = regions[i:j]
-            starts = [r.start for r in run]
-            packer = self._sized(max(reserves[i:j]) if reserves else 0)._packer
-            for window in packer.windows(text, [[*starts, run[-1].end]], 0):
-                lo = bisect_right(starts, window[0]) - 1
-                hi = bisect_left(starts, window[1])
-                first = next(
-                    (k for k in range(lo, hi) if _first_text(text, run[k].start, run[k].end) < run[k].end), lo
+            # When the run ends with the start of a section (its heading, an intro)
+            # whose first part is a unit of explicit structure (each one level deeper,
+            # each on the unit's heading path), that start goes into the
+            # unit's first chunk, labelled with the unit (whose heading path holds it),
+            # rather than standing alone ("Random numbers" before its first function).
+            k = j
+            if j < len(regions) and regions[j].unit:
+                path = regions[j].headings
+                while (
+                    k > i
+                    and regions[k - 1].level < regions[k].level
+                    and path[: len(regions[k - 1].headings)] == regions[k - 1].headings
+                ):
+                    k -= 1
+            if k > i:
+                packer = self._sized(max(reserves[i:k]) if reserves else 0)._packer
+                yield from labelled(
+                    i, k, packer.windows(text, [[*(r.start for r in regions[i:k]), regions[k - 1].end]], 0)
                 )
-                yield window, _section_meta(run[first], i + first if self.embed_context else None)
+            if k < j:
+                sized = self._sized(max(reserves[k : j + 1]) if reserves else 0)
+                start, end = regions[k].start, regions[j].end
+                cuts = sized._pieces(text, start, end)
+                yield from labelled(k, j + 1, sized._packer.windows(text, cuts, sized.overlap), last=True)
+                j += 1
             i = j
 
 
@@ -724,7 +774,9 @@ def _regions(document: Document) -> List[_Region]:
     text = document.text
     n = len(text)
     title = document.metadata.get("title")
-    starts: Dict[int, Tuple[Optional[str], Optional[str], List[str]]] = {}
+    page = title if isinstance(title, str) else None
+    # start -> (its region, to be given its end, and the level the list gave or None)
+    starts: Dict[int, Tuple[_Region, Optional[float]]] = {}
     sections = document.metadata.get("sections")
     # The open sections (level, title), outermost first, in the order the list gives
     # them (a section without a valid level is taken as one level below the last).
@@ -739,30 +791,43 @@ def _regions(document: Document) -> List[_Region]:
             start = min(max(start, 0), n)
             sec_title = sec.get("title")
             anchor = sec.get("anchor")
-            level = sec.get("level")
+            level = given = sec.get("level")
             if isinstance(level, bool) or not isinstance(level, (int, float)):
                 level = stack[-1][0] + 1 if stack else 1
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, sec_title.strip() if isinstance(sec_title, str) else ""))
-            starts.setdefault(
-                start,
-                (
+                given = None
+            if level == 0:
+                # Text outside every section: labelled like the text before the first.
+                stack.clear()
+                region = _Region(start, n, page, None)
+            else:
+                while stack and stack[-1][0] >= level:
+                    stack.pop()
+                stack.append((level, sec_title.strip() if isinstance(sec_title, str) else ""))
+                region = _Region(
+                    start,
+                    n,
                     sec_title if isinstance(sec_title, str) else None,
                     anchor if isinstance(anchor, str) and anchor else None,
                     [t for _, t in stack if t],
-                ),
-            )
+                    level,
+                    sec.get("kind") in ("element", "term"),
+                )
+            known = starts.get(start)
+            # At one start the first section wins, unless a later one is nested in it
+            # (a higher level given): a <section> whose first text is a term's.
+            if known is None or (given is not None and known[1] is not None and given > known[1]):
+                starts[start] = (region, given)
     regions: List[_Region] = []
     ordered = sorted(starts)
     first = ordered[0] if ordered else n
     if first > 0 and text[:first].strip():
-        regions.append(_Region(0, first, title if isinstance(title, str) else None, None))
+        regions.append(_Region(0, first, page, None))
     for k, start in enumerate(ordered):
         end = ordered[k + 1] if k + 1 < len(ordered) else n
         if end > start:
-            sec_title, anchor, headings = starts[start]
-            regions.append(_Region(start, end, sec_title, anchor, headings))
+            region = starts[start][0]
+            region.end = end
+            regions.append(region)
     if regions and regions[0].start > 0:
         # Whitespace before the first section belongs to it.
         regions[0].start = 0

@@ -1,19 +1,26 @@
 """Built-in transformers: document -> new document (the input is never modified).
 
-:class:`HtmlToText` and :class:`MarkdownToText` record the document's headings in its
+:class:`HtmlToText` and :class:`MarkdownToText` record the document's structure in its
 metadata as ``sections``: a list of ``{"title", "anchor", "level", "start", "end"}``
 dicts in text order, where ``start`` is the offset of the heading in the new text and
-``end`` the start of the next heading (or the end of the text), and ``anchor`` is the
-fragment that links to the heading (or None). :class:`NormalizeWhitespace` keeps those
-offsets pointing at the same headings, and
-:class:`~vpack.plugins.chunkers.SectionChunker` chunks along them.
+``end`` the start of the next section (or the end of the text), and ``anchor`` is the
+fragment that links to the heading (or None). Sections that are not headings say what
+they are in ``kind``, and their title need not be in the text: ``"element"`` (an HTML
+section element with an id and no heading), ``"term"`` (a definition list's term and
+its description), ``"resumed"`` (the text after one of those, which belongs to the
+section around it again: a copy of that section, or level 0 and no title outside
+every section), ``"title"`` (Markdown: the front matter's title, heading a page
+without a "# " heading). :class:`NormalizeWhitespace` keeps those offsets pointing at
+the same text, and :class:`~vpack.plugins.chunkers.SectionChunker` chunks along them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
 import re
+import sys
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -35,9 +42,22 @@ from typing import (
 )
 from urllib.parse import unquote
 
+from ._structure import DefList, Event, Unit, decide, resolve
 from .base import Document
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the tomli backport is a dependency before 3.11
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
 Section = Dict[str, Any]
+
+#: The revision of the rules that find sections, recorded in :class:`HtmlToText`'s and
+#: :class:`MarkdownToText`'s description (so in a pack's manifest): bumped whenever the
+#: same page gives other sections or text. 2: explicit structure (section elements
+#: with an id, definition lists), TOML front matter, the front matter's title as the
+#: first-level heading.
+STRUCTURE_VERSION = 2
 
 
 def _selected(document: Document, suffixes: Optional[Tuple[str, ...]]) -> bool:
@@ -80,6 +100,9 @@ DROP_CLASSES = _names(
     # DocBook (PostgreSQL) and Sphinx page navigation bars.
     " navheader navfooter related"
 )
+# Never chrome: docutils' link from a heading back to the table of contents, whose
+# text is the heading's.
+_KEEP_CLASSES = frozenset({"toc-backref"})
 # <header> and <footer> are page chrome unless inside one of these.
 _CONTENT_TAGS = frozenset({"article", "main", "section"})
 _VOID = _names("area base br col embed hr img input link meta param source track wbr")
@@ -118,6 +141,8 @@ def _is_chrome(tag: str, attrs: Mapping[str, str], in_content: bool) -> bool:
     if attrs.get("role", "").strip().lower() in _DROP_ROLES:
         return True
     for name in attrs.get("class", "").lower().split():
+        if name in _KEEP_CLASSES:
+            continue
         if name in DROP_CLASSES or any(part in DROP_CLASSES for part in re.split(r"[-_]+", name)):
             return True
     return False
@@ -209,6 +234,10 @@ class _Open:
     content: bool = False  # article/main/section or role=main
     section_id: Optional[str] = None
     claimed: bool = False  # a section element whose first heading was seen
+    unit: Optional[Unit] = None  # a section element with an id, as a unit
+    deflist: Optional[DefList] = None  # a <dl>
+    group: Optional[Unit] = None  # the term group of a <dt> or <dd>
+    mark: int = 0  # where a <dd> started
     ordinal: int = 0  # next number in an <ol>
     cells: int = 0  # cells so far in a <tr>
 
@@ -233,6 +262,9 @@ class _Extractor(HTMLParser):
         self.lists: List[_Open] = []
         self.rows: List[_Open] = []
         self.section_ids: List[_Open] = []
+        self.deflists: List[DefList] = []
+        self.term: Optional[Unit] = None  # the group of the open <dt>
+        self.events: List[Event] = []
         self.dropping = 0
         self.content = 0
         self.cells = 0
@@ -254,6 +286,10 @@ class _Extractor(HTMLParser):
         self.content += entry.content
         if entry.section_id is not None:
             self.section_ids.append(entry)
+        if entry.deflist is not None:
+            self.deflists.append(entry.deflist)
+        elif entry.tag == "dt" and entry.group is not None:
+            self.term = entry.group
         if entry.tag in _LIST_TAGS:
             self.lists.append(entry)
         elif entry.tag == "tr":
@@ -272,6 +308,7 @@ class _Extractor(HTMLParser):
         tag = entry.tag
         if entry.section_id is not None:
             self.section_ids.pop()
+        self._structure_end(entry)
         if tag in _LIST_TAGS:
             self.lists.pop()
         elif tag == "tr":
@@ -347,7 +384,61 @@ class _Extractor(HTMLParser):
         was_dropping = self.dropping > 0
         if not was_dropping:
             self._start(tag, a, ident, entry)
+            if self.heading is None and not entry.drop:
+                self._structure_start(tag, a, ident, entry)
         self._push(entry)
+
+    def _structure_start(self, tag: str, a: Mapping[str, str], ident: Optional[str], entry: _Open) -> None:
+        """Opens the unit a section element with an id or a <dt> starts; notes <dl>s
+        and <dd>s."""
+        at = self.out.length
+        if entry.section_id is not None:
+            label = a.get("aria-label", "").strip() or a.get("title", "").strip()
+            entry.unit = Unit(at, anchor=entry.section_id, label=_HTML_SPACE.sub(" ", label) or None)
+            self.events.append(("open", entry.unit))
+        elif tag == "dl":
+            excluded = "field-list" in a.get("class", "").lower().split()
+            entry.deflist = DefList(nested=bool(self.deflists), anchor=ident, excluded=excluded)
+        elif tag in ("dt", "dd") and self.deflists:
+            deflist = self.deflists[-1]
+            group = deflist.groups[-1] if deflist.groups else None
+            if tag == "dd":
+                if group is not None:
+                    group.has_description = True
+                    entry.group, entry.mark = group, at
+                return
+            if group is None or group.has_description:
+                if group is not None:
+                    self._close_unit(group)
+                group = Unit(at, deflist=deflist)
+                deflist.groups.append(group)
+                self.events.append(("open", group))
+            if ident:
+                deflist.identified = True
+                if group.anchor is None:
+                    group.anchor = ident
+            group.terms.append([at, at])
+            entry.group = group
+
+    def _structure_end(self, entry: _Open) -> None:
+        if entry.unit is not None:
+            self._close_unit(entry.unit)
+        elif entry.deflist is not None:
+            self.deflists.pop()
+            if entry.deflist.groups:
+                self._close_unit(entry.deflist.groups[-1])
+            decide(entry.deflist)
+        elif entry.group is not None:
+            if entry.tag == "dt":
+                entry.group.terms[-1][1] = self.out.length
+                self.term = None
+            else:
+                entry.group.described += self.out.length - entry.mark
+
+    def _close_unit(self, unit: Unit) -> None:
+        if unit.end < 0:
+            unit.end = self.out.length
+            self.events.append(("close", unit))
 
     def _start(self, tag: str, a: Mapping[str, str], ident: Optional[str], entry: _Open) -> None:
         heading = self.heading
@@ -372,6 +463,8 @@ class _Extractor(HTMLParser):
             return
         if tag in ("a", "span") and (ident or (tag == "a" and a.get("name", "").strip())):
             self.adjacent = ident or a.get("name", "").strip()
+            if self.term is not None and self.term.anchor is None:
+                self.term.anchor = self.adjacent
         if tag in _PARAGRAPHS:
             self._brk(1 if tag in _LIST_TAGS and self.lists else 2)
         elif tag in _LINES:
@@ -466,9 +559,12 @@ class _Extractor(HTMLParser):
         start = self.out.text(title)
         self._brk(2)
         self.adjacent = None
-        self.sections.append(
-            {"title": title, "anchor": anchor, "level": heading.level, "start": start, "end": start}
-        )
+        section = {"title": title, "anchor": anchor, "level": heading.level, "start": start, "end": start}
+        self.sections.append(section)
+        self.events.append(("heading", section))
+        for open_section in self.section_ids:
+            if open_section.unit is not None:
+                open_section.unit.has_heading = True
         if heading.level == 1 and self.first_h1 is None:
             self.first_h1 = title
 
@@ -493,7 +589,18 @@ class HtmlToText:
     A section's anchor is the heading's id, else an id or name inside it, else its
     headerlink's target, else the id of the enclosing ``section`` (or Sphinx's
     ``div.section``) it is the first heading of, else the id of an anchor element just
-    before it, else the enclosing section's id. Broken markup gives best-effort text;
+    before it, else the enclosing section's id.
+
+    Explicit structure makes sections too (see :mod:`vpack.plugins._structure`): a
+    ``section``, ``article`` or ``div.section`` with an id and no heading inside is a
+    section titled with its ``aria-label``, ``title`` attribute or readable id; each
+    term of a definition list whose ``<dt>`` (or the list itself) has an id (Sphinx API
+    entries such as ``<dt id="os.scandir">``, glossaries, option lists), or of a
+    top-level list of at least two terms whose descriptions average 200 characters or
+    more (FAQs), is a section titled with the term, one level below the section it is
+    in; the text after such a unit belongs to the section around it again. A term
+    without description joins the term after it, or stays in the text around it.
+    Broken markup gives best-effort text;
     a page without any text gives None. With ``suffixes``, only documents whose path
     ends with one of them are converted; others pass through unchanged."""
 
@@ -503,6 +610,7 @@ class HtmlToText:
     def describe(self) -> Mapping[str, Any]:
         return {
             "kind": "html",
+            "version": STRUCTURE_VERSION,
             "suffixes": None if self.suffixes is None else list(self.suffixes),
             "drop_classes": sorted(DROP_CLASSES),
         }
@@ -520,7 +628,7 @@ class HtmlToText:
         text = raw.rstrip()
         if not text.strip():
             return None
-        sections = [s for s in parser.sections if s["start"] < len(text)]
+        sections = resolve(text, parser.events)
         meta = dict(document.metadata)
         title = parser.title or parser.first_h1
         if title:
@@ -533,6 +641,10 @@ class HtmlToText:
 
 _FRONT_OPEN = re.compile(r"---[ \t]*\r?\n")
 _FRONT_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+_TOML_OPEN = re.compile(r"\+\+\+[ \t]*\r?\n")
+_TOML_CLOSE = re.compile(r"^\+\+\+[ \t]*\r?$", re.MULTILINE)
+# Integers a pack's metadata holds (JSON numbers the reader takes as 64-bit integers).
+_INT_RANGE = range(-(2**63), 2**64)
 _KEY = re.compile(r"([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+(.*))?$")
 _INT = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -631,7 +743,7 @@ def _scalar(raw: str) -> Any:
     if lowered in ("null", "~"):
         return None
     if _INT.fullmatch(raw):
-        return int(raw)
+        return int(raw) if int(raw) in _INT_RANGE else raw
     if _FLOAT.fullmatch(raw):
         number = float(raw)
         return number if math.isfinite(number) else raw
@@ -673,9 +785,63 @@ def parse_front_matter(block: str) -> Dict[str, Any]:
     return out
 
 
+def _toml_value(value: Any) -> Any:
+    """A TOML value as metadata: strings, booleans, 64-bit integers, finite floats,
+    dates and times (as ISO 8601 strings), and arrays of those; None for the rest
+    (tables, arrays of tables, other numbers)."""
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return value if value in _INT_RANGE else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, list):
+        items = [_toml_value(v) for v in value]
+        return None if any(item is None for item in items) else items
+    return None
+
+
+def parse_toml_front_matter(block: str) -> Optional[Dict[str, Any]]:
+    """The top-level keys of a TOML block (Hugo's ``+++`` front matter) whose values
+    :func:`_toml_value` keeps; None when the block is not valid TOML."""
+    try:
+        data = tomllib.loads(block)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return None
+    out: Dict[str, Any] = {}
+    for key, value in data.items():
+        kept = _toml_value(value)
+        if kept is not None:
+            out[key] = kept
+    return out
+
+
+def _after_line(text: str, at: int) -> str:
+    """``text`` from ``at``, without the line break there."""
+    rest = text[at:]
+    if rest.startswith("\r\n"):
+        return rest[2:]
+    if rest.startswith(("\n", "\r")):
+        return rest[1:]
+    return rest
+
+
 def split_front_matter(text: str) -> Tuple[Dict[str, Any], str]:
-    """The front matter (``---`` at the very top, up to a ``---`` or ``...`` line) and
-    the text after it. Text without front matter comes back unchanged, with {}."""
+    """The front matter and the text after it: YAML (``---`` at the very top, up to a
+    ``---`` or ``...`` line) or TOML (``+++`` at the very top, up to a ``+++`` line).
+    Text without front matter, or whose TOML block does not parse, comes back
+    unchanged, with {}."""
+    toml = _TOML_OPEN.match(text)
+    if toml:
+        closing = _TOML_CLOSE.search(text, toml.end())
+        if not closing:
+            return {}, text
+        parsed = parse_toml_front_matter(text[toml.end() : closing.start()].replace("\r\n", "\n"))
+        if parsed is None:
+            return {}, text
+        return parsed, _after_line(text, closing.end())
     opening = _FRONT_OPEN.match(text)
     if not opening:
         return {}, text
@@ -685,12 +851,7 @@ def split_front_matter(text: str) -> Tuple[Dict[str, Any], str]:
     block = text[opening.end() : closing.start()]
     if block.strip() and not any(_KEY.match(line) for line in block.splitlines()):
         return {}, text  # two thematic breaks, not front matter
-    rest = text[closing.end() :]
-    if rest.startswith("\r\n"):
-        rest = rest[2:]
-    elif rest.startswith(("\n", "\r")):
-        rest = rest[1:]
-    return parse_front_matter(block), rest
+    return parse_front_matter(block), _after_line(text, closing.end())
 
 
 _LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
@@ -760,11 +921,15 @@ class MarkdownToText:
     """Markdown: front matter -> metadata, headings -> ``sections``; the text itself is
     kept as it is (code fences included) so offsets stay those of the source.
 
-    Front matter (``---`` ... ``---`` at the very top) is parsed leniently (see
-    :func:`parse_front_matter`), merged into the metadata (never replacing ``path``)
-    and removed from the text. ``title`` comes from the front matter, else the first
-    "# " heading. Sections come from ATX headings (# to ######) outside fenced code;
-    anchors are GitHub's (``github_slug``, repeats suffixed -1, -2, ...). A document
+    Front matter (YAML: ``---`` ... ``---`` at the very top, parsed leniently, see
+    :func:`parse_front_matter`; TOML: ``+++`` ... ``+++``, see
+    :func:`parse_toml_front_matter`, left in the text when it is not valid TOML) is
+    merged into the metadata (never replacing ``path``) and removed from the text.
+    ``title`` comes from the front matter, else the first "# " heading. Sections come
+    from ATX headings (# to ######) outside fenced code; anchors are GitHub's
+    (``github_slug``, repeats suffixed -1, -2, ...). When the front matter has a title
+    and the page no "# " heading, that title is a first-level section at the start
+    (``kind`` "title", no anchor), so the page's "## " sections sit under it. A document
     with nothing but front matter gives None. With ``suffixes``, only documents whose
     path ends with one of them are converted; others pass through unchanged."""
 
@@ -772,7 +937,11 @@ class MarkdownToText:
         self.suffixes = None if suffixes is None else tuple(s.lower() for s in suffixes)
 
     def describe(self) -> Mapping[str, Any]:
-        return {"kind": "markdown", "suffixes": None if self.suffixes is None else list(self.suffixes)}
+        return {
+            "kind": "markdown",
+            "version": STRUCTURE_VERSION,
+            "suffixes": None if self.suffixes is None else list(self.suffixes),
+        }
 
     def transform(self, document: Document) -> Optional[Document]:
         if not _selected(document, self.suffixes):
@@ -803,6 +972,12 @@ class MarkdownToText:
         title_value = front.get("title")
         if isinstance(title_value, (str, int, float)) and not isinstance(title_value, bool):
             meta["title"] = str(title_value)
+            if first_h1 is None and str(title_value).strip():
+                # The page's own title heads it, as the site renders it.
+                title = str(title_value).strip()
+                sections.insert(
+                    0, {"title": title, "anchor": None, "level": 1, "start": 0, "end": 0, "kind": "title"}
+                )
         elif first_h1:
             meta["title"] = first_h1
         meta["sections"] = _close_sections(sections, len(text))
