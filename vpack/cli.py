@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO
 
 from . import cconfig, config, pipeline, registry
+from .diversity import parse_spec as parse_diversity
 from .errors import InvalidJSONError, PackIOError, VPackError
 from .pack import open as open_pack
 from .pack import write_set
@@ -241,9 +242,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--lexical",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="also store a lexical (BM25) index, for `vpack query --mode lexical|hybrid`",
+        help="store a lexical (BM25) index beside the vectors, for hybrid (the default query "
+        "mode with it) and lexical queries (default: on; --no-lexical leaves it out)",
     )
     b.add_argument(
         "--codes-only",
@@ -289,10 +291,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--mode",
-        choices=("dense", "lexical", "hybrid"),
-        default="dense",
-        help="rank by meaning (dense, the default), by the query's words (lexical, BM25) or both "
-        "(hybrid); lexical and hybrid need a pack built with --lexical",
+        choices=("auto", "dense", "lexical", "hybrid"),
+        default="auto",
+        help="rank by meaning (dense), by the query's words (lexical, BM25) or both (hybrid); "
+        "auto (the default): hybrid when the pack has a lexical index (built without "
+        "--no-lexical), else dense",
+    )
+    q.add_argument(
+        "--diversity",
+        metavar="SPEC",
+        help="keep the top hits from repeating one section: section (at most one hit per "
+        "section), document, mmr (maximal marginal relevance, lambda 0.7), or items such as "
+        "collapse=FIELD,per_group=2 or section,mmr=0.5 (default: off)",
     )
     q.add_argument(
         "--rerank",
@@ -524,6 +534,7 @@ def _query(args: argparse.Namespace) -> int:
     flt = _where_filter(args)
     if args.rerank_depth is not None and args.rerank is None:
         raise ValueError("--rerank-depth needs --rerank NAME")
+    spread = None if args.diversity is None else parse_diversity(args.diversity)
     with open_pack(_pack_path(args.pack), model_dir=args.model) as pack:
         hits = pack.search(
             args.text,
@@ -533,6 +544,7 @@ def _query(args: argparse.Namespace) -> int:
             mode=args.mode,
             rerank=args.rerank,
             rerank_depth=args.rerank_depth,
+            diversity=spread,
         )
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))

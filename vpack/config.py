@@ -46,7 +46,8 @@ the default values where there is one::
     codes = "int8"                # compressed vectors for the flat scan: "f32" (none), "f16", "int8"
     rescore = 4                   # with codes: candidates scored exactly per hit (1..1024)
     codes_only = false            # true (flat, f16/int8, no rescore): drop the f32 vectors
-    lexical = false               # true, or a table {k1, b, fields, hybrid_weight, stem}: a BM25 index
+    lexical = true                # a BM25 index for lexical and hybrid queries (false: none),
+                                  # or a table {k1, b, fields, hybrid_weight, stem}
 
 In ``pyproject.toml`` the same keys sit under ``[tool.vpack]`` (``[tool.vpack.source]``,
 ``[[tool.vpack.transformers]]``, ``[tool.vpack.chunker]`` and so on). ``chunker``,
@@ -157,7 +158,8 @@ class SourceSpec:
 @dataclass
 class IndexSpec:
     """The pack's index: ``kind`` and the HNSW parameters (None: the library's
-    default, see :class:`vpack.PackBuilder`)."""
+    default, see :class:`vpack.PackBuilder`); ``lexical`` the BM25 index's parameters
+    (``{}``, the default: the library's; None: no lexical index)."""
 
     kind: str = DEFAULT_INDEX
     m: Optional[int] = None
@@ -167,7 +169,16 @@ class IndexSpec:
     codes: Optional[str] = None
     rescore: Optional[int] = None
     codes_only: Optional[bool] = None
-    lexical: Optional[Dict[str, Any]] = None
+    lexical: Optional[Dict[str, Any]] = field(default_factory=dict)
+
+    def settings(self) -> Dict[str, Any]:
+        """The settings as ``vpack.toml``'s ``[index]`` table holds them: the builder's
+        options, plus ``lexical = false`` when there is no lexical index (so that parsing
+        them gives this spec back; the default has one)."""
+        out = self.options()
+        if self.lexical is None:
+            out["lexical"] = False
+        return out
 
     def options(self) -> Dict[str, Any]:
         """The builder's ``index`` option: the kind and every parameter that is set."""
@@ -369,7 +380,7 @@ def _lexical(value: Any, where: str, key: str) -> Optional[Dict[str, Any]]:
 
 def _index(value: Any, where: str, key: str) -> IndexSpec:
     if isinstance(value, IndexSpec):
-        value = value.options()
+        value = value.settings()
     if isinstance(value, str):
         return IndexSpec(_index_kind(value, where, key))
     if not isinstance(value, Mapping):
@@ -523,7 +534,7 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
             new = _FIELDS[key](value, where, key)
             current = getattr(out, key)
             if isinstance(value, str) and isinstance(new, IndexSpec):
-                new = _index({**current.options(), "kind": new.kind}, where, key)
+                new = _index({**current.settings(), "kind": new.kind}, where, key)
             elif (isinstance(value, str) and isinstance(new, SourceSpec) and new.kind == current.kind) or (
                 isinstance(value, str) and isinstance(new, PluginSpec) and new.name == current.name
             ):
@@ -532,7 +543,7 @@ def merge(config: BuildConfig, overrides: Mapping[str, Any]) -> BuildConfig:
     for head, option, value in options:
         getattr(out, head).options[option] = value
     if index_params:
-        out.index = _index({**out.index.options(), **dict(index_params)}, where, "index")
+        out.index = _index({**out.index.settings(), **dict(index_params)}, where, "index")
     return out
 
 
@@ -594,7 +605,7 @@ def effective(config: BuildConfig, paths: bool = True) -> Dict[str, Any]:
         "allow_empty": config.allow_empty,
         "max_document_size": config.max_document_size,
         "record_paths": config.record_paths,
-        "index": config.index.options(),
+        "index": config.index.settings(),
     }
     if not paths:
         data["output"] = None

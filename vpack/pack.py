@@ -25,7 +25,10 @@ from typing import (
 import numpy as np
 
 from . import _native, models
-from ._native import QUERY_MODES, ClosedError, NativeEmbedder, NativeIndex, check_k
+from ._native import MAX_K, QUERY_MODES, ClosedError, NativeEmbedder, NativeIndex, check_k
+from .diversity import Diversity, DiversityOption
+from .diversity import parse as _parse_diversity
+from .diversity import select as _diversify
 from .errors import (
     CorruptPackError,
     DimensionMismatchError,
@@ -34,6 +37,7 @@ from .errors import (
     ModelError,
     NotFoundError,
     RuntimeLoadError,
+    UnsupportedVersionError,
 )
 from .plugins.base import Embedder, Reranker
 
@@ -68,7 +72,10 @@ def _stored_json(data: bytes, what: str) -> Dict[str, Any]:
 
 
 _MODES = QUERY_MODES
-_DENSE, _LEXICAL = QUERY_MODES["dense"], QUERY_MODES["lexical"]
+_DENSE, _LEXICAL, _HYBRID = QUERY_MODES["dense"], QUERY_MODES["lexical"], QUERY_MODES["hybrid"]
+#: The default mode's name: hybrid for a text query on a pack with a lexical index,
+#: else dense.
+AUTO_MODE = "auto"
 
 
 def _filter_json(filter: Optional[Mapping[str, Any]]) -> Optional[str]:  # noqa: A002
@@ -237,6 +244,12 @@ class Pack:
         self._vectors: Optional[np.ndarray] = None
         self._lock = threading.RLock()  # guards the lazy creation of _embedder and _rerankers
         self._rerankers: Dict[str, Reranker] = {}  # made by name for search(rerank=NAME)
+        # Whether mode "auto" searches a text query hybrid (None: not looked at yet).
+        self._auto_hybrid: Optional[bool] = None
+        # The file this pack was opened from (None: from bytes), and for MMR on a set,
+        # each shard's (first global id, chunk count, open index).
+        self._path: Optional[str] = None
+        self._shard_views: Optional[List[Tuple[int, int, NativeIndex]]] = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Pack:
@@ -314,7 +327,8 @@ class Pack:
         k: int = 10,
         filter: Optional[Mapping[str, Any]] = None,  # noqa: A002
         ef: Optional[int] = None,
-        mode: str = "dense",
+        mode: Optional[str] = None,
+        diversity: DiversityOption = None,
         *,
         rerank: Union[str, Reranker, None] = None,
         rerank_depth: Optional[int] = None,
@@ -325,9 +339,21 @@ class Pack:
         ``mode`` is ``"dense"`` (by the query's embedding), ``"lexical"`` (BM25 over the
         query text's terms; only chunks sharing a term come back) or ``"hybrid"`` (both,
         fused by the pack's recorded ``hybrid_weight``); the last two need a text query
-        and a pack built with a lexical index (``index={"lexical": {}}``, ``vpack build
-        --lexical``), else :class:`~vpack.errors.NotFoundError`. A hybrid hit's score is
-        the fused score, in 0..1.
+        and a pack built with a lexical index (the default of ``vpack build`` and
+        :func:`vpack.build`; ``index={"lexical": {}}`` for a ``PackBuilder``), else
+        :class:`~vpack.errors.NotFoundError`. A hybrid hit's score is the fused score,
+        in 0..1. None (the default) or ``"auto"`` is hybrid for a text query on a pack
+        with a lexical index and dense otherwise (a vector query, a pack without one);
+        it falls back to dense where the library cannot search the lexical index (a
+        pack set, whose shards' BM25 it does not combine yet; a tokenizer it lacks).
+
+        ``diversity`` keeps the top hits from being near-duplicates (see
+        :mod:`vpack.diversity`): ``"section"`` (at most one hit per section of a
+        document), ``"document"``, ``"mmr"``, or ``{"collapse": "section" | "document" |
+        FIELD, "per_group": N, "mmr": LAMBDA, "candidates": N}``; it draws from a deeper
+        first-stage search (``max(50, 5 * k)`` hits by default) with the same mode and
+        filter. MMR reads the candidates' stored vectors (a codes-only pack has none:
+        NotFoundError).
 
         ``filter`` keeps only chunks whose metadata matches, evaluated in Rust during the
         scan: ``{"path": "guide/*.md"}`` (strings are globs; ``**`` crosses ``/``),
@@ -353,11 +379,19 @@ class Pack:
         _check_count(k, "k")
         check_k(k)  # before a text query is embedded
         ef_arg = _ef_arg(ef)
-        code = _MODES.get(mode) if isinstance(mode, str) else None
-        if code is None:
-            raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+        auto = mode is None or mode == AUTO_MODE
+        if auto:
+            # (An empty text has no words: dense, as the library's hybrid refuses it.)
+            code = _HYBRID if isinstance(query, str) and query and self._auto_is_hybrid() else _DENSE
+        else:
+            code = _MODES.get(mode) if isinstance(mode, str) else None  # type: ignore[assignment]
+            if code is None:
+                raise ValueError(
+                    f"mode must be None, {AUTO_MODE!r} or one of {', '.join(_MODES)}, got {mode!r}"
+                )
+        setting = _parse_diversity(diversity)
         if rerank is not None:
-            return self._search_reranked(query, k, filter, ef, mode, rerank, rerank_depth)
+            return self._search_reranked(query, k, filter, ef, mode, setting, rerank, rerank_depth)
         if rerank_depth is not None:
             raise ValueError("rerank_depth needs rerank= (a reranker or the name of one)")
         filter_json = None if filter is None else _filter_json(filter)
@@ -374,7 +408,53 @@ class Pack:
                 vector = np.asarray(query, dtype=np.float32)
                 if vector.ndim != 1:
                     raise ValueError(f"query vector must be 1-D, got shape {vector.shape}")
-        ids, scores, records = self._index.search_records(vector, k, filter_json, ef_arg, code, text)
+
+        def first_stage(depth: int) -> List[Hit]:
+            return self._first_stage(vector, depth, filter_json, ef_arg, code, text, auto)
+
+        if setting is None:
+            return first_stage(k)
+        return _diversify(setting, k, first_stage, self._candidate_rows, min(len(self), MAX_K))
+
+    def _auto_is_hybrid(self) -> bool:
+        """Whether mode "auto" searches a text query hybrid: the pack has a lexical
+        index (and the library has not refused it)."""
+        flag = self._auto_hybrid
+        if flag is None:
+            index = self.manifest.get("index")
+            flag = isinstance(index, dict) and isinstance(index.get("lexical"), dict)
+            self._auto_hybrid = flag
+        return flag
+
+    def _first_stage(
+        self,
+        vector: Optional[np.ndarray],
+        k: int,
+        filter_json: Optional[str],
+        ef: int,
+        code: int,
+        text: Optional[str],
+        auto: bool,
+    ) -> List[Hit]:
+        """One engine search. In mode "auto", a hybrid search the library cannot run on
+        this pack is answered dense (a lexical index of a tokenizer this library lacks; a
+        pack set with a shard without a lexical index, or whose shards' lexical settings
+        differ), and later auto searches of this pack go dense at once."""
+        if auto and code == _HYBRID:
+            try:
+                ids, scores, records = self._index.search_records(vector, k, filter_json, ef, code, text)
+                return _hits(ids, scores, records)
+            except (UnsupportedVersionError, NotFoundError):
+                pass
+            except InvalidArgumentError:
+                if self.shards is None:
+                    raise
+                # Shards with different lexical settings, or a bad argument: the dense
+                # search raises the latter again.
+            ids, scores, records = self._index.search_records(vector, k, filter_json, ef, _DENSE, None)
+            self._auto_hybrid = False
+            return _hits(ids, scores, records)
+        ids, scores, records = self._index.search_records(vector, k, filter_json, ef, code, text)
         return _hits(ids, scores, records)
 
     def _search_reranked(
@@ -383,11 +463,13 @@ class Pack:
         k: int,
         filter: Optional[Mapping[str, Any]],  # noqa: A002
         ef: Optional[int],
-        mode: str,
+        mode: Optional[str],
+        diversity: Optional[Diversity],
         rerank: Union[str, Reranker],
         rerank_depth: Optional[int],
     ) -> List[Hit]:
-        """:meth:`search` with a second stage (see ``rerank`` there)."""
+        """:meth:`search` with a second stage (see ``rerank`` there). With diversity, the
+        reranker reads the diversified candidates."""
         from . import rerank as _rerank  # (it imports this module)
 
         fetch = _rerank.depth(rerank_depth, k)
@@ -395,7 +477,7 @@ class Pack:
             raise ValueError("reranking needs a text query (the reranker reads it), got a vector")
         reranker = self._reranker(rerank) if isinstance(rerank, str) else rerank
         _rerank.check_reranker(reranker)
-        candidates = self.search(query, fetch, filter, ef, mode)
+        candidates = self.search(query, fetch, filter, ef, mode, diversity)
         return _rerank.rerank_hits(reranker, _rerank.label(rerank), query, candidates, k)
 
     def _reranker(self, name: str) -> Reranker:
@@ -409,6 +491,53 @@ class Pack:
             if made is None:
                 made = self._rerankers[name] = _rerank.create(name)
             return made
+
+    def _candidate_rows(self, hits: Sequence[Hit]) -> np.ndarray:
+        """The stored vectors of these hits (for MMR), one row each."""
+        ids = [h.id for h in hits]
+        try:
+            if self._path is not None and len(self.shards or ()) > 1:
+                return self._set_rows(ids)
+            return np.asarray(self.vectors[ids])
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"diversity mmr needs the stored vectors of the candidates: {exc.message} "
+                '(collapse, e.g. diversity="section", needs none)',
+                exc.code,
+            ) from None
+
+    def _set_rows(self, ids: Sequence[int]) -> np.ndarray:
+        """Rows of a set of several shards (which has no contiguous vectors): each
+        shard is opened once more, on first use, and its own rows read."""
+        with self._lock:
+            views = self._shard_views
+            if views is None:
+                if self.closed:
+                    raise ClosedError("this pack is closed")
+                info = self.manifest.get("set")
+                listed = info.get("shards") if isinstance(info, dict) else None
+                folder = os.path.dirname(self._path or "")
+                views = []
+                first = 0
+                try:
+                    for shard in listed or ():
+                        count = int(shard["chunk_count"])
+                        views.append(
+                            (first, count, NativeIndex.open(os.path.join(folder, shard["path"]), False))
+                        )
+                        first += count
+                except BaseException:
+                    for _, _, index in views:
+                        index.close()
+                    raise
+                self._shard_views = views
+        out = np.empty((len(ids), self.dimension), dtype=np.float32)
+        for first, count, index in views:
+            inside = [(i, cid - first) for i, cid in enumerate(ids) if first <= cid < first + count]
+            if inside:
+                rows = index.vectors()
+                out[[i for i, _ in inside]] = rows[[j for _, j in inside]]
+        return out
 
     @overload
     def search_batch(
@@ -580,6 +709,10 @@ class Pack:
         native pack is freed when the last of them is collected."""
         self._vectors = None
         self._index.close()
+        with self._lock:
+            views, self._shard_views = self._shard_views, None
+        for _, _, shard in views or ():
+            shard.close()
         with self._lock:  # after this, _native_embedder() sees the pack closed
             embedder, self._embedder = self._embedder, None
             rerankers, self._rerankers = list(self._rerankers.values()), {}
@@ -626,7 +759,9 @@ def open(  # noqa: A001
     recorded in the pack; ``model_dir`` names a local folder holding its model when it is
     not installed, and ``embedder`` gives an Embedder plugin to use instead (a
     Python-only plugin the native library cannot re-create)."""
-    return Pack(NativeIndex.open(path, verify), model_dir, embedder)
+    pack = Pack(NativeIndex.open(path, verify), model_dir, embedder)
+    pack._path = os.fspath(path)
+    return pack
 
 
 def write_set(path: os.PathLike[str] | str, shards: Iterable[os.PathLike[str] | str]) -> None:

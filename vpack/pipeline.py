@@ -543,6 +543,7 @@ def build(
     max_document_size: Union[int, str, None] = None,
     index: IndexOption = None,
     allow_empty: bool = False,
+    lexical: Union[bool, Mapping[str, Any]] = True,
     engine: str = "local",
     shards: int = 4,
     address: Optional[str] = None,
@@ -571,7 +572,11 @@ def build(
     :class:`~vpack.PackBuilder`). A build that finds nothing to pack (no document, or
     no text in any) raises :class:`EmptyBuildError`, naming the source (and for a folder
     its include and exclude globs), unless ``allow_empty`` is true. ``progress`` is as
-    for :func:`run`. Returns the report and the pack, open (use ``with``).
+    for :func:`run`. ``lexical`` (default True) also stores a BM25 index, so that text
+    queries are hybrid by default (see :meth:`vpack.Pack.search`): True for the
+    library's parameters, a mapping of them (``{"k1", "b", "fields",
+    "hybrid_weight"}``), False for none; an ``index`` mapping with its own ``"lexical"``
+    key decides instead. Returns the report and the pack, open (use ``with``).
 
     ``engine="ray"`` builds on Ray Data instead (the ``ray`` extra): ``output`` becomes a
     pack set file naming ``shards`` shard packs written beside it, and ``address`` names
@@ -583,6 +588,7 @@ def build(
             "embed_context applies to a chunker given by name; pass SectionChunker(embed_context=True)"
         )
     context: Dict[str, Any] = {"embed_context": True} if embed_context else {}
+    index = with_lexical(index, lexical)
     if engine == "ray":
         from . import distributed
 
@@ -651,6 +657,27 @@ def build(
             emb.close()
 
 
+def with_lexical(index: IndexOption, lexical: Union[bool, Mapping[str, Any]]) -> IndexOption:
+    """``index`` with a lexical index added as ``lexical`` asks (True: the library's
+    parameters; a mapping: these; False: none), unless ``index`` is a mapping that says
+    itself (has a ``"lexical"`` key) or is of a type the builder refuses anyway."""
+    if isinstance(lexical, bool):
+        if not lexical:
+            return index
+        params: Dict[str, Any] = {}
+    elif isinstance(lexical, Mapping):
+        params = dict(lexical)
+    else:
+        raise TypeError(f"lexical must be true, false or a mapping of parameters, got {lexical!r}")
+    if index is None:
+        return {"lexical": params}
+    if isinstance(index, str):
+        return {"kind": index, "lexical": params}
+    if isinstance(index, Mapping) and "lexical" not in index:
+        return {**index, "lexical": params}
+    return index
+
+
 def build_from_config(
     cfg: BuildConfig,
     source: Union[os.PathLike[str], str, None] = None,
@@ -709,6 +736,7 @@ def build_from_config(
             max_document_size=cfg.max_document_size,
             index=cfg.index.options(),
             allow_empty=cfg.allow_empty,
+            lexical=False,  # the config's index options say whether to store one
         )
     finally:
         close = getattr(emb, "close", None)

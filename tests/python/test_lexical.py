@@ -60,6 +60,17 @@ def test_hybrid_needs_text_and_a_lexical_index() -> None:
         plain.search("scandir", k=2, mode="lexical")
 
 
+def _cli_hits(pack: Path, *flags: str) -> list:  # type: ignore[type-arg]
+    run = subprocess.run(
+        [str(VPACK), "query", str(pack), "read a file line by line", "-k", "3", "--json", *flags],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    hits: list = json.loads(run.stdout)  # type: ignore[type-arg]
+    return hits
+
+
 def test_hybrid_from_the_cli_and_info(docs: Path, tmp_path: Path) -> None:
     out = tmp_path / "l.vpack"
     cmd = [str(VPACK), "build", str(docs), "-o", str(out), "--embedder", "hash", "--lexical"]
@@ -67,13 +78,7 @@ def test_hybrid_from_the_cli_and_info(docs: Path, tmp_path: Path) -> None:
     info = subprocess.run([str(VPACK), "info", str(out)], check=True, capture_output=True, text=True)
     assert "lexical BM25 (k1 1.5, b 0.9" in info.stdout
     for mode in ("dense", "lexical", "hybrid"):
-        run = subprocess.run(
-            [str(VPACK), "query", str(out), "read a file line by line", "-k", "2", "--mode", mode, "--json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        hits = json.loads(run.stdout)
+        hits = _cli_hits(out, "--mode", mode)
         assert hits, mode
         if mode != "dense":
             assert hits[0]["metadata"]["path"] == "files.md", (mode, hits[0])
@@ -82,14 +87,103 @@ def test_hybrid_from_the_cli_and_info(docs: Path, tmp_path: Path) -> None:
         assert all(0.0 <= h.score <= 1.0 for h in hybrid)
     plain = tmp_path / "p.vpack"
     subprocess.run(
-        [str(VPACK), "build", str(docs), "-o", str(plain), "--embedder", "hash"],
+        [str(VPACK), "build", str(docs), "-o", str(plain), "--embedder", "hash", "--no-lexical"],
         check=True,
         capture_output=True,
     )
+    info = subprocess.run([str(VPACK), "info", str(plain)], check=True, capture_output=True, text=True)
+    assert "lexical" not in info.stdout
     bad = subprocess.run(
         [str(VPACK), "query", str(plain), "read", "--mode", "lexical"], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "no lexical index" in bad.stderr
+
+
+def test_the_default_build_stores_a_lexical_index_and_queries_hybrid(docs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "d.vpack"
+    subprocess.run(
+        [str(VPACK), "build", str(docs), "-o", str(out), "--embedder", "hash"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with vpack.open(out) as pack:
+        assert pack.manifest["index"]["lexical"]["tokenizer"] == "words-ident-stop-v1"
+        assert pack.manifest["config"]["index"] == {"kind": "flat", "lexical": {}}
+    default, hybrid, dense = (
+        _cli_hits(out),
+        _cli_hits(out, "--mode", "hybrid"),
+        _cli_hits(out, "--mode", "dense"),
+    )
+    assert default == hybrid == _cli_hits(out, "--mode", "auto")
+    assert [h["score"] for h in default] != [h["score"] for h in dense]
+    plain = tmp_path / "p.vpack"
+    subprocess.run(
+        [str(VPACK), "build", str(docs), "-o", str(plain), "--embedder", "hash", "--no-lexical"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with vpack.open(plain) as pack:
+        assert "lexical" not in pack.manifest["index"]
+        assert pack.manifest["config"]["index"] == {"kind": "flat", "lexical": False}
+    assert _cli_hits(plain) == _cli_hits(plain, "--mode", "dense")
+    # vpack.toml can leave it out too; the flag overrides the file.
+    (tmp_path / "vpack.toml").write_text("[index]\nlexical = false\n", encoding="utf-8")
+    for flags, has in (((), False), (("--lexical",), True)):
+        path = tmp_path / f"t{len(flags)}.vpack"
+        subprocess.run(
+            [str(VPACK), "build", str(docs), "-o", str(path), "--embedder", "hash", *flags],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        with vpack.open(path) as pack:
+            assert ("lexical" in pack.manifest["index"]) is has
+
+
+def test_auto_mode_is_hybrid_for_text_on_a_lexical_pack(docs: Path, tmp_path: Path) -> None:
+    def ranked(hits: list) -> list:  # type: ignore[type-arg]
+        return [(h.id, h.score) for h in hits]
+
+    fixed = _Fixed(np.eye(4, dtype=np.float32)[2])  # any text embeds to the pg_dump chunk's axis
+    for index in ({"lexical": {"fields": ["title"]}}, None):
+        path = tmp_path / f"{index is None}.vpack"
+        with _pack(index) as built:
+            built.save(path)
+        with vpack.open(path, embedder=fixed) as pack:
+            dense = ranked(pack.search("backups", k=4, mode="dense"))
+            auto = ranked(pack.search("backups", k=4))
+            assert ranked(pack.search("backups", k=4, mode="auto")) == auto
+            if index is None:
+                assert auto == dense
+            else:
+                assert auto == ranked(pack.search("backups", k=4, mode="hybrid")) != dense
+            vector = np.ones(4, np.float32)
+            assert ranked(pack.search(vector, k=4)) == ranked(pack.search(vector, k=4, mode="dense"))
+    # vpack.build stores a lexical index unless told not to; an index kind keeps it.
+    for kwargs, has in (({}, True), ({"lexical": False}, False), ({"index": "hnsw"}, True)):
+        with vpack.build(docs, embedder="hash", progress=False, **kwargs) as result:  # type: ignore[arg-type]
+            assert ("lexical" in result.pack.manifest["index"]) is has, kwargs
+    with vpack.build(docs, embedder="hash", progress=False, lexical={"k1": 1.2}) as result:
+        assert result.pack.manifest["index"]["lexical"]["k1"] == 1.2
+    with vpack.build(docs, embedder="hash", progress=False, index={"lexical": None}) as result:
+        assert "lexical" not in result.pack.manifest["index"]
+
+
+class _Fixed:
+    """A query embedder that gives one vector for any text."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+        self.dimension = vector.shape[0]
+
+    def embed(self, texts: list) -> np.ndarray:  # type: ignore[type-arg]
+        return np.tile(self.vector, (len(texts), 1))
+
+    def describe(self) -> dict:  # type: ignore[type-arg]
+        return {"kind": "fixed"}
 
 
 def test_config_reads_lexical() -> None:
@@ -99,6 +193,13 @@ def test_config_reads_lexical() -> None:
     table = {"k1": 1.2, "fields": ["title"]}
     assert config.parse({"index": {"lexical": table}}).index.options()["lexical"] == table
     assert "lexical" not in config.parse({"index": {"lexical": False}}).index.options()
+    # On by default, also with an index kind; false round-trips through the manifest's record.
+    assert config.parse({}).index.options() == {"kind": "flat", "lexical": {}}
+    assert config.parse({"index": "hnsw"}).index.options() == {"kind": "hnsw", "lexical": {}}
+    off = config.merge(config.parse({}), {"index.lexical": False})
+    assert off.index.lexical is None and config.effective(off)["index"] == {"kind": "flat", "lexical": False}
+    assert config.parse(config.effective(off)).index.lexical is None
+    assert config.merge(off, {"index": "hnsw"}).index.options() == {"kind": "hnsw"}
     with pytest.raises(config.ConfigError, match="stemmer"):
         config.parse({"index": {"lexical": {"stemmer": "porter"}}})
 
