@@ -263,6 +263,9 @@ def test_lexical_and_hybrid_on_a_set_answer_as_one_pack(tmp_path: Path) -> None:
                         assert [(h.id, h.score) for h in got] == [(h.id, h.score) for h in want]
         hits = pack.search("kappa", k=N, mode="lexical")
         assert hits and all("kappa" in h.text for h in hits)
+        # The default mode (auto) is hybrid on a set whose shards all have a lexical index.
+        want = [(h.id, h.score) for h in pack.search("kappa merge", k=7, mode="hybrid")]
+        assert [(h.id, h.score) for h in pack.search("kappa merge", k=7)] == want
     # A shard without a lexical index is named.
     plain = tmp_path / "plain.vpack"
     _write(plain, vectors, range(10))
@@ -270,4 +273,8 @@ def test_lexical_and_hybrid_on_a_set_answer_as_one_pack(tmp_path: Path) -> None:
     with vpack.open(tmp_path / "mixed.vpackset") as pack:
         with pytest.raises(vpack.NotFoundError, match=r"plain\.vpack"):
             pack.search("kappa", mode="lexical")
+        # The default mode still answers, dense, and stays dense.
+        dense = [(h.id, h.score) for h in pack.search("kappa", k=5, mode="dense")]
+        for _ in range(2):
+            assert [(h.id, h.score) for h in pack.search("kappa", k=5)] == dense
         assert len(pack.search(vectors[0], k=3)) == 3
