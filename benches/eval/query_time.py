@@ -1,5 +1,6 @@
 """Query time of dense, lexical and hybrid searches (issue 9: a hybrid query at most 2x
-a dense one on a 23k-chunk pack, without and with the query embedding).
+a dense one on a 23k-chunk pack, without and with the query embedding), and of hybrid
+with diversity (collapse by section; MMR).
 
 Packs: the Django eval pack that run_eval.py builds (8,179 chunks, default model, Rust
 lexical index), and the same chunks three times over (24,537 chunks: the texts, their
@@ -50,9 +51,17 @@ def measure(pack: vpack.Pack, queries: Sequence[str], rounds: int) -> Dict[str, 
             n,
             rounds,
         ),
-        "dense (text, embedded)": per_query_ms(lambda i: pack.search(queries[i], k=10), n, rounds),
+        "dense (text, embedded)": per_query_ms(
+            lambda i: pack.search(queries[i], k=10, mode="dense"), n, rounds
+        ),
         "hybrid (text, embedded)": per_query_ms(
             lambda i: pack.search(queries[i], k=10, mode="hybrid"), n, rounds
+        ),
+        "hybrid + collapse section (text, embedded)": per_query_ms(
+            lambda i: pack.search(queries[i], k=10, mode="hybrid", diversity="section"), n, rounds
+        ),
+        "hybrid + MMR 0.7 (text, embedded)": per_query_ms(
+            lambda i: pack.search(queries[i], k=10, mode="hybrid", diversity={"mmr": 0.7}), n, rounds
         ),
     }
     out["hybrid / dense without embedding"] = out["hybrid (vector + text)"] / out["dense (vector)"]

@@ -38,6 +38,7 @@ import faqsets  # noqa: E402
 
 import vpack  # noqa: E402
 from vpack.cache import CachedEmbedder, EmbeddingCache, default_cache_dir  # noqa: E402
+from vpack.diversity import distinct_groups  # noqa: E402
 from vpack.pipeline import default_transformers  # noqa: E402
 from vpack.plugins import OnnxEmbedder  # noqa: E402
 from vpack.plugins.base import Document  # noqa: E402
@@ -331,6 +332,106 @@ def rust_runs(
     return out
 
 
+# ---------------------------------------------------------------------------- diversity
+
+#: Diversity rows: (name, mode, diversity), each ranked by ``Pack.search(q, k=10,
+#: mode=mode, diversity=diversity)`` on the default pipeline's pack. Mode None is the
+#: default query (``vpack query`` without flags: auto, hybrid on a pack with a lexical
+#: index).
+DIVERSITY_RUNS: List[Tuple[str, Optional[str], Any]] = [
+    ("dense (Pack.search)", "dense", None),
+    ("dense + collapse section", "dense", "section"),
+    ("dense + MMR 0.7", "dense", {"mmr": 0.7}),
+    ("hybrid", "hybrid", None),
+    ("hybrid + collapse section", "hybrid", "section"),
+    ("hybrid + collapse section, 2 per section", "hybrid", {"collapse": "section", "per_group": 2}),
+    ("hybrid + collapse document", "hybrid", "document"),
+    ("hybrid + MMR 0.5", "hybrid", {"mmr": 0.5}),
+    ("hybrid + MMR 0.7", "hybrid", {"mmr": 0.7}),
+    ("hybrid + MMR 0.9", "hybrid", {"mmr": 0.9}),
+    ("hybrid + collapse section + MMR 0.7", "hybrid", {"collapse": "section", "mmr": 0.7}),
+    ("default query (auto mode, no diversity)", None, None),
+]
+DIVERSITY_DEPTH = 10
+
+
+def diversity_runs(
+    pack_path: Path, queries: Sequence[str], relevant: Sequence[Sequence[int]]
+) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray], Dict[str, float]]:
+    """First-hit ranks of every DIVERSITY_RUNS row, the number of distinct sections
+    (document + section metadata, as ``diversity="section"`` groups them) in each
+    question's top 5, and each row's mean query time (ms, the query embedding
+    included)."""
+    firsts: Dict[str, np.ndarray] = {}
+    distinct: Dict[str, np.ndarray] = {}
+    took: Dict[str, float] = {}
+    with vpack.open(pack_path) as pack:
+        for name, mode, setting in DIVERSITY_RUNS:
+            order = np.full((len(queries), DIVERSITY_DEPTH), -1, dtype=np.int64)
+            groups = np.zeros(len(queries))
+            t = time.perf_counter()
+            for qi, q in enumerate(queries):
+                hits = pack.search(q, k=DIVERSITY_DEPTH, mode=mode, diversity=setting)
+                order[qi, : len(hits)] = [h.id for h in hits]
+                groups[qi] = distinct_groups(hits[:5], "section")
+            took[name] = (time.perf_counter() - t) * 1000 / max(len(queries), 1)
+            firsts[name] = ranks_of_first_hit(order, relevant)
+            distinct[name] = groups
+    return firsts, distinct, took
+
+
+def diversity_summary(data: Mapping[str, Any], sets: Sequence[str], reps: int) -> List[Dict[str, Any]]:
+    """One row per DIVERSITY_RUNS entry and set: metrics with half-widths, recall@5 and
+    MRR@10 against dense (numpy) and against the row's own mode without diversity
+    (paired), distinct sections in the top 5, mean query time."""
+    rows = []
+    for name, mode, _ in DIVERSITY_RUNS:
+        base = "dense (Pack.search)" if mode == "dense" else "hybrid"
+        for s in sets:
+            firsts = data[s]["firsts"]
+            pq, pd, pb = per_query(firsts[name]), per_query(firsts["dense"]), per_query(firsts[base])
+            groups = data[s]["distinct_top5"][name]
+            rows.append(
+                {
+                    "config": name,
+                    "test": s,
+                    "metrics": metrics(firsts[name]),
+                    "halfwidth": {k: bootstrap_halfwidth(v, reps) for k, v in pq.items()},
+                    "recall@5_minus_dense": paired_diff(pq["recall@5"], pd["recall@5"], reps),
+                    "recall@5_better_worse": [
+                        int(np.sum(pq["recall@5"] > pd["recall@5"])),
+                        int(np.sum(pq["recall@5"] < pd["recall@5"])),
+                    ],
+                    "base": base,
+                    "recall@5_minus_base": paired_diff(pq["recall@5"], pb["recall@5"], reps),
+                    "mrr@10_minus_base": paired_diff(pq["mrr@10"], pb["mrr@10"], reps),
+                    "distinct_sections_top5": float(groups.mean()),
+                    "top5_with_a_repeated_section": float(np.mean(groups < 5)),
+                    "query_ms": data[s]["diversity_ms"][name],
+                }
+            )
+    return rows
+
+
+def render_diversity(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "# Diversity (Pack.search(..., diversity=...)) on the default pipeline's pack",
+        "",
+        "| config | set | recall@1 | recall@5 | recall@10 | MRR@10 | Δ recall@5 vs dense [95% CI] "
+        "| Δ recall@5 vs its mode alone | Δ MRR@10 vs its mode alone | distinct sections in top 5 "
+        "| top 5 with a repeated section | ms / query |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['config']} | {r['test']} | {_fmt(r['metrics'], r['halfwidth'])} "
+            f"| {_delta(r['recall@5_minus_dense'])} | {_delta(r['recall@5_minus_base'])} "
+            f"| {_delta(r['mrr@10_minus_base'])} | {r['distinct_sections_top5']:.2f} "
+            f"| {r['top5_with_a_repeated_section']:.3f} | {r['query_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------------- one set
 
 
@@ -413,6 +514,14 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
 
     relevant = [relevant_chunks(chunks, q) for q in questions]
     rust = rust_runs(pack_path, queries, relevant, chunks, vectors)
+    spread, distinct_top5, diversity_ms = diversity_runs(pack_path, queries, relevant)
+    log(
+        f"[{name}] diversity: "
+        + ", ".join(
+            f"{k} recall@5 {metrics(v)['recall@5']:.3f} sections {distinct_top5[k].mean():.2f}"
+            for k, v in spread.items()
+        )
+    )
     log(f"[{name}] rust: " + ", ".join(f"{k} recall@5 {metrics(v)['recall@5']:.3f}" for k, v in rust.items()))
     stats["relevant_chunks_per_question"] = {
         "min": min(map(len, relevant)),
@@ -422,7 +531,7 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     if min(map(len, relevant)) == 0:
         raise SystemExit(f"{name}: a question has no relevant chunk")
 
-    firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant), **rust}
+    firsts: Dict[str, np.ndarray] = {"dense": ranks_of_first_hit(dense_top, relevant), **rust, **spread}
     # The same metrics from vpack's own search (f32 kernels; near-ties may order
     # differently from numpy's product), as a check on the numpy scores used here.
     stats["dense_from_search_batch"] = metrics(ranks_of_first_hit(ids, relevant))
@@ -525,6 +634,8 @@ def evaluate_set(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         "ctx": ctx,
         "queries": queries,
         "firsts": firsts,
+        "distinct_top5": distinct_top5,
+        "diversity_ms": diversity_ms,
     }
 
 
@@ -701,6 +812,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         RUST_HYBRID_TEXT,
     ]
     fixed_names += [n for n in (RUST_CONTEXTUAL, RUST_HYBRID_CONTEXTUAL) if n in firsts[sets[0]]]
+    spread = diversity_summary(data, sets, reps)
     rec = recs[-1]
     fixed = [{"test": s, **summary(firsts[s], n, reps)} for n in fixed_names for s in sets]
 
@@ -723,6 +835,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "bm25_choice": bm25_choice,
         "recommended": rec,
         "fixed": fixed,
+        "diversity": spread,
         "leave_one_set_out": loo,
         "robust": robust[:40],
         "all": {s: {n: metrics(firsts[s][n]) for n in all_names} for s in sets},
@@ -733,7 +846,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (args.out / "results.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     md = render(out, sets)
     (args.out / "results.md").write_text(md, encoding="utf-8")
+    (args.out / "diversity.md").write_text(render_diversity(spread), encoding="utf-8")
     print(md)
+    print(render_diversity(spread))
     return 0
 
 

@@ -251,7 +251,7 @@ def test_effective_is_json_and_parses_back(tmp_path: Path) -> None:
         "allow_empty": False,
         "max_document_size": 64 << 20,
         "record_paths": False,
-        "index": {"kind": "flat"},
+        "index": {"kind": "flat", "lexical": {}},
     }
     assert config.parse(data) == loaded
     defaults = config.effective(BuildConfig())

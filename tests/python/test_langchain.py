@@ -99,6 +99,32 @@ def test_retriever_k_and_filter_per_call_and_on_the_retriever(pack: vpack.Pack) 
     assert {d.metadata["path"] for d in narrowed.invoke("x", filter={"path": "birds.txt"})} == {"birds.txt"}
 
 
+def test_retriever_mode_and_diversity_reach_the_search(pack: vpack.Pack) -> None:
+    assert "lexical" in pack.manifest["index"]  # vpack.build's default: text queries go hybrid
+    for mode in (None, "dense", "lexical"):
+        docs = VPackRetriever(pack, k=4, mode=mode).invoke("bake bread")
+        hits = pack.search("bake bread", k=4, mode=mode)
+        assert [(d.metadata["vpack_id"], d.metadata["score"]) for d in docs] == [
+            (h.id, h.score) for h in hits
+        ]
+    assert len(VPackRetriever(pack, k=4, mode="lexical").invoke("bake bread")) == 1
+    # Every chunk here is chunk 0 of its document: collapsing on "chunk" leaves one.
+    assert len(VPackRetriever(pack, k=4, diversity={"collapse": "chunk"}).invoke("bread")) == 1
+
+
+def test_the_store_scores_by_similarity_on_a_pack_with_a_lexical_index(pack: vpack.Pack) -> None:
+    store = VPackVectorStore(pack)
+    found = store.similarity_search_with_score("bake bread", k=2)
+    assert [s for _, s in found] == [h.score for h in pack.search("bake bread", k=2, mode="dense")]
+    # A rewrite keeps the lexical index (its recorded tokenizer is not a builder option).
+    store.add_texts(["Owls hunt at night."], ids=["owl"])
+    assert (
+        store.pack is not None
+        and store.pack.manifest["index"]["lexical"] == pack.manifest["index"]["lexical"]
+    )
+    store.close()
+
+
 def test_retriever_keys_can_be_renamed_or_left_out(pack: vpack.Pack) -> None:
     doc = VPackRetriever(pack, k=1, score_key="relevance", id_key=None).invoke("bread")[0]
     assert "relevance" in doc.metadata and "vpack_id" not in doc.metadata and "score" not in doc.metadata

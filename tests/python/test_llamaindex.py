@@ -96,6 +96,15 @@ def test_an_open_pack_stays_open_and_top_k_is_settable(pack: vpack.Pack) -> None
     assert not pack.closed
 
 
+def test_mode_and_diversity_reach_the_search(pack: vpack.Pack) -> None:
+    for mode in (None, "dense", "lexical"):
+        nodes = VPackRetriever(pack, similarity_top_k=4, mode=mode).retrieve("birds migrate")
+        hits = pack.search("birds migrate", k=4, mode=mode)
+        assert [(n.node.node_id, n.score) for n in nodes] == [(str(h.id), h.score) for h in hits]
+    spread = VPackRetriever(pack, similarity_top_k=4, diversity={"collapse": "chunk"})
+    assert len(spread.retrieve("birds")) == 1  # every chunk is chunk 0 of its document
+
+
 def test_async_retrieve(pack: vpack.Pack) -> None:
     nodes = asyncio.run(VPackRetriever(pack, similarity_top_k=1).aretrieve("bake bread"))
     assert nodes[0].node.metadata["kind"] == "food"

@@ -93,6 +93,15 @@ def _no_text_queries(pack: Pack) -> Optional[str]:
     return "this pack records no embedder (it holds your own vectors); pass embedding= to search it by text"
 
 
+def _builder_index(recorded: Any) -> Any:
+    """A manifest's ``index`` entry as builder options: the lexical index's recorded
+    ``tokenizer`` is the library's own choice, not an option."""
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("lexical"), Mapping):
+        lexical = {key: v for key, v in recorded["lexical"].items() if key != "tokenizer"}
+        return {**recorded, "lexical": lexical}
+    return recorded
+
+
 class VPackRetriever(BaseRetriever):
     """A LangChain retriever over a vpack pack.
 
@@ -104,7 +113,9 @@ class VPackRetriever(BaseRetriever):
     with the pack's recorded embedder, or with ``embedding`` (a LangChain ``Embeddings``)
     when given, as a pack built from LangChain embeddings needs. ``k``, ``filter`` (vpack's
     filter syntax, see :meth:`vpack.Pack.search`) and ``ef`` may be overridden per call as
-    keyword arguments of ``invoke``. Each ``Document`` carries the chunk's metadata plus
+    keyword arguments of ``invoke``. ``mode`` and ``diversity`` are
+    :meth:`vpack.Pack.search`'s (default: auto, hybrid for a text query on a pack with a
+    lexical index; no diversity). Each ``Document`` carries the chunk's metadata plus
     the hit's score under ``score_key`` and the chunk's id in the pack under ``id_key``
     (None leaves either out); ``Document.id`` is the stored document id or the chunk id as
     a string."""
@@ -113,6 +124,8 @@ class VPackRetriever(BaseRetriever):
     k: int = 4
     filter: Optional[Dict[str, Any]] = None
     ef: Optional[int] = None
+    mode: Optional[str] = None
+    diversity: Any = None
     embedding: Optional[Embeddings] = None
     score_key: Optional[str] = "score"
     id_key: Optional[str] = "vpack_id"
@@ -157,6 +170,8 @@ class VPackRetriever(BaseRetriever):
             k=self.k if k is None else k,
             filter=self.filter if filter is None else filter,
             ef=self.ef if ef is None else ef,
+            mode=self.mode,
+            diversity=self.diversity,
         )
         return [_document(hit, self.score_key, self.id_key) for hit in hits]
 
@@ -388,11 +403,15 @@ class VPackVectorStore(VectorStore):
         **kwargs: Any,
     ) -> List[Tuple[Document, float]]:
         """Documents most similar to ``query`` with their vpack scores (higher is
-        better: cosine similarity on cosine packs), best first."""
+        better: cosine similarity on cosine packs), best first. Always by the embedding
+        (dense), also on a pack with a lexical index: a vector store's scores are
+        similarities."""
         with self._lock:
             if self._pack is None:
                 return []
-            hits = self._pack.search(self._query_vector(query), k=k, filter=filter, ef=kwargs.get("ef"))
+            hits = self._pack.search(
+                self._query_vector(query), k=k, filter=filter, ef=kwargs.get("ef"), mode="dense"
+            )
             return [(_document(hit), hit.score) for hit in hits]
 
     def similarity_search(
@@ -482,7 +501,7 @@ class VPackVectorStore(VectorStore):
         dropped = set(drop)
         if old is not None:
             dimension, metric = old.dimension, str(old.manifest["metric"])
-            index: Any = old.manifest.get("index")
+            index: Any = _builder_index(old.manifest.get("index"))
             new_manifest = {key: v for key, v in old.manifest.items() if key not in _ENGINE_KEYS}
         elif vectors is not None and vectors.ndim == 2:
             dimension, metric, index = vectors.shape[1], self._metric, self._index

@@ -135,8 +135,10 @@ class VPackRetriever(BaseRetriever):
     given, as packs of your own vectors need; a ``QueryBundle`` carrying an
     ``embedding`` is searched with that vector. ``filters`` is LlamaIndex
     ``MetadataFilters`` (see :func:`to_vpack_filter`; unsupported ones raise here, not at
-    query time) or a vpack filter mapping. Nodes have the document id a vpack adapter
-    stored, else the chunk's id in the pack, as ``node_id``."""
+    query time) or a vpack filter mapping. ``mode`` and ``diversity`` are
+    :meth:`vpack.Pack.search`'s (default: auto, hybrid for a text query on a pack with a
+    lexical index, dense for a query embedding; no diversity). Nodes have the document
+    id a vpack adapter stored, else the chunk's id in the pack, as ``node_id``."""
 
     def __init__(
         self,
@@ -149,8 +151,12 @@ class VPackRetriever(BaseRetriever):
         model_dir: Union[str, os.PathLike[str], None] = None,
         callback_manager: Optional[CallbackManager] = None,
         verbose: bool = False,
+        mode: Optional[str] = None,
+        diversity: Any = None,
     ) -> None:
         self.similarity_top_k = similarity_top_k
+        self.mode = mode
+        self.diversity = diversity
         self.embed_model = embed_model
         self.ef = ef
         self.filters = filters
@@ -183,7 +189,9 @@ class VPackRetriever(BaseRetriever):
             )
         # Converted per query, so filters assigned after construction apply too.
         flt = self._convert(self.filters)
-        hits = self._pack.search(query, k=self.similarity_top_k, filter=flt, ef=self.ef)
+        hits = self._pack.search(
+            query, k=self.similarity_top_k, filter=flt, ef=self.ef, mode=self.mode, diversity=self.diversity
+        )
         return [_node(hit) for hit in hits]
 
     def close(self) -> None:
