@@ -343,9 +343,10 @@ class Pack:
         :func:`vpack.build`; ``index={"lexical": {}}`` for a ``PackBuilder``), else
         :class:`~vpack.errors.NotFoundError`. A hybrid hit's score is the fused score,
         in 0..1. None (the default) or ``"auto"`` is hybrid for a text query on a pack
-        with a lexical index and dense otherwise (a vector query, a pack without one);
-        it falls back to dense where the library cannot search the lexical index (a
-        pack set, whose shards' BM25 it does not combine yet; a tokenizer it lacks).
+        with a lexical index and dense otherwise (a vector or empty query, a pack
+        without one); it falls back to dense where the library cannot search the
+        lexical index (a pack set with a shard without one or with other lexical
+        settings; a tokenizer this library lacks).
 
         ``diversity`` keeps the top hits from being near-duplicates (see
         :mod:`vpack.diversity`): ``"section"`` (at most one hit per section of a

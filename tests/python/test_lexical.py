@@ -162,6 +162,8 @@ def test_auto_mode_is_hybrid_for_text_on_a_lexical_pack(docs: Path, tmp_path: Pa
                 assert auto == ranked(pack.search("backups", k=4, mode="hybrid")) != dense
             vector = np.ones(4, np.float32)
             assert ranked(pack.search(vector, k=4)) == ranked(pack.search(vector, k=4, mode="dense"))
+            # An empty text has no words: dense (the library's hybrid refuses it).
+            assert ranked(pack.search("", k=4)) == ranked(pack.search("", k=4, mode="dense"))
     # vpack.build stores a lexical index unless told not to; an index kind keeps it.
     for kwargs, has in (({}, True), ({"lexical": False}, False), ({"index": "hnsw"}, True)):
         with vpack.build(docs, embedder="hash", progress=False, **kwargs) as result:  # type: ignore[arg-type]
