@@ -19,6 +19,16 @@ TOPICS = {
 }
 
 
+#: The manifest's record of the lexical index every default build stores.
+RECORDED_LEXICAL = {
+    "tokenizer": "words-ident-stop-v1",
+    "k1": 1.5,
+    "b": 0.9,
+    "fields": [],
+    "hybrid_weight": 0.2,
+}
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keeps every test's embedding cache out of the user's ~/.cache."""

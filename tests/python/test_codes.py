@@ -13,6 +13,8 @@ import pytest
 import vpack
 from vpack.builder import PackBuilder
 
+from .conftest import RECORDED_LEXICAL
+
 VPACK = Path(sys.executable).with_name("vpack")
 
 
@@ -112,13 +114,18 @@ def test_cli_builds_codes_only(docs: Path, tmp_path: Path) -> None:
     bad = subprocess.run([*cmd, "--codes-only"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "codes_only needs codes" in bad.stderr
     with vpack.open(out) as pack:  # the refused build left the earlier pack as it was
-        assert pack.manifest["index"] == {"kind": "flat", "codes": "f16", "codes_only": True}
+        assert pack.manifest["index"] == {
+            "kind": "flat",
+            "codes": "f16",
+            "codes_only": True,
+            "lexical": RECORDED_LEXICAL,
+        }
 
 
 def test_config_reads_codes_only() -> None:
     from vpack import config
 
     parsed = config.parse({"index": {"kind": "flat", "codes": "int8", "codes_only": True}}, "vpack.toml")
-    assert parsed.index.options() == {"kind": "flat", "codes": "int8", "codes_only": True}
+    assert parsed.index.options() == {"kind": "flat", "codes": "int8", "codes_only": True, "lexical": {}}
     with pytest.raises(config.ConfigError, match="codes_only"):
         config.parse({"index": {"codes": "int8", "codes_only": "yes"}}, "vpack.toml")

@@ -19,6 +19,8 @@ import vpack
 from vpack import cli, config, errors
 from vpack.builder import PackBuilder
 
+from .conftest import RECORDED_LEXICAL
+
 N, DIM, K = 2000, 32, 10
 
 
@@ -439,10 +441,13 @@ def test_build_with_an_index(tmp_path: Path) -> None:
             "m": 8,
             "ef_construction": 200,
             "ef_search": 16,
+            "lexical": RECORDED_LEXICAL,
         }
         hits = pack.search("birds migrating", k=3)
         assert all("birds" in h.text for h in hits)
     with vpack.build(docs, embedder="hash") as result:
+        assert result.pack.manifest["index"] == {"kind": "flat", "lexical": RECORDED_LEXICAL}
+    with vpack.build(docs, embedder="hash", lexical=False) as result:
         assert result.pack.manifest["index"] == {"kind": "flat"}
     with pytest.raises(errors.InvalidArgumentError, match="m must be"):
         vpack.build(docs, embedder="hash", index={"kind": "hnsw", "m": 0})
@@ -462,6 +467,7 @@ def test_config_index_table(tmp_path: Path) -> None:
         "ef_construction": 100,
         "ef_search": 40,
         "threads": 2,
+        "lexical": {},
     }
     data = config.effective(loaded)
     assert data["index"] == loaded.index.options()
@@ -519,8 +525,9 @@ def test_cli_build_info_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "index: hnsw (m 8, ef_construction 64, ef_search 20)" in info
     code, text, _ = run_cli(capsys, "info", out, "--json")
     manifest = json.loads(text)
-    assert manifest["index"] == {"kind": "hnsw", "m": 8, "ef_construction": 64, "ef_search": 20}
-    assert manifest["config"]["index"] == {"kind": "hnsw", "m": 8, "ef_construction": 64, "ef_search": 20}
+    hnsw = {"kind": "hnsw", "m": 8, "ef_construction": 64, "ef_search": 20}
+    assert manifest["index"] == {**hnsw, "lexical": RECORDED_LEXICAL}
+    assert manifest["config"]["index"] == {**hnsw, "lexical": {}}
     code, text, _ = run_cli(capsys, "query", out, "rivers and boats", "-k", "3", "--ef", "50", "--json")
     hits = json.loads(text)
     assert len(hits) == 3 and all("rivers" in h["text"] for h in hits)
@@ -559,8 +566,14 @@ def test_cli_uses_the_config_index(tmp_path: Path, capsys: pytest.CaptureFixture
     code, _, err = run_cli(capsys, *args, "--ef-search", "33")
     assert code == 0, err
     with vpack.open(out) as pack:
-        assert pack.manifest["index"] == {"kind": "hnsw", "m": 10, "ef_construction": 200, "ef_search": 33}
-    code, _, err = run_cli(capsys, *args, "--index", "flat")
+        assert pack.manifest["index"] == {
+            "kind": "hnsw",
+            "m": 10,
+            "ef_construction": 200,
+            "ef_search": 33,
+            "lexical": RECORDED_LEXICAL,
+        }
+    code, _, err = run_cli(capsys, *args, "--index", "flat", "--no-lexical")
     assert code == 0, err
     with vpack.open(out) as pack:
         assert pack.manifest["index"] == {"kind": "flat"}
