@@ -51,9 +51,14 @@ from .errors import InvalidArgumentError
 
 #: MMR's lambda when only ``"mmr"`` is asked for.
 DEFAULT_LAMBDA = 0.7
-#: The first stage fetches ``max(MIN_CANDIDATES, CANDIDATE_FACTOR * k)`` hits.
-MIN_CANDIDATES = 50
-CANDIDATE_FACTOR = 5
+#: MMR draws from the first stage's best ``max(MMR_CANDIDATES, MMR_FACTOR * k)`` hits; a
+#: collapse alone starts from ``max(COLLAPSE_CANDIDATES, COLLAPSE_FACTOR * k)`` and goes
+#: twice as deep while fewer than ``k`` groups are found (so its answer does not depend on
+#: the start: the best ``k`` groups).
+MMR_CANDIDATES = 50
+MMR_FACTOR = 5
+COLLAPSE_CANDIDATES = 20
+COLLAPSE_FACTOR = 2
 #: Metadata keys that identify a chunk's document, in the order they are combined: the
 #: folder source's ``path``, JSON Lines' ``line``, CSV's ``row``, an iterable's ``id``.
 DOCUMENT_KEYS = ("path", "line", "row", "id")
@@ -83,7 +88,7 @@ class Diversity:
     """A diversity setting. ``collapse``: ``"section"``, ``"document"``, a metadata field,
     or None; ``per_group``: hits kept per group (>= 1); ``mmr``: MMR's lambda in 0..1, or
     None; ``candidates``: how many first-stage hits to draw from (None: ``max(50, 5 *
-    k)``)."""
+    k)`` with MMR, else ``max(20, 2 * k)``, deeper as a collapse needs)."""
 
     collapse: Optional[str] = None
     per_group: int = 1
@@ -108,7 +113,12 @@ class Diversity:
 
     def depth(self, k: int) -> int:
         """How many first-stage hits to fetch for ``k`` results."""
-        wanted = self.candidates if self.candidates is not None else max(MIN_CANDIDATES, CANDIDATE_FACTOR * k)
+        if self.candidates is not None:
+            wanted = self.candidates
+        elif self.mmr is not None:
+            wanted = max(MMR_CANDIDATES, MMR_FACTOR * k)
+        else:
+            wanted = max(COLLAPSE_CANDIDATES, COLLAPSE_FACTOR * k)
         return max(wanted, k)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -203,9 +213,12 @@ def parse_spec(text: str) -> Optional[Diversity]:
 
 
 def _hashable(value: Any) -> Hashable:
-    """A metadata value as a dictionary key (lists and objects by their JSON text)."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    """A metadata value as a dictionary key: JSON scalars as they are, lists as tuples,
+    objects as sorted tuples of their items (with a marker, so no list equals them)."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return ("{}", tuple(sorted((str(k), _hashable(v)) for k, v in value.items())))
     return value  # type: ignore[no-any-return]  # JSON scalars are hashable
 
 
@@ -239,8 +252,7 @@ def group_key(metadata: Mapping[str, Any], collapse: str) -> Optional[Hashable]:
         document = _document_key(metadata)
         if document is None:
             return None
-        section = tuple(_hashable(metadata.get(key)) for key in SECTION_KEYS)
-        return (document, section)
+        return (document, tuple([_hashable(metadata.get(key)) for key in SECTION_KEYS]))
     found, value = _field(metadata, collapse)
     return ("field", _hashable(value)) if found else None
 
@@ -288,12 +300,14 @@ def mmr(scores: Sequence[float], vectors: np.ndarray, k: int, lam: float) -> Lis
     rel = np.asarray(scores, dtype=np.float64)
     low, high = float(rel.min()), float(rel.max())
     rel = (rel - low) / (high - low) if high > low else np.ones(n)
-    rows = np.asarray(vectors, dtype=np.float64).reshape(n, -1)
-    norms = np.linalg.norm(rows, axis=1)
+    rows = np.asarray(vectors, dtype=np.float32).reshape(n, -1)
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
     unit = rows / np.where(norms > 0, norms, 1.0)[:, None]
-    sim = unit @ unit.T
     chosen: List[int] = []
-    closest = np.full(n, -np.inf)  # each candidate's highest similarity to a chosen one
+    # Each candidate's highest similarity to a chosen one. One matrix-vector product per
+    # pick (k of them), not the n x n similarity matrix: a small matrix product is
+    # spread over every core by BLAS, which costs milliseconds on a busy machine.
+    closest = np.full(n, -np.inf)
     free = np.ones(n, dtype=bool)
     for _ in range(min(k, n)):
         redundancy = np.where(np.isfinite(closest), closest, 0.0)
@@ -302,7 +316,7 @@ def mmr(scores: Sequence[float], vectors: np.ndarray, k: int, lam: float) -> Lis
         pick = int(np.argmax(value))
         chosen.append(pick)
         free[pick] = False
-        closest = np.maximum(closest, sim[pick])
+        closest = np.maximum(closest, unit @ unit[pick])
     return chosen
 
 

@@ -352,7 +352,8 @@ class Pack:
         :mod:`vpack.diversity`): ``"section"`` (at most one hit per section of a
         document), ``"document"``, ``"mmr"``, or ``{"collapse": "section" | "document" |
         FIELD, "per_group": N, "mmr": LAMBDA, "candidates": N}``; it draws from a deeper
-        first-stage search (``max(50, 5 * k)`` hits by default) with the same mode and
+        first-stage search (``max(20, 2 * k)`` hits for a collapse, deeper while fewer
+        than ``k`` groups are found; ``max(50, 5 * k)`` for MMR) with the same mode and
         filter. MMR reads the candidates' stored vectors (a codes-only pack has none:
         NotFoundError).
 
