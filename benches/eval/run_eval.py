@@ -10,6 +10,9 @@ the embedding cache), then rank every chunk for every question with
 - BM25 (bm25.py, eval-only) with tokenizer variants and a k1/b grid;
 - fusions of dense and BM25: RRF, weighted RRF, min-max and z-score weighted sums, and
   BM25 as a boost on the dense top-N.
+- vpack's own modes and diversity options through ``Pack.search`` (DIVERSITY_RUNS:
+  dense / hybrid, collapse by section or document, MMR), with the number of distinct
+  sections in each top 5; written to ``diversity.md``.
 
 Metrics: recall@1/5/10 (a question counts when at least one relevant chunk is in the
 top k; see ``relevant_chunks``) and MRR@10, with 95% percentile-bootstrap half-widths
