@@ -377,7 +377,9 @@ class Pack:
         :class:`~vpack.rerank.RerankedHit`: ``score`` is the reranker's,
         ``first_stage_score`` and ``first_stage_rank`` the index's. Reranking needs a text
         query (else ValueError); a reranker that does not return one finite number per
-        candidate raises :class:`~vpack.rerank.RerankError` (code 2)."""
+        candidate raises :class:`~vpack.rerank.RerankError` (code 2). With ``diversity``
+        too, the reranker reads the diversified candidates (a collapse still holds among
+        the reranked hits; MMR's order gives way to the reranker's)."""
         _check_count(k, "k")
         check_k(k)  # before a text query is embedded
         ef_arg = _ef_arg(ef)

@@ -163,6 +163,21 @@ def test_mmr_needs_stored_vectors_and_reads_a_sets_shards(tmp_path: Path) -> Non
         assert _ids(want[str({"mmr": 0.3})]) != _ids(joined.search(QUERY, k=5))  # MMR did reorder
 
 
+class _Reverse:
+    """A reranker that puts the first stage's order upside down."""
+
+    def rerank(self, query: str, hits: Sequence[vpack.Hit]) -> List[float]:
+        return [float(i) for i in range(len(hits))]
+
+
+def test_a_reranker_reads_the_diversified_candidates(pack: vpack.Pack) -> None:
+    candidates = pack.search("alpha", k=4, mode="dense", diversity="section")
+    assert _ids(candidates) == [0, 3, 4, 5]
+    hits = pack.search("alpha", k=4, mode="dense", diversity="section", rerank=_Reverse(), rerank_depth=4)
+    assert _ids(hits) == [5, 4, 3, 0]
+    assert [h.first_stage_rank for h in hits] == [4, 3, 2, 1]  # type: ignore[attr-defined]
+
+
 def test_bad_settings_are_invalid_arguments(pack: vpack.Pack) -> None:
     for bad, message in (
         ("sections", "expected 'off', 'section'"),
