@@ -244,7 +244,9 @@ def test_chunk_and_info(server: serve.VPackServer, site: Path) -> None:
         assert info["manifest"] == pack.manifest
         assert info["chunks"] == len(pack) == len(DOCS)
     assert info["embedder"] == "hash / vpack-hash-v1"
-    assert info["index"] == "flat (exact); lexical BM25 (k1 1.5, b 0.9, text, hybrid weight 0.2)"
+    assert info["index"] == (
+        "flat (exact); lexical BM25 (k1 1.5, b 0.9, text, hybrid weight 0.2, tokenizer words-ident-stop-v1)"
+    )
     assert (info["dimension"], info["metric"], info["documents"], info["format_version"]) == (
         256,
         "cosine",
