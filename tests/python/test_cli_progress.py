@@ -254,6 +254,6 @@ def test_model_steps_keep_the_model_batches_of_one_call() -> None:
     done: List[int] = []
     out = emb.embed_with_progress(texts, done.append)
     assert out[:, 0].tolist() == [float(i) for i in range(37)]
-    assert len(calls) == 5 and sum(done) == 37
+    assert len(calls) == 3 and sum(done) == 37  # 16, 16 and 5 texts
     in_steps = [b for call in calls for b in model_batches(call, count)]
     assert sorted(map(tuple, in_steps)) == sorted(map(tuple, model_batches(texts, count)))
