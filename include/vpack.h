@@ -689,6 +689,23 @@ vpack_status vpack_index_vectors(const struct vpack_index *index,
                                  size_t *dim);
 
 /*
+ Copies the stored vectors of the chunks `ids[0..n]` into `out`, row after row (`n *
+ dim` floats; `out_len` is the room at `out`, in floats): for a pack or a pack set of
+ any number of shards (global ids), so a caller can re-rank candidates by their vectors
+ (as MMR does) without holding the rows of every shard. For cosine packs each row is
+ L2-normalised. Like `vpack_index_vectors`, the first use checks every vector block of
+ the pack (shard) read.
+ Returns `VPACK_OK` or `VPACK_E_NULL_ARG` (`ids` or `out` NULL with `n` > 0),
+ `VPACK_E_INVALID_ARG` (`out_len` is not `n * dim`), `VPACK_E_NOT_FOUND` (an id out of
+ range; a codes-only pack or shard, which stores no f32 vectors), `VPACK_E_CORRUPT`.
+ */
+vpack_status vpack_index_rows(const struct vpack_index *index,
+                              const uint64_t *ids,
+                              size_t n,
+                              float *out,
+                              size_t out_len);
+
+/*
  Creates the embedder recorded in the pack's manifest (a pack set's shards all record
  the same), to embed query texts the same way the pack's chunks were embedded. Fails with `VPACK_E_NOT_FOUND` when the pack
  records none, `VPACK_E_MODEL` when it is not available here.

@@ -220,4 +220,10 @@ vpack_status vpack_index_vectors(const struct vpack_index *index,
                                  size_t *count,
                                  size_t *dim);
 
+vpack_status vpack_index_rows(const struct vpack_index *index,
+                              const uint64_t *ids,
+                              size_t n,
+                              float *out,
+                              size_t out_len);
+
 vpack_status vpack_index_embedder(const struct vpack_index *index, struct vpack_embedder **out);

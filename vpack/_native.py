@@ -427,6 +427,26 @@ class NativeIndex(_Handle):
         finally:
             self._release()
 
+    def rows(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        """A copy of the stored vectors of these chunks (global ids in a pack set), one
+        row each: (len(chunk_ids), dim) float32."""
+        ids = np.ascontiguousarray(np.asarray(chunk_ids, dtype=np.uint64).reshape(-1))
+        out = np.empty((len(ids), self.dimension()), dtype=np.float32)
+        ptr = self._acquire()
+        try:
+            _check(
+                lib.vpack_index_rows(
+                    ptr,
+                    ffi.from_buffer("uint64_t[]", ids),
+                    len(ids),
+                    ffi.from_buffer("float[]", out, require_writable=True),
+                    out.size,
+                )
+            )
+        finally:
+            self._release()
+        return out
+
     def search(
         self, query: np.ndarray, k: int, filter_json: Optional[str] = None, ef: int = 0
     ) -> Tuple[np.ndarray, np.ndarray]:

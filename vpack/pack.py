@@ -249,7 +249,6 @@ class Pack:
         # The file this pack was opened from (None: from bytes), and for MMR on a set,
         # each shard's (first global id, chunk count, open index).
         self._path: Optional[str] = None
-        self._shard_views: Optional[List[Tuple[int, int, NativeIndex]]] = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Pack:
@@ -497,51 +496,16 @@ class Pack:
             return made
 
     def _candidate_rows(self, hits: Sequence[Hit]) -> np.ndarray:
-        """The stored vectors of these hits (for MMR), one row each."""
-        ids = [h.id for h in hits]
+        """The stored vectors of these hits (for MMR), one row each, from a pack or a
+        set of any number of shards."""
         try:
-            if self._path is not None and len(self.shards or ()) > 1:
-                return self._set_rows(ids)
-            return np.asarray(self.vectors[ids])
+            return self._index.rows([h.id for h in hits])
         except NotFoundError as exc:
             raise NotFoundError(
                 f"diversity mmr needs the stored vectors of the candidates: {exc.message} "
                 '(collapse, e.g. diversity="section", needs none)',
                 exc.code,
             ) from None
-
-    def _set_rows(self, ids: Sequence[int]) -> np.ndarray:
-        """Rows of a set of several shards (which has no contiguous vectors): each
-        shard is opened once more, on first use, and its own rows read."""
-        with self._lock:
-            views = self._shard_views
-            if views is None:
-                if self.closed:
-                    raise ClosedError("this pack is closed")
-                info = self.manifest.get("set")
-                listed = info.get("shards") if isinstance(info, dict) else None
-                folder = os.path.dirname(self._path or "")
-                views = []
-                first = 0
-                try:
-                    for shard in listed or ():
-                        count = int(shard["chunk_count"])
-                        views.append(
-                            (first, count, NativeIndex.open(os.path.join(folder, shard["path"]), False))
-                        )
-                        first += count
-                except BaseException:
-                    for _, _, index in views:
-                        index.close()
-                    raise
-                self._shard_views = views
-        out = np.empty((len(ids), self.dimension), dtype=np.float32)
-        for first, count, index in views:
-            inside = [(i, cid - first) for i, cid in enumerate(ids) if first <= cid < first + count]
-            if inside:
-                rows = index.vectors()
-                out[[i for i, _ in inside]] = rows[[j for _, j in inside]]
-        return out
 
     @overload
     def search_batch(
@@ -713,10 +677,6 @@ class Pack:
         native pack is freed when the last of them is collected."""
         self._vectors = None
         self._index.close()
-        with self._lock:
-            views, self._shard_views = self._shard_views, None
-        for _, _, shard in views or ():
-            shard.close()
         with self._lock:  # after this, _native_embedder() sees the pack closed
             embedder, self._embedder = self._embedder, None
             rerankers, self._rerankers = list(self._rerankers.values()), {}

@@ -255,6 +255,47 @@ impl AnyPack {
         }
     }
 
+    /// Copies the stored rows of the chunks `ids` (global ids) into `out`, row after row
+    /// (`ids.len() * dimension` floats): what a second stage such as MMR needs, for a pack
+    /// or a set of any number of shards. `NotFound` for an id out of range or a
+    /// codes-only pack (shard), which stores no f32 rows.
+    pub fn rows(&self, ids: &[u64], out: &mut [f32]) -> Result<()> {
+        let dim = self.dimension();
+        if Some(out.len()) != ids.len().checked_mul(dim) {
+            return Err(Error::InvalidArg(format!(
+                "{} rows of {dim} floats need room for {} floats, not {}",
+                ids.len(),
+                ids.len().saturating_mul(dim),
+                out.len()
+            )));
+        }
+        for (&id, row) in ids.iter().zip(out.chunks_exact_mut(dim.max(1))) {
+            let id = usize::try_from(id).unwrap_or(usize::MAX);
+            let (rows, local) = match self {
+                AnyPack::One(p) => {
+                    if id >= p.len() {
+                        return Err(Error::NotFound(format!(
+                            "chunk id {id} out of range (the pack has {} chunks)",
+                            p.len()
+                        )));
+                    }
+                    (p.reader().vectors()?, id)
+                }
+                AnyPack::Set(s) => {
+                    let (shard, local) = s.locate(id)?;
+                    let rows = shard
+                        .pack
+                        .reader()
+                        .vectors()
+                        .map_err(|e| e.context(format!("shard {}", shard.name)))?;
+                    (rows, local)
+                }
+            };
+            row.copy_from_slice(&rows[local * dim..(local + 1) * dim]);
+        }
+        Ok(())
+    }
+
     pub fn embedder(&self) -> Result<Arc<dyn crate::embed::Embedder>> {
         match self {
             AnyPack::One(p) => p.embedder(),

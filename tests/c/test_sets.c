@@ -278,6 +278,19 @@ static void test_chunks_and_differences(void) {
     const float *data = NULL;
     size_t count = 0, dim = 0;
     CHECK_STATUS(vpack_index_vectors(g_setx, &data, &count, &dim), VPACK_E_NOT_FOUND);
+    /* ... but the rows of any chunks, by global id, across shards. */
+    CHECK_OK(vpack_index_vectors(g_pack, &data, &count, &dim));
+    float rows[8 * DIM];
+    CHECK_OK(vpack_index_rows(g_setx, ids, n, rows, n * DIM));
+    for (size_t i = 0; i < n; i++) {
+        CHECK(memcmp(&rows[i * DIM], &data[ids[i] * DIM], DIM * sizeof(float)) == 0);
+    }
+    const uint64_t past[] = {3, COUNT};
+    CHECK_STATUS(vpack_index_rows(g_setx, past, 2, rows, 2 * DIM), VPACK_E_NOT_FOUND);
+    CHECK_STATUS(vpack_index_rows(g_setx, ids, n, rows, n * DIM - 1), VPACK_E_INVALID_ARG);
+    CHECK_STATUS(vpack_index_rows(g_setx, NULL, n, rows, n * DIM), VPACK_E_NULL_ARG);
+    CHECK_STATUS(vpack_index_rows(NULL, ids, n, rows, n * DIM), VPACK_E_NULL_ARG);
+    CHECK_OK(vpack_index_rows(g_setx, NULL, 0, NULL, 0));
     vpack_bytes bytes = {0};
     CHECK_STATUS(vpack_index_to_bytes(g_setx, &bytes), VPACK_E_INVALID_ARG);
     CHECK(bytes.data == NULL);
