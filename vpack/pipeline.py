@@ -21,6 +21,7 @@ from .builder import IndexOption, PackBuilder
 from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from .config import BuildConfig, effective, parse_size
 from .errors import InvalidArgumentError, PackIOError
+from .incremental import MAX_CACHED_CHARACTERS, DocumentCache, Keyed, Reused, document_key, encode_chunk
 from .pack import Pack
 from .plugins.base import (
     DEFAULT_MAX_DOCUMENT_SIZE,
@@ -59,9 +60,13 @@ class BuildReport:
     #: Chunks whose vectors came from the embedding cache, and chunks embedded afresh.
     cache_hits: int = 0
     cache_misses: int = 0
+    #: Documents unchanged since a build with the same settings and cache: their chunks
+    #: came from the cache, without transforming or chunking them (see vpack.incremental).
+    documents_cached: int = 0
     max_tokens: Optional[int] = None
     embedder: Dict[str, Any] = field(default_factory=dict)
     skipped: List[Skipped] = field(default_factory=list)
+    #: Seconds per stage, in pipeline order (see :data:`STAGES`), then ``total``.
     seconds: Dict[str, float] = field(default_factory=dict)
     output: Optional[str] = None
     size_bytes: int = 0
@@ -95,6 +100,13 @@ def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[List[Chunk]]:
             batch = []
     if batch:
         yield batch
+
+
+#: The stages a local build times: reading the source; hashing documents and looking up
+#: (and storing) their chunks in the cache; the transformers; the chunker; counting the
+#: embedded texts' tokens (for the report); embedding (cache lookups included); adding
+#: to the index; writing the pack.
+STAGES = ("read", "hash", "transform", "chunk", "tokens", "embed", "index", "write")
 
 
 class _Timer:
@@ -195,10 +207,17 @@ class _Stages:
     (collected, or fatal when strict) and progress display."""
 
     def __init__(
-        self, source: Source, report: BuildReport, strict: bool, progress: Progress, max_document_size: int
+        self,
+        source: Source,
+        report: BuildReport,
+        strict: bool,
+        progress: Progress,
+        max_document_size: int,
+        reuse: Optional[DocumentCache] = None,
     ) -> None:
         self.source, self.report, self.strict, self.progress = source, report, strict, progress
         self.max_document_size = max_document_size
+        self.reuse = reuse
         self.dropped: List[Skipped] = []
         self.embedded = 0
 
@@ -225,7 +244,21 @@ class _Stages:
             return f"metadata cannot be stored: {bad}"
         return doc
 
-    def documents(self, transformers: Sequence[Transformer]) -> Iterator[Document]:
+    def _cached(self, doc: Document) -> Union[Reused, bytes, None]:
+        """The document's cached chunks, else the key to store them under (None: the
+        build has no document cache, or the document cannot be cached)."""
+        if self.reuse is None or not self.reuse.enabled:
+            return None
+        with _Timer(self.report.seconds, "hash"):
+            key = document_key(doc)
+            chunks = None if key is None else self.reuse.get(key)
+        return key if chunks is None else Reused(chunks)
+
+    def documents(self, transformers: Sequence[Transformer]) -> Iterator[Union[Document, Keyed, Reused]]:
+        """The source's documents after the transformers; with a document cache, an
+        unchanged document's cached chunks instead (:class:`~vpack.incremental.Reused`),
+        and a changed one with the key to store its chunks under
+        (:class:`~vpack.incremental.Keyed`)."""
         docs = iter(self.source.documents())
         while True:
             with _Timer(self.report.seconds, "read"):
@@ -234,7 +267,15 @@ class _Stages:
             if doc is None:
                 return
             result: Union[Document, str, None] = _unusable_text(doc, self.max_document_size)
+            key: Optional[bytes] = None
             if result is None:
+                cached = self._cached(doc)
+                if isinstance(cached, Reused):
+                    self.report.documents += 1
+                    self.report.documents_cached += 1
+                    yield cached
+                    continue
+                key = cached
                 with _Timer(self.report.seconds, "transform"):
                     result = self._transformed(doc, transformers)
             if isinstance(result, str):
@@ -243,12 +284,24 @@ class _Stages:
                 continue
             del doc  # hold one copy of a document's text, not two
             self.report.documents += 1
-            yield result
+            yield result if key is None else Keyed(result, key)
 
-    def chunks(self, docs: Iterable[Document], chunker: Chunker) -> Iterator[Chunk]:
-        """Every document's chunks, streamed: a document's chunks are never all held."""
+    def chunks(self, docs: Iterable[Union[Document, Keyed, Reused]], chunker: Chunker) -> Iterator[Chunk]:
+        """Every document's chunks, streamed: a document's chunks are never all held
+        (but for the document cache, which keeps them as JSON up to
+        :data:`~vpack.incremental.MAX_CACHED_CHARACTERS`)."""
         seconds = self.report.seconds
-        for doc in docs:
+        for item in docs:
+            if isinstance(item, Reused):
+                for c in item.chunks:
+                    self.report.chunks += 1
+                    self.report.characters += len(c.text)
+                    yield c
+                self.show()
+                continue
+            doc, key = (item.document, item.key) if isinstance(item, Keyed) else (item, None)
+            kept: Optional[List[str]] = None if key is None else []
+            kept_size = 0
             pieces = iter(chunker.chunks(doc))
             while True:
                 started = time.perf_counter()
@@ -258,7 +311,17 @@ class _Stages:
                     break
                 self.report.chunks += 1
                 self.report.characters += len(c.text)
+                if kept is not None:
+                    kept_size += len(c.text) + len(c.embed_text or "")
+                    encoded = encode_chunk(c) if kept_size <= MAX_CACHED_CHARACTERS else None
+                    if encoded is None:
+                        kept = None
+                    else:
+                        kept.append(encoded)
                 yield c
+            if kept is not None and key is not None and self.reuse is not None:
+                with _Timer(seconds, "hash"):
+                    self.reuse.put(key, kept)
             self.show()
 
     def show(self, force: bool = False) -> None:
@@ -308,7 +371,7 @@ def run(
     if isinstance(output, (str, os.PathLike, FileOutput)):
         check_output(output.path if isinstance(output, FileOutput) else output)
     limit = _document_limit(source, max_document_size)
-    report = BuildReport()
+    report = BuildReport(seconds=dict.fromkeys(STAGES, 0.0))
     started = time.perf_counter()
     if isinstance(progress, Progress):
         meter = progress
@@ -317,13 +380,15 @@ def run(
         estimate = getattr(source, "estimate", None)
         if meter.enabled and callable(estimate):
             meter.total = estimate()
-    stages = _Stages(source, report, strict, meter, limit)
+    reuse = DocumentCache.open(cache, transformers, chunker, embedder)
+    stages = _Stages(source, report, strict, meter, limit, reuse)
     builder = PackBuilder(embedder.dimension, metric, index=index)
     count_tokens = getattr(embedder, "token_counts", None)
     report.max_tokens = getattr(embedder, "max_tokens", None)
     cached = CachedEmbedder(embedder, cache) if cache is not None else None
     if cached is not None:
         embedder = cached
+        count_tokens = cached.token_counter()
     # Embedders that can report within a call (a model) move the progress line during
     # a batch; the others after each batch.
     stepwise = getattr(embedder, "embed_with_progress", None) if meter.enabled else None
@@ -334,8 +399,9 @@ def run(
             # What is embedded: the chunk's embed_text when its chunker gave one (the
             # text with its context); the pack stores the clean text.
             embedded = [c.text if c.embed_text is None else c.embed_text for c in batch]
-            with _Timer(report.seconds, "embed"):
+            with _Timer(report.seconds, "tokens"):
                 count_into(report, count_tokens, embedded)
+            with _Timer(report.seconds, "embed"):
                 before = stages.embedded
                 if callable(stepwise):
                     vectors = stepwise(embedded, stages.embedded_some)
@@ -346,6 +412,9 @@ def run(
             stages.embedded = before + len(batch)
             stages.show()
         stages.show(force=True)
+        if reuse is not None:
+            with _Timer(report.seconds, "hash"):
+                reuse.flush()
         if report.chunks == 0 and not allow_empty:
             raise EmptyBuildError(
                 _empty_message(source, report, list(source.skipped) + stages.dropped),
@@ -373,6 +442,8 @@ def run(
     finally:
         meter.close()
         builder.close()
+        if reuse is not None:
+            reuse.flush()  # what a failed build chunked is still valid for the next one
     report.skipped = list(source.skipped) + stages.dropped
     if path is not None:
         report.output = str(path)
