@@ -18,11 +18,12 @@ A cached document is found by two keys:
 
 Like the embedding cache, the table is content-addressed: an edited document adds a row
 (the older one stays, and is used again if the edit is undone or another folder holds
-the same file); delete the cache folder to reclaim the space. Rows are checked on reading (payload digest, zlib, JSON shape); a row that fails
-is a miss, and a cache that cannot be read or written at all (a damaged or locked
-SQLite file) turns the document cache off for the rest of the build, never the build.
-Plugins are assumed to be deterministic: the same document and settings give the same
-chunks (true of the built-in ones).
+the same file); delete the cache folder to reclaim the space. Rows are checked on
+reading (payload digest, zlib, JSON shape); a row that fails is a miss, and a cache that
+cannot be read or written at all (a damaged or locked SQLite file) turns the document
+cache off for the rest of the build, never the build. Plugins are assumed to be
+deterministic: the same document and settings give the same chunks (true of the
+built-in ones).
 """
 
 from __future__ import annotations
