@@ -449,7 +449,10 @@ def _build(args: argparse.Namespace) -> int:
             print(f", {plural(r.truncated, 'chunk')} truncated at {plural(r.max_tokens, 'token')}", end="")
         print()
         if r.cache_hits or r.cache_misses:
-            print(f"cache: {plural(r.cache_hits, 'chunk')} reused, {r.cache_misses:,} embedded")
+            unchanged = (
+                f"{r.documents_cached:,} of {plural(r.documents, 'document')} unchanged (not re-chunked); "
+            )
+            print(f"cache: {unchanged}{plural(r.cache_hits, 'chunk')} reused, {r.cache_misses:,} embedded")
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items())
         print(f"time: {stages}")
         for s in r.skipped:

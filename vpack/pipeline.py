@@ -293,10 +293,10 @@ class _Stages:
         seconds = self.report.seconds
         for item in docs:
             if isinstance(item, Reused):
-                for c in item.chunks:
+                for reused in item.chunks:
                     self.report.chunks += 1
-                    self.report.characters += len(c.text)
-                    yield c
+                    self.report.characters += len(reused.text)
+                    yield reused
                 self.show()
                 continue
             doc, key = (item.document, item.key) if isinstance(item, Keyed) else (item, None)
