@@ -324,3 +324,15 @@ def test_model_chunks_in_tokens_are_reused_bit_for_bit(tmp_path: Path) -> None:
     # Chunks, token counts and vectors from the cache: the same bytes as without one.
     packs = [(tmp_path / f"{name}.vpack").read_bytes() for name in "abc"]
     assert packs[0] == packs[1] == packs[2]
+
+
+def test_a_cache_from_before_the_document_table_keeps_its_vectors(site: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _build(site, tmp_path / "a.vpack", cache)
+    with sqlite3.connect(cache / "embeddings.sqlite3") as db:  # as an older vpack left it
+        db.execute("DROP TABLE documents")
+        db.execute("DROP TABLE token_counts")
+    report = _build(site, tmp_path / "b.vpack", cache)
+    assert report.documents_cached == 0 and report.cache_hits == report.chunks
+    assert _build(site, tmp_path / "c.vpack", cache).documents_cached == 6
+    assert (tmp_path / "b.vpack").read_bytes() == (tmp_path / "c.vpack").read_bytes()
