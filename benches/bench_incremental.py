@@ -12,6 +12,9 @@ Two corpora:
 
     python benches/bench_incremental.py --files 1000
     nice -n 10 python benches/bench_incremental.py --docs /usr/share/doc/python3.11/html --json
+
+``--cache DIR`` keeps the build cache, so that a second run's first build is fast too
+(its rebuild then measures the same edits on top of an already cached tree).
 """
 
 from __future__ import annotations
@@ -83,12 +86,15 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, help="an HTML documentation folder (copied, then edited)")
     ap.add_argument("--edit", type=int, default=8, help="--docs: pages to append a paragraph to")
     ap.add_argument("--embedder", choices=("model", "hash"), default="model")
+    ap.add_argument(
+        "--cache", type=Path, help="build cache folder to use (and keep); default: a fresh temporary one"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     embedder = vpack.make_embedder(args.embedder)
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp) / "cache"
+        cache = args.cache or Path(tmp) / "cache"
         out = Path(tmp) / "corpus.vpack"
         root = Path(tmp) / "corpus"
         if args.docs is not None:

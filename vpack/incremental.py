@@ -7,12 +7,13 @@ A cached document is found by two keys:
 
 - the *settings fingerprint* (:func:`settings_fingerprint`): the sha256 of everything
   that shapes a document's chunks: each transformer's and the chunker's class,
-  ``describe()`` and the sha256 of the source file of its module (so editing a plugin's
-  code invalidates too), the tokenizer the chunker measures tokens with (its embedder's
-  ``describe()`` and the sha256 of its tokenizer files), the vpack version and
-  :data:`FORMAT`. A build whose plugins cannot be fingerprinted (a transformer or
-  chunker without ``describe()``, a token counter that is not an embedder's method, a
-  plugin with ``cacheable = False``) does not use the document cache at all;
+  ``describe()`` and the sha256 of the source file of its module, and of every module
+  of vpack's own plugins (so editing a plugin's code invalidates too), the tokenizer
+  the chunker measures tokens with (its embedder's ``describe()`` and the sha256 of its
+  tokenizer files), the vpack version and :data:`FORMAT`. A build whose plugins cannot
+  be fingerprinted (a transformer or chunker without ``describe()``, a token counter
+  that is not an embedder's method, a plugin with ``cacheable = False``) does not use
+  the document cache at all;
 - the *document key* (:func:`document_key`): the sha256 of the document as the source
   gave it: its id, text and metadata.
 
@@ -80,6 +81,13 @@ def _code(cls: type) -> Dict[str, Any]:
     }
 
 
+def _builtin_code() -> Dict[str, Optional[str]]:
+    """The sha256 of each of vpack's own plugin modules (the built-in plugins share
+    helpers across them: editing any one invalidates)."""
+    folder = Path(__file__).parent / "plugins"
+    return {path.name: _sha256_file(path) for path in sorted(folder.glob("*.py"))}
+
+
 def _plugin(plugin: object) -> Optional[Dict[str, Any]]:
     """A transformer's or chunker's part of the fingerprint, or None when it has none."""
     if getattr(plugin, "cacheable", True) is False:
@@ -127,11 +135,10 @@ def settings_fingerprint(
         tokenizer = _tokenizer(embedder)
         if tokenizer is None:
             return None
-    here = Path(__file__).parent
     fingerprint = {
         "format": FORMAT,
         "vpack": VERSION,
-        "pipeline": [_sha256_file(here / "plugins" / "base.py")],
+        "plugins": _builtin_code(),
         "transformers": parts[:-1],
         "chunker": parts[-1],
         "tokenizer": tokenizer,

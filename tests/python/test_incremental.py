@@ -266,6 +266,7 @@ def test_a_cache_that_fails_turns_document_reuse_off(site: Path, tmp_path: Path)
                 transformers=steps,
                 cache=store,
                 output=tmp_path / "b.vpack",
+                index=pipeline.with_lexical(None, True),  # as vpack.build stores by default
             ) as r:
                 assert (r.report.documents, r.report.documents_cached) == (6, 0)
                 assert r.report.cache_hits == r.report.chunks
