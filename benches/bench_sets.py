@@ -24,11 +24,13 @@ from typing import Callable, Dict, List
 import numpy as np
 
 import vpack
-from vpack.builder import PackBuilder
+from vpack.builder import IndexOption, PackBuilder
 
 
-def build(path: Path, vectors: np.ndarray, first: int) -> None:
-    b = PackBuilder(vectors.shape[1], metric="cosine")
+def build(path: Path, vectors: np.ndarray, first: int, index: IndexOption = None) -> None:
+    """A pack of ``vectors`` at ``path``, chunk ``i`` named ``chunk {first + i}``;
+    ``index`` as for PackBuilder (default flat)."""
+    b = PackBuilder(vectors.shape[1], metric="cosine", index=index)
     step = 5000
     for at in range(0, len(vectors), step):
         rows = vectors[at : at + step]

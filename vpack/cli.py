@@ -443,6 +443,12 @@ def _build(args: argparse.Namespace) -> int:
         )
         if r.shards:
             print(f"shards: {plural(len(r.shards), 'pack')} beside it ({os.path.basename(r.shards[0])}, ...)")
+            kept = getattr(r, "kept", [])
+            if kept:
+                print(
+                    f"kept {plural(len(kept), 'shard')} as they were (inputs unchanged since the last "
+                    f"build), wrote {len(r.shards) - len(kept):,}"
+                )
         model = r.embedder.get("model_id", r.embedder.get("kind"))
         print(f"embedder: {model}, {r.embedder.get('dimension')}-d, {plural(r.tokens, 'token')}", end="")
         if r.max_tokens:

@@ -15,6 +15,16 @@ The build is the local one (:mod:`vpack.pipeline`) cut into ``shards`` partition
    ``i`` is byte-identical to ``vpack.build(partition(source, i, N), ...)`` run locally;
 4. the pack set file (:func:`vpack.write_set`) names the shards in partition order.
 
+Rebuilding into the same output rewrites only the shards whose inputs changed: beside
+the set file, a build record (:func:`record_path`, JSON) keeps for each shard the
+fingerprint of its inputs (:func:`inputs_fingerprint`: the build's settings and, in
+order, every document of its partition with its text and metadata, and the inputs
+skipped) and the fingerprint of the shard file written (as in the set file). The next
+build's read task hashes its partition's documents first; when that fingerprint is the
+recorded one and the shard file is still the one recorded and verifies whole, the shard
+is kept untouched (not transformed, chunked, embedded nor written again), and its
+counts come from the record.
+
 Ray is imported only here, and only when a Ray build runs: ``pip install
 "vpack-search[ray]"``. Shards are written by the workers to the output's folder, which
 must therefore be reachable at the same path from every node (a shared filesystem) on a
@@ -27,17 +37,21 @@ import functools
 import hashlib
 import json
 import os
+import re
+import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import registry
+from ._native import VERSION
 from .builder import IndexOption, PackBuilder
 from .cache import CachedEmbedder
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, VPackError
 from .pack import open as open_pack
 from .pack import write_set
 from .pipeline import (
@@ -160,6 +174,162 @@ def shard_paths(output: os.PathLike[str] | str, shards: int) -> List[Path]:
     return [out.parent / f"{stem}-{i:05d}-of-{shards:05d}.vpack" for i in range(shards)]
 
 
+#: The build record beside a set file (see :func:`record_path`).
+RECORD_FORMAT = "vpack-set-build"
+RECORD_VERSION = 1
+_PACK_MAGIC = b"\x89VPACK\r\n"
+_HEADER_LEN, _SECTION_ENTRY_LEN = 64, 32
+
+
+def record_path(output: os.PathLike[str] | str) -> Path:
+    """The build record of the pack set ``output``: ``<output>.build.json`` beside it.
+    JSON, written atomically after the set file: ``{"format": "vpack-set-build",
+    "version": 1, "shards": [{"path", "inputs", "fingerprint", "documents", "chunks",
+    "characters", "tokens", "truncated", "skipped"}, ...]}``, one entry per shard in set
+    order (``path`` relative to the set file's folder, ``fingerprint`` the shard's as
+    the set file records it). Deleting it makes the next build rewrite every shard."""
+    out = Path(output)
+    return out.with_name(out.name + ".build.json")
+
+
+def file_fingerprint(path: os.PathLike[str] | str) -> Optional[str]:
+    """The fingerprint a set file records for the pack at ``path`` ("sha256:<hex>" of its
+    64-byte header and its section table, which hold the file length and every
+    section's CRC-32), read in O(1); None when there is no such file or it does not
+    start as a pack."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEADER_LEN)
+            if len(head) < _HEADER_LEN or head[:8] != _PACK_MAGIC:
+                return None
+            sections = int.from_bytes(head[12:16], "little")
+            table = f.read(sections * _SECTION_ENTRY_LEN)
+    except OSError:
+        return None
+    if len(table) != sections * _SECTION_ENTRY_LEN:
+        return None
+    return "sha256:" + hashlib.sha256(head + table).hexdigest()
+
+
+def _field(h: Any, value: Any) -> None:
+    """One length-prefixed field into the hash ``h`` (so no two inputs run together)."""
+    if not isinstance(value, str):
+        value = json.dumps(value, sort_keys=True, default=repr)
+    data = value.encode("utf-8", "surrogatepass")
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+
+
+class _Digest:
+    """A source whose documents are hashed, in order, as they go by: the id, the text and
+    the metadata of each; then the inputs it skipped. :meth:`inputs` is the partition's
+    fingerprint (see :func:`inputs_fingerprint`)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.hash = hashlib.sha256()
+
+    @property
+    def skipped(self) -> List[Skipped]:
+        return self.source.skipped
+
+    @skipped.setter
+    def skipped(self, value: List[Skipped]) -> None:
+        self.source.skipped = value
+
+    def describe(self) -> Mapping[str, Any]:
+        return self.source.describe()
+
+    def documents(self) -> Iterator[Document]:
+        for doc in self.source.documents():
+            _field(self.hash, str(doc.id))
+            _field(self.hash, doc.text if isinstance(doc.text, str) else repr(doc.text))
+            meta = doc.metadata
+            _field(self.hash, dict(meta) if isinstance(meta, Mapping) else repr(meta))
+            yield doc
+
+    def inputs(self, settings: str) -> str:
+        h = self.hash.copy()
+        _field(h, [[s.path, s.reason] for s in self.source.skipped])
+        _field(h, settings)
+        return "sha256:" + h.hexdigest()
+
+
+def inputs_fingerprint(source: Source, settings: str) -> str:
+    """The fingerprint of a partition's inputs: ``settings`` (:func:`_settings`, every
+    build setting that can change a shard's bytes) and the partition's documents in
+    order, each its id, text and metadata, and the inputs the source skipped. Reads the
+    whole partition (no transform, chunk or embedding)."""
+    digest = _Digest(source)
+    for _ in digest.documents():
+        pass
+    return digest.inputs(settings)
+
+
+def _settings(spec: _Spec, source: Source) -> str:
+    """Every setting of a build that can change a shard's bytes, as canonical JSON: the
+    vpack version, the shard count, the source's and the plugins' descriptions, the
+    embedder's (which names the model file's sha256) and the pack settings."""
+    chunker = spec.chunker if isinstance(spec.chunker, str) else _describe(spec.chunker)
+    return json.dumps(
+        {
+            "vpack": VERSION,
+            "shards": spec.shards,
+            "source": dict(source.describe()),
+            "transformers": [_describe(t) for t in spec.transformers],
+            "chunker": chunker,
+            "chunk_options": spec.chunk_options,
+            "embedder": spec.embedder_description,
+            "dimension": spec.dimension,
+            "metric": spec.metric,
+            "batch_size": spec.batch_size,
+            "index": spec.index,
+            "config": spec.config,
+            "max_document_size": spec.max_document_size,
+            "strict": spec.strict,
+        },
+        sort_keys=True,
+        default=repr,
+    )
+
+
+def _load_record(output: Path) -> Dict[str, Dict[str, Any]]:
+    """The previous build's record of ``output``'s shards by path, or {} when there is
+    none or it cannot be read (then every shard is written)."""
+    try:
+        record = json.loads(record_path(output).read_text(encoding="utf-8"))
+        if record.get("format") != RECORD_FORMAT or record.get("version") != RECORD_VERSION:
+            return {}
+        return {str(e["path"]): dict(e) for e in record["shards"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_record(output: Path, entries: List[Dict[str, Any]]) -> None:
+    """Writes the build record atomically (temporary file, fsync, rename), after the set."""
+    path = record_path(output)
+    text = json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION, "shards": entries}, indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".build.json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _intact(path: str) -> bool:
+    """Whether the pack at ``path`` opens and every checksum in it holds."""
+    try:
+        with open_pack(path, verify=True):
+            return True
+    except (VPackError, OSError):
+        return False
+
+
 def _named_embedder(name: str, **options: Any) -> Embedder:
     if name in ("model", "hash"):
         return make_embedder(name, **options)
@@ -211,17 +381,37 @@ class _Spec:
     paths: List[str]
     embedder_description: Dict[str, Any] = field(default_factory=dict)
     dimension: int = 0
+    #: :func:`_settings` of this build, part of every shard's inputs fingerprint.
+    settings: str = ""
+    #: The inputs fingerprint recorded for shards whose file is still the one recorded:
+    #: kept when their inputs fingerprint is the same again.
+    previous: Dict[int, str] = field(default_factory=dict)
 
 
 def _read_shard(row: Dict[str, Any], spec: _Spec) -> List[Dict[str, Any]]:
     """Ray task: partition ``row["id"]`` read, transformed and chunked by the local
     stages, as rows (shard, seq, text, embed text, meta JSON); then one summary row (seq
-    -1)."""
+    -1) with the partition's inputs fingerprint. A shard whose inputs fingerprint is the
+    one recorded and whose file verifies whole is kept: its summary row alone, marked
+    ``kept``."""
     shard = int(row["id"])
     src = partition(spec.source, shard, spec.shards)
     limit = _document_limit(src, spec.max_document_size)
-    report = BuildReport()
-    stages = _Stages(src, report, spec.strict, Progress(enabled=False), limit)
+    seconds: Dict[str, float] = {}
+    if shard in spec.previous:
+        started = time.perf_counter()
+        inputs = inputs_fingerprint(src, spec.settings)
+        seconds["read"] = time.perf_counter() - started
+        if inputs == spec.previous[shard]:
+            started = time.perf_counter()
+            intact = _intact(spec.paths[shard])
+            seconds["verify"] = time.perf_counter() - started
+            if intact:
+                kept = {"kept": True, "inputs": inputs, "seconds": seconds}
+                return [{"shard": shard, "seq": -1, "text": "", "embed": "", "meta": json.dumps(kept)}]
+    digest = _Digest(src)
+    report = BuildReport(seconds=seconds)
+    stages = _Stages(digest, report, spec.strict, Progress(enabled=False), limit)
     emb: Optional[Embedder] = None
     if isinstance(spec.chunker, str):
         emb = spec.embedder()  # a chunk size in tokens needs the embedder's tokenizer
@@ -238,6 +428,8 @@ def _read_shard(row: Dict[str, Any], spec: _Spec) -> List[Dict[str, Any]]:
     finally:
         _close(emb)
     summary = {
+        "kept": False,
+        "inputs": digest.inputs(spec.settings),
         "documents": report.documents,
         "characters": report.characters,
         "skipped": [asdict(s) for s in list(src.skipped) + stages.dropped],
@@ -251,14 +443,26 @@ def _read_shard(row: Dict[str, Any], spec: _Spec) -> List[Dict[str, Any]]:
 
 
 class _EmbedActor:
-    """Ray actor: makes the embedder (and opens the cache) once, then embeds batches."""
+    """Ray actor: makes the embedder once, then embeds batches through the embedding
+    cache. Ray Data calls the actor from other threads than the one that made it, and a
+    SQLite connection serves only the thread that opened it: the cache is opened in the
+    thread that embeds (once per thread)."""
 
     def __init__(self, spec: _Spec) -> None:
         self.inner = spec.embedder()
+        self.cache = spec.cache
         self.report = BuildReport(max_tokens=getattr(self.inner, "max_tokens", None))
         self.count_tokens = getattr(self.inner, "token_counts", None)
-        store = open_cache(spec.cache, self.inner)
-        self.embedder: Embedder = CachedEmbedder(self.inner, store) if store is not None else self.inner
+        self.local = threading.local()
+
+    @property
+    def embedder(self) -> Embedder:
+        made: Optional[Embedder] = getattr(self.local, "embedder", None)
+        if made is None:
+            store = open_cache(self.cache, self.inner)
+            made = CachedEmbedder(self.inner, store) if store is not None else self.inner
+            self.local.embedder = made
+        return made
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         seq = batch["seq"]
@@ -271,15 +475,16 @@ class _EmbedActor:
             texts = [str(batch["embed"][i]) for i in real]
             before = (self.report.tokens, self.report.truncated)
             count_into(self.report, self.count_tokens, texts)
-            hits, misses = getattr(self.embedder, "hits", 0), getattr(self.embedder, "misses", 0)
+            embedder = self.embedder
+            hits, misses = getattr(embedder, "hits", 0), getattr(embedder, "misses", 0)
             started = time.perf_counter()
-            vectors[real] = self.embedder.embed(texts)
+            vectors[real] = embedder.embed(texts)
             micros = int((time.perf_counter() - started) * 1e6)
             stats[real[0]] = (
                 self.report.tokens - before[0],
                 self.report.truncated - before[1],
-                getattr(self.embedder, "hits", 0) - hits,
-                getattr(self.embedder, "misses", 0) - misses,
+                getattr(embedder, "hits", 0) - hits,
+                getattr(embedder, "misses", 0) - misses,
                 micros,
             )
         return {**batch, "vector": vectors, "stats": stats}
@@ -294,6 +499,8 @@ def _write_shard(batch: Dict[str, np.ndarray], spec: _Spec) -> Dict[str, np.ndar
     summary = json.loads(str(batch["meta"][order[0]]))
     if seq[0] != -1:
         raise RuntimeError(f"shard {shard}: its summary row is missing")
+    if summary["kept"]:
+        return {"shard": np.array([shard]), "summary": np.array([json.dumps(summary)], dtype=object)}
     rows = order[1:]
     builder = PackBuilder(spec.dimension, spec.metric, index=spec.index)
     try:
@@ -414,6 +621,12 @@ def build(
         embedder_description=description,
         dimension=dimension,
     )
+    spec.settings = _settings(spec, src)
+    record = _load_record(out)
+    for i, path in enumerate(paths):
+        entry = record.get(path.name)
+        if entry is not None and file_fingerprint(path) == entry.get("fingerprint"):
+            spec.previous[i] = str(entry.get("inputs"))
     started_ray = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -446,7 +659,7 @@ def build(
     finally:
         if started_ray:
             ray.shutdown()
-    report = _report(results, description, max_tokens)
+    report, entries = _report(results, description, max_tokens, [record.get(p.name, {}) for p in paths])
     if report.chunks == 0 and not allow_empty:
         for p in paths:
             p.unlink(missing_ok=True)
@@ -458,11 +671,28 @@ def build(
         )
     with _timer(report, "set"):
         write_set(out, paths)
+        written = json.loads(out.read_text(encoding="utf-8"))["shards"]
+        for entry, listed in zip(entries, written):
+            entry["path"], entry["fingerprint"] = listed["path"], listed["fingerprint"]
+        _write_record(out, entries)
+    _remove_stale(out, record, paths)
     report.output = str(out)
     report.shards = [str(p) for p in paths]
+    report.kept = [str(p) for p, e in zip(paths, results) if json.loads(str(e["summary"]))["kept"]]
     report.size_bytes = out.stat().st_size + sum(p.stat().st_size for p in paths)
     report.seconds["total"] = time.perf_counter() - started
     return BuildResult(report=report, pack=open_pack(out))
+
+
+def _remove_stale(out: Path, record: Mapping[str, Any], paths: Sequence[Path]) -> None:
+    """Deletes the shards of the previous build (named in its record, with this set's
+    naming) that the new set does not name: those of a build with another shard count."""
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    ours = re.compile(re.escape(stem) + r"-[0-9]{5}-of-[0-9]{5}\.vpack")
+    current = {p.name for p in paths}
+    for name in record:
+        if name not in current and ours.fullmatch(name):
+            (out.parent / name).unlink(missing_ok=True)
 
 
 def _partitions(ray: Any, shards: int) -> Dict[str, Any]:
@@ -486,27 +716,56 @@ class _timer:
         self.report.seconds[self.stage] = time.perf_counter() - self.t0
 
 
-def _report(results: Sequence[Mapping[str, Any]], embedder: Dict[str, Any], max_tokens: Any) -> BuildReport:
-    """The shards' summaries added up; skips reported by several shards (a folder) once.
+@dataclass
+class SetBuildReport(BuildReport):
+    """A Ray build's report: :class:`~vpack.pipeline.BuildReport`, plus ``kept``, the
+    shards left as they were because their inputs and settings did not change since
+    the build recorded beside the set file (their counts come from that record)."""
+
+    kept: List[str] = field(default_factory=list)
+
+
+def _report(
+    results: Sequence[Mapping[str, Any]],
+    embedder: Dict[str, Any],
+    max_tokens: Any,
+    recorded: Sequence[Mapping[str, Any]],
+) -> Tuple[SetBuildReport, List[Dict[str, Any]]]:
+    """The shards' summaries added up (kept shards' from their ``recorded`` entries),
+    skips reported by several shards (a folder) once; and the new record's entries.
     ``seconds`` are the stages' times summed over the workers (``total`` is wall time)."""
-    report = BuildReport(embedder=embedder, max_tokens=max_tokens)
+    report = SetBuildReport(embedder=embedder, max_tokens=max_tokens)
+    entries: List[Dict[str, Any]] = []
     seen = set()
     for row in results:
         s = json.loads(str(row["summary"]))
-        report.documents += s["documents"]
-        report.chunks += s["chunks"]
-        report.characters += s["characters"]
-        tokens, truncated, hits, misses, micros = s["stats"]
-        report.seconds["embed"] = report.seconds.get("embed", 0.0) + micros / 1e6
-        report.tokens += tokens
-        report.truncated += truncated
-        report.cache_hits += hits
-        report.cache_misses += misses
         for k, v in s["seconds"].items():
             report.seconds[k] = report.seconds.get(k, 0.0) + v
-        for item in s["skipped"]:
+        if s["kept"]:
+            entry = {**recorded[int(row["shard"])], "inputs": s["inputs"]}
+        else:
+            tokens, truncated, hits, misses, micros = s["stats"]
+            report.seconds["embed"] = report.seconds.get("embed", 0.0) + micros / 1e6
+            report.cache_hits += hits
+            report.cache_misses += misses
+            entry = {
+                "inputs": s["inputs"],
+                "documents": s["documents"],
+                "chunks": s["chunks"],
+                "characters": s["characters"],
+                "tokens": tokens,
+                "truncated": truncated,
+                "skipped": s["skipped"],
+            }
+        entries.append(entry)
+        report.documents += entry["documents"]
+        report.chunks += entry["chunks"]
+        report.characters += entry["characters"]
+        report.tokens += entry["tokens"]
+        report.truncated += entry["truncated"]
+        for item in entry["skipped"]:
             key = (item["path"], item["reason"])
             if key not in seen:
                 seen.add(key)
                 report.skipped.append(Skipped(**item))
-    return report
+    return report, entries

@@ -9,7 +9,9 @@ multi-node test starts its own two-node cluster last.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Tuple
 
@@ -250,6 +252,163 @@ def test_records_are_partitioned_by_id(ray_build: Any, tmp_path: Path) -> None:
             with vpack.build(part, local, allow_empty=True, **{**SETTINGS, "embedder": HashEmbedder(DIM)}):
                 pass
             assert Path(shard).read_bytes() == local.read_bytes(), f"shard {i}"
+
+
+def _stat(path: Path) -> Tuple[int, int]:
+    """The file's inode and modification time ((0, 0) when it is missing)."""
+    if not path.exists():
+        return 0, 0
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
+def _ray_build(corpus: Path, output: Path, shards: int = SHARDS, **settings: Any) -> vpack.BuildResult:
+    kwargs = {**SETTINGS, "embedder": _hash_embedder, **settings}
+    return vpack.build(corpus, output, engine="ray", shards=shards, **kwargs)
+
+
+def test_a_rebuild_rewrites_only_the_shards_whose_inputs_changed(
+    cluster: None, corpus: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(corpus, src)
+    out = tmp_path / "out" / "docs.vpackset"
+    out.parent.mkdir()
+    cache = tmp_path / "cache"
+    with _ray_build(src, out, cache=cache) as first:
+        assert first.report.kept == []
+        shards = [Path(p) for p in first.report.shards]
+    record = json.loads(distributed.record_path(out).read_text())
+    listed = json.loads(out.read_text())["shards"]
+    # The record names each shard with the set file's fingerprint, which Python reads
+    # back from the file in O(1).
+    assert [e["path"] for e in record["shards"]] == [p.name for p in shards]
+    for entry, in_set, shard in zip(record["shards"], listed, shards):
+        assert entry["fingerprint"] == in_set["fingerprint"] == distributed.file_fingerprint(shard)
+    before = [_stat(p) for p in shards]
+
+    # Nothing changed: every shard kept, not one file written.
+    with _ray_build(src, out, cache=cache) as again:
+        assert again.report.kept == [str(p) for p in shards]
+        assert again.report.chunks == first.report.chunks
+        assert again.report.documents == first.report.documents
+        assert again.report.cache_misses == again.report.cache_hits == 0
+    assert [_stat(p) for p in shards] == before
+
+    # One file edited: only its shard is written again, its unchanged chunks from the
+    # embedding cache.
+    edited = "notes/doc04.txt"
+    which = distributed.shard_of(edited, SHARDS)
+    (src / edited).write_text((src / edited).read_text() + "\nA new closing line about comets.\n")
+    with _ray_build(src, out, cache=cache) as rebuilt:
+        assert rebuilt.report.kept == [str(p) for i, p in enumerate(shards) if i != which]
+        assert rebuilt.report.cache_misses >= 1
+        assert rebuilt.report.cache_hits >= 1
+        report = rebuilt.report
+    after = [_stat(p) for p in shards]
+    assert [i for i in range(SHARDS) if after[i] != before[i]] == [which]
+
+    # The same as a fresh build of the edited folder: the same bytes and answers.
+    fresh_out = tmp_path / "fresh" / "docs.vpackset"
+    fresh_out.parent.mkdir()
+    with _ray_build(src, fresh_out) as fresh:
+        for mine, theirs in zip(shards, fresh.report.shards):
+            assert mine.read_bytes() == Path(theirs).read_bytes(), mine.name
+        for key in ("documents", "chunks", "characters"):
+            assert getattr(report, key) == getattr(fresh.report, key), key
+        assert sorted(report.skipped, key=str) == sorted(fresh.report.skipped, key=str)
+        with vpack.open(out) as pack:
+            for q in [*QUERIES, "comets"]:
+                assert _hits(pack, q) == _hits(fresh.pack, q), q
+
+    # A file added, another removed: their shards only.
+    (src / "notes" / "added.txt").write_text("An added page about lighthouses and the sea.\n")
+    (src / "guide" / "doc06.txt").unlink()
+    touched = {distributed.shard_of(rel, SHARDS) for rel in ("notes/added.txt", "guide/doc06.txt")}
+    before = [_stat(p) for p in shards]
+    with _ray_build(src, out) as rebuilt:
+        assert len(rebuilt.report.kept) == SHARDS - len(touched)
+        assert "lighthouses" in rebuilt.pack.search("lighthouses and the sea", k=1)[0].text
+    after = [_stat(p) for p in shards]
+    assert {i for i in range(SHARDS) if after[i] != before[i]} == touched
+
+    # Another setting: every shard written again.
+    with _ray_build(src, out, chunk_size=300) as changed:
+        assert changed.report.kept == []
+    assert all(_stat(p) != b for p, b in zip(shards, after))
+
+    # Another shard count: new shard files, the old ones removed.
+    with _ray_build(src, out, shards=2, chunk_size=300) as two:
+        assert two.report.kept == []
+    assert sorted(p.name for p in out.parent.glob("*.vpack")) == [
+        "docs-00000-of-00002.vpack",
+        "docs-00001-of-00002.vpack",
+    ]
+
+
+def test_missing_and_damaged_shards_are_named_and_rebuilt(
+    cluster: None, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ray-built set with a shard deleted, or damaged in its header or in its vectors:
+    vpack.open, `vpack query`, `vpack info` and `vpack verify` name the shard; the next
+    build writes that shard again and keeps the others."""
+    out = tmp_path / "docs.vpackset"
+    build = ["build", str(corpus), "-o", str(out), "--engine", "ray", "--shards", str(SHARDS)]
+    build += ["--embedder", "hash", "--dimension", "64", "--no-progress", "--no-cache"]
+    assert cli.main(build) == 0
+    capsys.readouterr()
+    with vpack.open(out) as pack:
+        expected = {q: _hits(pack, q) for q in QUERIES}
+    shards = [tmp_path / f"docs-{i:05d}-of-{SHARDS:05d}.vpack" for i in range(SHARDS)]
+
+    def replace(path: Path, data: bytes) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # never rewrite a mapped file in place
+
+    def named(i: int, code: int, *commands: List[str]) -> None:
+        name = f"shard {i} ({shards[i].name}) of pack set {out}"
+        for command in commands:
+            assert cli.main(command) == 1, command
+            err = capsys.readouterr().err
+            assert name in err and f"[code {code}]" in err, (command, err)
+
+    def rebuilt_only(i: int) -> None:
+        before = [_stat(p) for p in shards]
+        assert cli.main(build) == 0
+        assert f"kept {SHARDS - 1} shards as they were" in capsys.readouterr().out
+        after = [_stat(p) for p in shards]
+        assert [j for j in range(SHARDS) if after[j] != before[j]] == [i]
+        with vpack.open(out, verify=True) as pack:
+            assert {q: _hits(pack, q) for q in QUERIES} == expected
+
+    query, info = ["query", str(out), "bread"], ["info", str(out)]
+    saved = shards[1].read_bytes()
+    shards[1].unlink()
+    with pytest.raises(vpack.PackIOError, match=rf"shard 1 \({shards[1].name}\) of pack set"):
+        vpack.open(out)
+    named(1, 6, query, info, ["verify", str(out)])
+    rebuilt_only(1)
+    assert shards[1].read_bytes() == saved
+
+    damaged = bytearray(shards[2].read_bytes())
+    damaged[40] ^= 0xFF  # in the header: found when the set opens
+    replace(shards[2], bytes(damaged))
+    with pytest.raises(vpack.CorruptPackError, match=rf"shard 2 \({shards[2].name}\) of pack set"):
+        vpack.open(out)
+    named(2, 7, query, info)
+    rebuilt_only(2)
+
+    damaged = bytearray(shards[0].read_bytes())
+    damaged[-8] ^= 0x55  # in the last vector: found by the first search that reads it
+    replace(shards[0], bytes(damaged))
+    with vpack.open(out) as pack, pytest.raises(vpack.CorruptPackError, match=shards[0].name):
+        pack.search("bread", k=3)
+    for command in (query, ["verify", str(out)]):
+        assert cli.main(command) == 1
+        err = capsys.readouterr().err
+        assert shards[0].name in err and "[code 7]" in err, (command, err)
+    rebuilt_only(0)
 
 
 def test_two_node_cluster(ray_build: Any, corpus: Path, tmp_path: Path) -> None:
