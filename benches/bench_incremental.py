@@ -32,14 +32,16 @@ from bench_build import make_corpus  # type: ignore[import-not-found]
 import vpack
 
 PARAGRAPH = (
-    "<p>An added paragraph: this page now also explains how to read a file line by line "
-    "with a for loop over the open file object, and what happens at its end.</p>\n"
+    "<p>An added paragraph ({stamp}): this page now also explains how to read a file line by "
+    "line with a for loop over the open file object, and what happens at its end.</p>\n"
 )
 
 
 def edit_pages(root: Path, count: int) -> List[str]:
     """Appends :data:`PARAGRAPH` to the last section of ``count`` pages spread evenly over
-    the sorted list of pages; returns their paths relative to ``root``."""
+    the sorted list of pages; returns their paths relative to ``root``. The paragraph
+    names the time, so that a run with a kept ``--cache`` edits afresh too."""
+    paragraph = PARAGRAPH.format(stamp=time.strftime("%Y-%m-%d %H:%M:%S"))
     pages = sorted(root.rglob("*.html"))
     step = max(1, len(pages) // max(count, 1))
     edited: List[str] = []
@@ -48,7 +50,7 @@ def edit_pages(root: Path, count: int) -> List[str]:
         at = html.rfind("</section>")
         if at < 0:
             at = html.rfind("</body>")
-        page.write_text(html[:at] + PARAGRAPH + html[at:], encoding="utf-8")
+        page.write_text(html[:at] + paragraph + html[at:], encoding="utf-8")
         edited.append(str(page.relative_to(root)))
     return edited
 
