@@ -261,19 +261,24 @@ def prepare(name: str, workdir: Path) -> Tuple[Path, List[Question], Dict[str, A
     leaks = 0
     for rel, qs in by_path.items():
         doc_text, sections = docs[rel]
+        # Headings only: the spans follow the FAQ's headings, whatever else the
+        # transformer records as sections (definition-list terms, section elements and
+        # the text after them, kind "term" / "element" / "resumed"), so that the targets
+        # do not move with the chunker's structure.
+        headings = [s for s in sections if "kind" not in s]
         for q in qs:
-            idx = next((i for i, s in enumerate(sections) if s.get("anchor") == q.anchor), None)
+            idx = next((i for i, s in enumerate(headings) if s.get("anchor") == q.anchor), None)
             if idx is None:
                 raise RuntimeError(f"{rel}#{q.anchor}: heading not found after transformation")
-            sec = sections[idx]
+            sec = headings[idx]
             end = len(doc_text)
-            for s in sections[idx + 1 :]:
+            for s in headings[idx + 1 :]:
                 if s["level"] <= sec["level"]:
                     end = s["start"]
                     break
             # A question with sub-questions: its answer is its own text up to the first
             # subheading, unless that is (almost) empty; then the whole subtree.
-            own = sec["end"]
+            own = headings[idx + 1]["start"] if idx + 1 < len(headings) else len(doc_text)
             if (
                 own < end
                 and len(doc_text[sec["start"] : own].strip()) - len(f"Q{q.qid.split(':')[1]}") >= 100
