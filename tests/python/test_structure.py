@@ -373,7 +373,7 @@ def test_manifest_records_the_structure_version(tmp_path: Path) -> None:
     (site / "a.md").write_text("# A\n\ntext\n", encoding="utf-8")
     with vpack.build(site, embedder="hash") as result:
         recorded = {t["kind"]: t.get("version") for t in result.pack.manifest["transformers"]}
-    assert recorded == {"html": 2, "markdown": 2, "normalize": None}
+    assert recorded == {"html": 3, "markdown": 3, "normalize": None}
 
 
 # The chunks of HEADINGS_PAGE and HEADINGS_MD at size 400 before explicit structure was

@@ -394,7 +394,7 @@ def test_describe() -> None:
     assert HtmlToText().describe()["kind"] == "html"
     assert MarkdownToText().describe()["kind"] == "markdown"
     # The revision of the structure rules, so that packs record what made their sections.
-    assert HtmlToText().describe()["version"] == MarkdownToText().describe()["version"] == 2
+    assert HtmlToText().describe()["version"] == MarkdownToText().describe()["version"] == 3
     assert NormalizeWhitespace("NFKC").describe() == {
         "kind": "normalize",
         "form": "NFKC",
@@ -494,13 +494,30 @@ def test_sphinx_api_entries_are_terms() -> None:
 @pytest.mark.parametrize(
     ("markup", "titles"),
     [
-        # Terms without ids: short descriptions are no structure ...
-        ("<dl><dt>a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>", []),
-        # ... FAQ-sized ones are, from two terms on, outside other lists only.
+        # On a page without headings, FAQ-sized term groups are its units, from two terms
+        # on, outside other lists only; an id inside a term is the unit's anchor.
         (
             "<dl><dt>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dt>Q2b?</dt><dd>{long}</dd></dl>",
             ["Q1?", "Q2? / Q2b?"],
         ),
+        ('<dl><dt><a name="q1"></a>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dd>{long}</dd></dl>', ["Q1?", "Q2?"]),
+        ("<dl><dt>Q1?</dt><dd>{long}</dd></dl>", []),
+        ("<dl><dt>a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>", []),
+    ],
+)
+def test_faq_lists_are_the_units_of_a_page_without_headings(markup: str, titles: List[str]) -> None:
+    doc = convert("<p>intro</p>" + markup.format(long="word " * 50) + "<p>after</p>")
+    terms = [s for s in check_sections(doc) if s.get("kind") == "term"]
+    assert [s["title"] for s in terms] == titles
+
+
+@pytest.mark.parametrize(
+    ("markup", "titles"),
+    [
+        # Terms without ids: short descriptions are no structure ...
+        ("<dl><dt>a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>", []),
+        # ... nor are FAQ-sized ones under a heading (see the headingless page below).
+        ("<dl><dt>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dt>Q2b?</dt><dd>{long}</dd></dl>", []),
         ("<dl><dt>Q1?</dt><dd>{long}</dd></dl>", []),
         ("<dl><dt>Q</dt><dd><dl><dt>a</dt><dd>{long}</dd><dt>b</dt><dd>{long}</dd></dl></dd></dl>", []),
         ('<dl class="field-list"><dt>a</dt><dd>{long}</dd><dt>b</dt><dd>{long}</dd></dl>', []),
@@ -509,7 +526,7 @@ def test_sphinx_api_entries_are_terms() -> None:
         ('<dl><dt id="t-a">a</dt><dd>one</dd><dt>b</dt><dd>two</dd></dl>', ["a", "b"]),
         # An id inside a term (a PEP reference's index target) does not; it is an anchor.
         ('<dl><dt><span id="index-1"></span>PEP 8</dt><dd>Style.</dd></dl>', []),
-        ('<dl><dt><a name="q1"></a>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dd>{long}</dd></dl>', ["Q1?", "Q2?"]),
+        ('<dl><dt><a name="q1"></a>Q1?</dt><dd>{long}</dd><dt>Q2?</dt><dd>{long}</dd></dl>', []),
     ],
 )
 def test_which_definition_lists_are_structure(markup: str, titles: List[str]) -> None:

@@ -56,8 +56,9 @@ Section = Dict[str, Any]
 #: :class:`MarkdownToText`'s description (so in a pack's manifest): bumped whenever the
 #: same page gives other sections or text. 2: explicit structure (section elements
 #: with an id, definition lists), TOML front matter, the front matter's title as the
-#: first-level heading.
-STRUCTURE_VERSION = 2
+#: first-level heading. 3: definition lists without ids are units only on a page without
+#: a heading before them.
+STRUCTURE_VERSION = 3
 
 
 def _selected(document: Document, suffixes: Optional[Tuple[str, ...]]) -> bool:
@@ -398,7 +399,12 @@ class _Extractor(HTMLParser):
             self.events.append(("open", entry.unit))
         elif tag == "dl":
             excluded = "field-list" in a.get("class", "").lower().split()
-            entry.deflist = DefList(nested=bool(self.deflists), anchor=ident, excluded=excluded)
+            entry.deflist = DefList(
+                nested=bool(self.deflists),
+                anchor=ident,
+                excluded=excluded,
+                under_heading=any(kind == "heading" for kind, _ in self.events),
+            )
         elif tag in ("dt", "dd") and self.deflists:
             deflist = self.deflists[-1]
             group = deflist.groups[-1] if deflist.groups else None
