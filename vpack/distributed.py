@@ -179,6 +179,9 @@ RECORD_FORMAT = "vpack-set-build"
 RECORD_VERSION = 1
 _PACK_MAGIC = b"\x89VPACK\r\n"
 _HEADER_LEN, _SECTION_ENTRY_LEN = 64, 32
+_MAX_SECTIONS = 1024
+#: What a record's shard entry holds (an entry without them is not used).
+_RECORD_KEYS = ("path", "inputs", "fingerprint", "documents", "chunks", "characters", "tokens", "truncated")
 
 
 def record_path(output: os.PathLike[str] | str) -> Path:
@@ -203,6 +206,8 @@ def file_fingerprint(path: os.PathLike[str] | str) -> Optional[str]:
             if len(head) < _HEADER_LEN or head[:8] != _PACK_MAGIC:
                 return None
             sections = int.from_bytes(head[12:16], "little")
+            if sections > _MAX_SECTIONS:  # a damaged header: not the pack recorded
+                return None
             table = f.read(sections * _SECTION_ENTRY_LEN)
     except OSError:
         return None
@@ -300,7 +305,11 @@ def _load_record(output: Path) -> Dict[str, Dict[str, Any]]:
         record = json.loads(record_path(output).read_text(encoding="utf-8"))
         if record.get("format") != RECORD_FORMAT or record.get("version") != RECORD_VERSION:
             return {}
-        return {str(e["path"]): dict(e) for e in record["shards"]}
+        entries = {}
+        for e in record["shards"]:
+            if all(k in e for k in _RECORD_KEYS) and isinstance(e.get("skipped"), list):
+                entries[str(e["path"])] = dict(e)
+        return entries
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
