@@ -70,6 +70,7 @@ from .pipeline import (
     make_embedder,
     make_manifest,
     open_cache,
+    with_lexical,
 )
 from .plugins.base import Chunker, Document, Embedder, Skipped, Source, Transformer
 from .plugins.sources import DirectorySource, IterableSource
@@ -573,6 +574,7 @@ def build(
     max_document_size: Union[int, str, None] = None,
     index: IndexOption = None,
     allow_empty: bool = False,
+    lexical: Union[bool, Mapping[str, Any]] = True,
 ) -> BuildResult:
     """A Ray build (see the module's documentation): writes ``shards`` shard packs beside
     ``output`` (:func:`shard_paths`) and the pack set file ``output`` naming them, and
@@ -590,6 +592,7 @@ def build(
     if not isinstance(shards, int) or shards < 1:
         raise ValueError(f"shards must be a positive integer, got {shards!r}")
     out = check_output(output)
+    index = with_lexical(index, lexical)
     ray = import_ray()
     started = time.perf_counter()
     src = _source(source, include, exclude)

@@ -687,6 +687,7 @@ def build(
             config=config,
             max_document_size=max_document_size,
             index=index,
+            lexical=False,  # already in `index`
             allow_empty=allow_empty,
         )
     src: Source
@@ -856,4 +857,5 @@ def _ray_from_config(
         max_document_size=cfg.max_document_size,
         index=cfg.index.options(),
         allow_empty=cfg.allow_empty,
+        lexical=False,  # the config's index options say whether to store one
     )
