@@ -75,6 +75,29 @@ pub(crate) fn fuse(dense: &[Scored], lexical: &[Scored], w: f32, k: usize) -> Ve
     top.into_sorted()
 }
 
+/// Checks a mode query's `k` and returns getters for its inputs that fail with
+/// `InvalidArg` when the mode needs an input the caller did not give (packs and sets).
+#[allow(clippy::type_complexity)]
+pub(crate) fn mode_inputs<'a>(
+    mode: Mode,
+    query: Option<&'a [f32]>,
+    text: Option<&'a str>,
+    k: usize,
+) -> Result<(impl Fn() -> Result<&'a [f32]>, impl Fn() -> Result<&'a str>)> {
+    if k > MAX_K {
+        return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
+    }
+    let need_query = move || {
+        query.ok_or_else(|| {
+            Error::InvalidArg(format!("{} search needs a query vector", mode.name()))
+        })
+    };
+    let need_text = move || {
+        text.ok_or_else(|| Error::InvalidArg(format!("{} search needs a query text", mode.name())))
+    };
+    Ok((need_query, need_text))
+}
+
 pub struct Pack {
     reader: PackReader,
 }
@@ -365,19 +388,7 @@ impl Pack {
         filter: Option<&Filter>,
         ef: Option<usize>,
     ) -> Result<Vec<Scored>> {
-        if k > MAX_K {
-            return Err(Error::Limit(format!("k = {k} (at most {MAX_K})")));
-        }
-        let need_query = || {
-            query.ok_or_else(|| {
-                Error::InvalidArg(format!("{} search needs a query vector", mode.name()))
-            })
-        };
-        let need_text = || {
-            text.ok_or_else(|| {
-                Error::InvalidArg(format!("{} search needs a query text", mode.name()))
-            })
-        };
+        let (need_query, need_text) = mode_inputs(mode, query, text, k)?;
         match mode {
             Mode::Dense => self.search_with(need_query()?, k, filter, ef),
             Mode::Lexical => {

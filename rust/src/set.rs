@@ -622,22 +622,7 @@ impl PackSet {
         filter: Option<&Filter>,
         ef: Option<usize>,
     ) -> Result<Vec<Scored>> {
-        if k > crate::pack::MAX_K {
-            return Err(Error::Limit(format!(
-                "k = {k} (at most {})",
-                crate::pack::MAX_K
-            )));
-        }
-        let need_query = || {
-            query.ok_or_else(|| {
-                Error::InvalidArg(format!("{} search needs a query vector", mode.name()))
-            })
-        };
-        let need_text = || {
-            text.ok_or_else(|| {
-                Error::InvalidArg(format!("{} search needs a query text", mode.name()))
-            })
-        };
+        let (need_query, need_text) = crate::pack::mode_inputs(mode, query, text, k)?;
         match mode {
             Mode::Dense => self.search_with(need_query()?, k, filter, ef),
             Mode::Lexical => {
